@@ -1,0 +1,158 @@
+"""Contract validation of landing lines, as Spark expressions over the parsed columns.
+
+``validate(lines, source, max_line_bytes)`` is the pure transform: it takes raw lines and returns
+each line parsed by the source's contract with a ``reason`` (null when the line is valid). The
+first reason that applies wins, in this order:
+
+================== ===========================================================================
+empty_line         nothing but whitespace
+oversized_line     longer than ``ingest.max_line_bytes`` (not parsed at all)
+malformed_json     not a JSON object (truncated, garbage, an array)
+unknown_event_type ``event_type`` missing or not a type of this source
+type_mismatch      a value of the wrong JSON type (text in a number, a bad timestamp, ...)
+missing_required   a field the event type requires is absent or null
+oversized_field    a string longer than its ``maxLength``
+invalid_value      outside its ``enum``, ``minimum``/``maximum`` or ``pattern``
+================== ===========================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.common.contracts import SourceContract, is_nullable, source_contract, spark_type
+
+CORRUPT = "_corrupt_record"
+REASONS = [
+    "empty_line",
+    "oversized_line",
+    "malformed_json",
+    "unknown_event_type",
+    "type_mismatch",
+    "missing_required",
+    "oversized_field",
+    "invalid_value",
+]
+
+
+def _violations(checks: list[tuple[Column, str]]) -> Column:
+    """An array of the messages whose condition holds (empty when none does)."""
+    if not checks:
+        return F.array().cast(T.ArrayType(T.StringType()))
+    return F.filter(
+        F.array(*[F.when(cond, F.lit(msg)) for cond, msg in checks]),
+        lambda m: m.isNotNull(),
+    )
+
+
+def _per_type(contract: SourceContract, build: Any) -> Column:
+    """CASE over event_type, each branch the violations array of that type's checks."""
+    expr = None
+    for et in contract.event_types.values():
+        branch = _violations(build(et))
+        cond = F.col("p.event_type") == F.lit(et.name)
+        expr = F.when(cond, branch) if expr is None else expr.when(cond, branch)
+    assert expr is not None
+    return expr.otherwise(F.array().cast(T.ArrayType(T.StringType())))
+
+
+def _required_checks(et: Any) -> list[tuple[Column, str]]:
+    checks = []
+    for name in et.required:
+        present = F.array_contains(F.col("keys"), name)
+        prop = et.properties[name]
+        bad = ~present if is_nullable(prop) else (~present | F.col(f"p.{name}").isNull())
+        checks.append((bad, name))
+    return checks
+
+
+def _length_checks(et: Any) -> list[tuple[Column, str]]:
+    return [
+        (F.char_length(F.col(f"p.{name}")) > prop["maxLength"], f"{name} longer than {prop['maxLength']}")
+        for name, prop in et.properties.items()
+        if "maxLength" in prop and isinstance(spark_type(prop), T.StringType)
+    ]
+
+
+def _value_checks(et: Any) -> list[tuple[Column, str]]:
+    checks: list[tuple[Column, str]] = []
+    for name, prop in et.properties.items():
+        if name == "event_type":
+            continue
+        col = F.col(f"p.{name}")
+        if "enum" in prop:
+            allowed = [v for v in prop["enum"] if v is not None]
+            checks.append((col.isNotNull() & ~col.isin(allowed), f"{name} not in {allowed}"))
+        if "minimum" in prop:
+            checks.append((col < F.lit(prop["minimum"]), f"{name} below {prop['minimum']}"))
+        if "maximum" in prop:
+            checks.append((col > F.lit(prop["maximum"]), f"{name} above {prop['maximum']}"))
+        if "pattern" in prop:
+            checks.append((~col.rlike(prop["pattern"]), f"{name} does not match {prop['pattern']}"))
+        if "maxItems" in prop:
+            checks.append((F.size(col) > prop["maxItems"], f"{name} has more than {prop['maxItems']} items"))
+    return checks
+
+
+def _type_mismatch_fields(contract: SourceContract) -> Column:
+    """Top-level fields present in the JSON with a value that did not parse into their type."""
+    checks = []
+    for name in contract.columns:
+        raw = F.get_json_object(F.col("value"), f"$.{name}")
+        checks.append((raw.isNotNull() & F.col(f"p.{name}").isNull(), name))
+    return _violations(checks)
+
+
+def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
+    """Parse and validate raw lines (column ``value``) by the contract of ``source``.
+
+    Returns every input column, the parsed struct ``p``, ``line_bytes``, ``reason`` and
+    ``reason_detail``; ``reason`` is null exactly for valid lines. One output row per input row.
+    """
+    contract = source_contract(source)
+    schema = contract.spark_schema.add(T.StructField(CORRUPT, T.StringType(), True))
+    known = list(contract.event_types)
+    line_bytes = F.octet_length(F.col("value")).cast("long")
+    oversized = line_bytes > F.lit(max_line_bytes)
+    empty = F.trim(F.col("value")) == F.lit("")
+    parseable = ~oversized & ~empty
+    parsed = lines.select(
+        "*",
+        line_bytes.alias("line_bytes"),
+        F.when(parseable, F.from_json(F.col("value"), schema, {"mode": "PERMISSIVE",
+               "columnNameOfCorruptRecord": CORRUPT})).alias("p"),
+        F.when(parseable, F.json_object_keys(F.col("value"))).alias("keys"),
+    )
+    missing = _per_type(contract, _required_checks)
+    too_long = _per_type(contract, _length_checks)
+    invalid = _per_type(contract, _value_checks)
+
+    def detail(arr: Column, prefix: str) -> Column:
+        return F.concat(F.lit(prefix), F.array_join(arr, ", "))
+
+    def verdict(code: str, why: Column) -> Column:
+        return F.struct(F.lit(code).alias("r"), why.cast("string").alias("d"))
+
+    et = F.col("p.event_type")
+    size_text = F.concat(F.lit("line of "), F.col("line_bytes").cast("string"), F.lit(f" bytes > {max_line_bytes}"))
+    reason = (
+        F.when(empty, verdict("empty_line", F.lit(None)))
+        .when(oversized, verdict("oversized_line", size_text))
+        .when(F.col("keys").isNull(), verdict("malformed_json", F.lit("not a JSON object")))
+        .when(et.isNull() | ~et.isin(known),
+              verdict("unknown_event_type", F.concat(F.lit("event_type "), F.coalesce(et, F.lit("missing")))))
+        .when(F.col(f"p.{CORRUPT}").isNotNull(),
+              verdict("type_mismatch", detail(_type_mismatch_fields(contract), "wrong type: ")))
+        .when(F.size(missing) > 0, verdict("missing_required", detail(missing, "missing: ")))
+        .when(F.size(too_long) > 0, verdict("oversized_field", F.array_join(too_long, ", ")))
+        .when(F.size(invalid) > 0, verdict("invalid_value", F.array_join(invalid, ", ")))
+    )
+    return parsed.withColumn("_verdict", reason).select(
+        "*",
+        F.col("_verdict.r").alias("reason"),
+        F.col("_verdict.d").alias("reason_detail"),
+    ).drop("_verdict")

@@ -1,0 +1,95 @@
+"""The ``detak`` command line. Each verb is a thin wrapper over a job; Airflow runs the same verbs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from jobs.common.config import settings
+
+Handler = Callable[[argparse.Namespace], int]
+VERBS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def verb(name: str, help_text: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Callable]:
+    """Register a sub-command: the decorated function adds its arguments; ``handler`` runs it."""
+
+    def register(add_args: Callable[[argparse.ArgumentParser], None]) -> Callable:
+        def bind(handler: Handler) -> Handler:
+            VERBS[name] = (handler, add_args, help_text)
+            return handler
+
+        return bind
+
+    return register
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: DETAK_HOME)")
+    p.add_argument("--start", type=date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--days", type=int, default=1)
+    p.add_argument("--users", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+@verb("generate", "simulate a marketplace's landing files and their ground truth")(_generate_args)
+def _generate(args: argparse.Namespace) -> int:
+    from jobs.simulate import generate
+
+    out = args.out or settings().home
+    summary = generate(
+        out, args.start, args.days, args.users, args.seed,
+        settings=settings(), progress=not args.no_progress, workers=args.workers,
+    )
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _ingest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", action="append", help="source to ingest (repeatable; default: all)")
+    p.add_argument("--run-id", default=None, help="id recorded with every row (Airflow passes its run id)")
+
+
+@verb("ingest", "ingest new landing files into bronze Delta tables, exactly once")(_ingest_args)
+def _ingest(args: argparse.Namespace) -> int:
+    from jobs.bronze.ingest import format_reports, ingest_source
+    from jobs.common.spark import get_spark
+
+    conf = settings()
+    sources = args.source or list(conf["ingest"]["sources"])
+    spark = get_spark(conf, app_name="detak-ingest")
+    reports = [ingest_source(spark, s, conf, run_id=args.run_id) for s in sources]
+    print(format_reports(reports))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="detak", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    for name, (handler, add_args, help_text) in VERBS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,318 @@
+"""Event and table contracts, read from ``schemas/`` and turned into Spark schemas and checks.
+
+Event contracts are JSON Schema (draft 2020-12), one file per source and event type, sharing
+``envelope.schema.json`` (every event) and ``collector.schema.json`` (clickstream and search).
+Table contracts are YAML in ``schemas/tables/``. Nothing here types a column a second time: the
+Spark ``StructType`` of a bronze table is the union of its source's event-type properties.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pyspark.sql import types as T
+
+from jobs.common.config import schemas_dir
+
+JSON_TO_SPARK: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "integer": T.LongType(),
+    "number": T.DoubleType(),
+    "boolean": T.BooleanType(),
+}
+
+
+class ContractError(ValueError):
+    """A contract file is inconsistent (conflicting types, unknown keywords we rely on)."""
+
+
+def events_dir() -> Path:
+    return schemas_dir() / "events"
+
+
+def event_sources() -> list[str]:
+    """Sources that have event contracts, e.g. ``["clickstream", "orders", "search"]``."""
+    return sorted(p.name for p in events_dir().iterdir() if p.is_dir())
+
+
+def event_types(source: str) -> list[str]:
+    """Event types of ``source``, sorted."""
+    folder = events_dir() / source
+    if not folder.is_dir():
+        raise ContractError(f"no event contracts for source {source!r} in {events_dir()}")
+    return sorted(p.name.removesuffix(".schema.json") for p in folder.glob("*.schema.json"))
+
+
+@cache
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def event_schema_path(source: str, event_type: str) -> Path:
+    return events_dir() / source / f"{event_type}.schema.json"
+
+
+def _resolve(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Properties and required fields of a schema file with its ``allOf`` ``$ref``s merged in."""
+    doc = _load(path)
+    props: dict[str, dict[str, Any]] = {}
+    required: list[str] = []
+    for part in doc.get("allOf", []):
+        ref = part.get("$ref")
+        if ref is None:
+            raise ContractError(f"{path}: only allOf of $ref is supported")
+        base_props, base_required = _resolve((path.parent / ref).resolve())
+        props.update(base_props)
+        required += [r for r in base_required if r not in required]
+    for name, prop in doc.get("properties", {}).items():
+        # An event type narrows an envelope field (event_type: const) without retyping it.
+        props[name] = {**props.get(name, {}), **prop}
+    required += [r for r in doc.get("required", []) if r not in required]
+    return props, required
+
+
+def _json_types(prop: dict[str, Any]) -> list[str]:
+    if "const" in prop and "type" not in prop:
+        return ["string"]
+    kind = prop.get("type", "string")
+    return [kind] if isinstance(kind, str) else list(kind)
+
+
+def spark_type(prop: dict[str, Any]) -> T.DataType:
+    """The Spark type of one JSON Schema property."""
+    kinds = [k for k in _json_types(prop) if k != "null"]
+    if len(kinds) != 1:
+        raise ContractError(f"property needs exactly one non-null type, got {kinds}")
+    kind = kinds[0]
+    if kind == "string" and prop.get("format") == "date-time":
+        return T.TimestampType()
+    if kind in JSON_TO_SPARK:
+        return JSON_TO_SPARK[kind]
+    if kind == "array":
+        return T.ArrayType(spark_type(prop["items"]), containsNull=True)
+    if kind == "object":
+        if "properties" in prop:
+            return T.StructType(
+                [T.StructField(n, spark_type(p), True) for n, p in prop["properties"].items()]
+            )
+        return T.MapType(T.StringType(), spark_type(prop.get("additionalProperties", {})), True)
+    raise ContractError(f"unsupported JSON type {kind!r}")
+
+
+def is_nullable(prop: dict[str, Any]) -> bool:
+    return "null" in _json_types(prop)
+
+
+@dataclass(frozen=True)
+class EventType:
+    source: str
+    name: str
+    description: str
+    properties: dict[str, dict[str, Any]]
+    required: list[str]
+
+
+@dataclass(frozen=True)
+class SourceContract:
+    """Everything the bronze ingester needs to know about one source."""
+
+    source: str
+    event_types: dict[str, EventType]
+    columns: dict[str, dict[str, Any]] = field(repr=False)
+
+    @property
+    def spark_schema(self) -> T.StructType:
+        """Every property of every event type of the source, all nullable (validation is separate)."""
+        return T.StructType(
+            [
+                T.StructField(name, spark_type(prop), True, {"comment": prop.get("description", "")})
+                for name, prop in self.columns.items()
+            ]
+        )
+
+
+def _base_signature(prop: dict[str, Any]) -> str:
+    return spark_type(prop).simpleString()
+
+
+@cache
+def source_contract(source: str) -> SourceContract:
+    """Read and merge the contracts of every event type of ``source``."""
+    types: dict[str, EventType] = {}
+    columns: dict[str, dict[str, Any]] = {}
+    envelope_props, _ = _resolve(events_dir() / "envelope.schema.json")
+    for name in envelope_props:  # envelope first, in its file's order
+        columns[name] = envelope_props[name]
+    for et in event_types(source):
+        path = event_schema_path(source, et)
+        props, required = _resolve(path)
+        types[et] = EventType(source, et, _load(path).get("description", ""), props, required)
+        for col, prop in props.items():
+            if col == "event_type":
+                continue
+            if col in columns and _base_signature(columns[col]) != _base_signature(prop):
+                raise ContractError(
+                    f"{source}: column {col!r} is {_base_signature(columns[col])} in one event type "
+                    f"and {_base_signature(prop)} in {et}"
+                )
+            if col not in columns:
+                columns[col] = prop
+    for col, prop in columns.items():
+        if not prop.get("description"):
+            raise ContractError(f"{source}: column {col!r} has no description")
+    return SourceContract(source, types, columns)
+
+
+def json_validator(source: str, event_type: str) -> Any:
+    """A ``jsonschema`` validator for one event type, with the shared envelopes resolvable."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    resources = [
+        (doc["$id"], Resource.from_contents(doc))
+        for doc in (_load(p) for p in sorted(events_dir().rglob("*.schema.json")))
+    ]
+    registry: Registry = Registry().with_resources(resources)
+    schema = _load(event_schema_path(source, event_type))
+    return Draft202012Validator(
+        schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Table contracts
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class TableContract:
+    name: str
+    description: str
+    grain: str
+    path: str
+    partition_by: list[str]
+    columns: list[Column]
+
+    @property
+    def layer(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def spark_schema(self) -> T.StructType:
+        return T.StructType(
+            [
+                T.StructField(c.name, parse_type(c.type), c.nullable, {"comment": c.description})
+                for c in self.columns
+            ]
+        )
+
+
+def _split_top(text: str, sep: str = ",") -> Iterator[str]:
+    depth, start = 0, 0
+    for i, ch in enumerate(text):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            yield text[start:i].strip()
+            start = i + 1
+    yield text[start:].strip()
+
+
+_SIMPLE: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "long": T.LongType(),
+    "bigint": T.LongType(),
+    "int": T.IntegerType(),
+    "integer": T.IntegerType(),
+    "double": T.DoubleType(),
+    "boolean": T.BooleanType(),
+    "timestamp": T.TimestampType(),
+    "date": T.DateType(),
+}
+
+
+def parse_type(text: str) -> T.DataType:
+    """Parse the small DDL type language of table contracts: simple types, array, map, struct."""
+    text = text.strip()
+    low = text.lower()
+    if low in _SIMPLE:
+        return _SIMPLE[low]
+    if low.startswith("array<") and low.endswith(">"):
+        return T.ArrayType(parse_type(text[6:-1]), True)
+    if low.startswith("map<") and low.endswith(">"):
+        key, value = list(_split_top(text[4:-1]))
+        return T.MapType(parse_type(key), parse_type(value), True)
+    if low.startswith("struct<") and low.endswith(">"):
+        fields = []
+        for part in _split_top(text[7:-1]):
+            name, _, kind = part.partition(":")
+            fields.append(T.StructField(name.strip(), parse_type(kind), True))
+        return T.StructType(fields)
+    raise ContractError(f"unknown type {text!r}")
+
+
+def _columns(spec: list[dict[str, Any]]) -> list[Column]:
+    cols = []
+    for c in spec:
+        if not c.get("description"):
+            raise ContractError(f"column {c.get('name')!r} has no description")
+        cols.append(Column(c["name"], c["type"], bool(c.get("nullable", True)), c["description"]))
+    return cols
+
+
+def _event_columns(source: str) -> list[Column]:
+    contract = source_contract(source)
+    return [
+        Column(name, spark_type(prop).simpleString(), True, prop["description"])
+        for name, prop in contract.columns.items()
+    ]
+
+
+@cache
+def table_contracts() -> dict[str, TableContract]:
+    """Every table contract under ``schemas/tables``, keyed by ``layer.table``.
+
+    A contract with ``for_each_source: true`` is a template expanded once per event source,
+    with the source's event columns (from the JSON Schemas) before its own columns.
+    """
+    out: dict[str, TableContract] = {}
+    for path in sorted((schemas_dir() / "tables").rglob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        sources = event_sources() if doc.get("for_each_source") else [None]
+        for source in sources:
+            fill = (lambda s, src=source: s.replace("{source}", src)) if source else (lambda s: s)
+            cols = (_event_columns(source) if source else []) + _columns(doc["columns"])
+            contract = TableContract(
+                name=fill(doc["name"]),
+                description=fill(doc["description"]).strip(),
+                grain=fill(doc["grain"]).strip(),
+                path=fill(doc["path"]),
+                partition_by=list(doc.get("partition_by", [])),
+                columns=cols,
+            )
+            if contract.name in out:
+                raise ContractError(f"table {contract.name} is declared twice")
+            out[contract.name] = contract
+    return out
+
+
+def table(name: str) -> TableContract:
+    try:
+        return table_contracts()[name]
+    except KeyError:
+        raise ContractError(f"no contract for table {name!r}") from None

@@ -1,0 +1,63 @@
+"""The one way detak gets a Spark session, from the CLI, from tests and under spark-submit."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from jobs.common.config import Settings, settings as current_settings
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Every Spark property detak sets, as strings: used by the session builder and spark-submit."""
+    spark = settings["spark"]
+    conf: dict[str, str] = {str(k): str(v) for k, v in (spark.get("conf") or {}).items()}
+    conf.update(
+        {
+            "spark.app.name": str(spark.get("app_name", "detak")),
+            "spark.sql.shuffle.partitions": str(spark["shuffle_partitions"]),
+            "spark.ui.enabled": str(bool(spark.get("ui", True))).lower(),
+            "spark.ui.showConsoleProgress": str(bool(spark.get("progress_bar", True))).lower(),
+            # Resolved once from Maven Central into the Ivy cache (make setup); served from there
+            # afterwards, without network.
+            "spark.jars.packages": ",".join(spark["packages"]),
+            "spark.jars.ivy": str(spark["ivy_cache"]),
+            "spark.pyspark.python": sys.executable,
+            "spark.pyspark.driver.python": sys.executable,
+        }
+    )
+    return conf
+
+
+def submit_kwargs(settings: Settings) -> dict[str, Any]:
+    """Arguments for Airflow's SparkSubmitOperator that match :func:`get_spark` exactly."""
+    conf = spark_conf(settings)
+    packages = conf.pop("spark.jars.packages")
+    name = conf.pop("spark.app.name")
+    return {"conf": conf, "packages": packages, "name": name}
+
+
+def _inside_spark_submit() -> bool:
+    # spark-submit starts the JVM first and hands Python the gateway; its --conf flags already apply.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(settings: Settings | None = None, app_name: str | None = None) -> SparkSession:
+    """Return the active session or build one from settings (master, Delta, jars, shuffles)."""
+    settings = settings or current_settings()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder
+    if not _inside_spark_submit():
+        builder = builder.master(str(settings["spark"]["master"]))
+        for key, value in spark_conf(settings).items():
+            builder = builder.config(key, value)
+        if app_name:
+            builder = builder.appName(app_name)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(str(settings["spark"].get("log_level", "WARN")))
+    return spark

@@ -1,0 +1,44 @@
+"""Where tables live and how they are created: every Delta table is made from its contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.common.config import Settings
+from jobs.common.contracts import TableContract, table
+
+
+def table_path(name: str, settings: Settings) -> str:
+    """Storage path of a lake table, e.g. ``<lake>/bronze/quarantine``."""
+    lake = str(settings["paths"]["lake"]).rstrip("/")
+    return f"{lake}/{table(name).path}"
+
+
+def ensure_table(spark: SparkSession, name: str, settings: Settings) -> DeltaTable:
+    """Create the Delta table from its contract if it does not exist yet (idempotent)."""
+    contract: TableContract = table(name)
+    path = table_path(name, settings)
+    if not path.startswith(("s3", "gs", "abfs", "hdfs")):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    builder = (
+        DeltaTable.createIfNotExists(spark)
+        .location(path)
+        .addColumns(contract.spark_schema)
+        .comment(f"{contract.description} Grain: {contract.grain}.")
+    )
+    if contract.partition_by:
+        builder = builder.partitionedBy(*contract.partition_by)
+    return builder.execute()
+
+
+def read_table(spark: SparkSession, name: str, settings: Settings) -> DataFrame:
+    return spark.read.format("delta").load(table_path(name, settings))
+
+
+def conform(df: DataFrame, name: str) -> DataFrame:
+    """Select the contract's columns in the contract's order, cast to the contract's types."""
+    schema = table(name).spark_schema
+    return df.select([df[f.name].cast(f.dataType).alias(f.name) for f in schema.fields])
