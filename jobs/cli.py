@@ -70,6 +70,45 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_args(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+@verb("prefetch", "resolve Spark's jars (Delta, JDBC) into the local cache once, for offline runs")(_no_args)
+def _prefetch(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from jobs.common.spark import get_spark
+
+    conf = settings()
+    spark = get_spark(conf, app_name="detak-prefetch")
+    with tempfile.TemporaryDirectory() as tmp:
+        # Touch Delta once so a missing or mismatched jar fails here, not in the first real job.
+        spark.range(1).write.format("delta").save(f"{tmp}/probe")
+        rows = spark.read.format("delta").load(f"{tmp}/probe").count()
+    spark.stop()
+    print(f"Spark jars cached in {conf['spark']['ivy_cache']} (Delta probe read {rows} row)")
+    return 0
+
+
+def _airflow_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("airflow_args", nargs=argparse.REMAINDER, help="arguments for the airflow command")
+
+
+@verb("airflow", "run the airflow command on detak's DAGs, home and Spark connection")(_airflow_args)
+def _airflow(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    from jobs.orchestration.airflow import airflow_environ
+
+    env = airflow_environ(settings())
+    exe = shutil.which("airflow", path=env["PATH"])
+    if exe is None:
+        raise SystemExit("airflow is not installed in this environment")
+    os.execve(exe, [exe, *args.airflow_args], env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="detak", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")

@@ -14,6 +14,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -160,6 +161,9 @@ def ingest_source(
         ensure_table(spark, name, settings)
     landing = f"{str(settings['paths']['landing']).rstrip('/')}/{source}"
     checkpoint = f"{str(settings['paths']['checkpoints']).rstrip('/')}/bronze/{source}"
+    if "://" not in landing:
+        # A source that has delivered nothing yet is normal, not an error.
+        Path(landing).mkdir(parents=True, exist_ok=True)
     stream = (
         spark.readStream.format("text")
         .option("recursiveFileLookup", "true")

@@ -84,6 +84,8 @@ def _value_checks(et: Any) -> list[tuple[Column, str]]:
         if name == "event_type":
             continue
         col = F.col(f"p.{name}")
+        if "const" in prop:
+            checks.append((col.isNotNull() & (col != F.lit(prop["const"])), f"{name} is not {prop['const']}"))
         if "enum" in prop:
             allowed = [v for v in prop["enum"] if v is not None]
             checks.append((col.isNotNull() & ~col.isin(allowed), f"{name} not in {allowed}"))
@@ -130,6 +132,7 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
     missing = _per_type(contract, _required_checks)
     too_long = _per_type(contract, _length_checks)
     invalid = _per_type(contract, _value_checks)
+    mismatched = _type_mismatch_fields(contract)
 
     def detail(arr: Column, prefix: str) -> Column:
         return F.concat(F.lit(prefix), F.array_join(arr, ", "))
@@ -146,7 +149,8 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
         .when(et.isNull() | ~et.isin(known),
               verdict("unknown_event_type", F.concat(F.lit("event_type "), F.coalesce(et, F.lit("missing")))))
         .when(F.col(f"p.{CORRUPT}").isNotNull(),
-              verdict("type_mismatch", detail(_type_mismatch_fields(contract), "wrong type: ")))
+              verdict("type_mismatch", F.when(F.size(mismatched) > 0, detail(mismatched, "wrong type: "))
+                      .otherwise(F.lit("wrong type in a nested field"))))
         .when(F.size(missing) > 0, verdict("missing_required", detail(missing, "missing: ")))
         .when(F.size(too_long) > 0, verdict("oversized_field", F.array_join(too_long, ", ")))
         .when(F.size(invalid) > 0, verdict("invalid_value", F.array_join(invalid, ", ")))

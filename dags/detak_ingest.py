@@ -1,0 +1,47 @@
+"""
+### detak_ingest — landing → bronze, hourly
+
+Every hour, one task per event source (clickstream, search, orders) submits detak's bronze
+ingestion job through the `spark_default` connection (`local[*]` by default; a cluster master
+from `conf/cluster.yaml`). Each run ingests every landing file not ingested before — exactly once,
+whatever happened to earlier runs — into `bronze.<source>_events`; bad lines go to
+`bronze.quarantine` with a reason. Each task updates the Asset of its bronze table, which
+starts the downstream behaviour DAG.
+
+Runs are independent of the logical hour (new files are found through the streaming checkpoint),
+so retries, catch-up and manual runs are all safe.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Asset, dag
+
+from jobs.orchestration.airflow import asset_uri, default_args, spark_task_kwargs
+from jobs.registry import jobs
+
+
+@dag(
+    dag_id="detak_ingest",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["detak", "bronze", "ingest"],
+    doc_md=__doc__,
+)
+def detak_ingest() -> None:
+    for job in jobs("ingest"):
+        SparkSubmitOperator(
+            task_id=job.task_id,
+            doc_md=job.description,
+            application_args=[*job.args, "--run-id", "{{ run_id }}__try{{ ti.try_number }}"],
+            outlets=[Asset(name=table, uri=asset_uri(table)) for table in job.outputs[:1]],
+            **spark_task_kwargs(),
+        )
+
+
+detak_ingest()

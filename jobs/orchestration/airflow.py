@@ -1,0 +1,78 @@
+"""What detak's DAG files share: default arguments, Assets and Spark submission settings.
+
+Everything here is cheap and free of side effects, so DAG files can call it at parse time: it
+reads the YAML configuration and nothing else (no connections, variables or Spark sessions).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from jobs.common.config import Settings, settings as current_settings
+from jobs.common.spark import submit_kwargs
+
+#: spark-submit's application: the ``detak`` CLI itself, so Airflow and the CLI run the same code.
+ENTRYPOINT = str(Path(__file__).resolve().parents[1] / "__main__.py")
+
+
+def default_args(conf: Settings | None = None) -> dict[str, Any]:
+    conf = conf or current_settings()
+    af = conf["airflow"]
+    return {
+        "owner": af["owner"],
+        "retries": int(af["retries"]),
+        "retry_delay": timedelta(minutes=float(af["retry_delay_minutes"])),
+    }
+
+
+def asset_uri(table_name: str) -> str:
+    """A stable Asset name for a lake table, independent of where the lake lives."""
+    return f"detak://{table_name.replace('.', '/')}"
+
+
+def spark_task_kwargs(conf: Settings | None = None) -> dict[str, Any]:
+    """Keyword arguments for SparkSubmitOperator: connection, jars, Spark properties."""
+    conf = conf or current_settings()
+    return {
+        "application": ENTRYPOINT,
+        "conn_id": conf["airflow"]["spark_conn_id"],
+        **submit_kwargs(conf),
+    }
+
+
+def airflow_environ(conf: Settings | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for running Airflow on detak's DAGs: home, DAG folder, the Spark connection.
+
+    A ``AIRFLOW_CONN_SPARK_DEFAULT`` already set (a team's cluster) wins over the one built from
+    ``spark.master``.
+    """
+    import json
+    import os
+    import sys
+
+    from jobs.common.config import REPO_ROOT
+
+    conf = conf or current_settings()
+    env = dict(os.environ if base is None else base)
+    home = Path(conf["paths"]["airflow_home"])
+    home.mkdir(parents=True, exist_ok=True)
+    env.setdefault("AIRFLOW_HOME", str(home))
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    master = str(conf["spark"]["master"])
+    conn: dict[str, Any] = {"conn_type": "spark", "host": master}
+    scheme, _, rest = master.partition("://")
+    if rest and ":" in rest:
+        host, _, port = rest.rpartition(":")
+        conn = {"conn_type": "spark", "host": f"{scheme}://{host}", "port": int(port)}
+    env.setdefault(f"AIRFLOW_CONN_{str(conf['airflow']['spark_conn_id']).upper()}", json.dumps(conn))
+    for key in ("DETAK_HOME", "DETAK_ENV"):
+        if key not in env and key in os.environ:
+            env[key] = os.environ[key]
+    env.setdefault("DETAK_HOME", str(conf.home))
+    return env

@@ -1,0 +1,103 @@
+"""The shop's product catalogue: a few thousand products with Indonesian categories, brands and
+whole-rupiah prices (log-normal around each category's median, list price above for discounts)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jobs.simulate.rand import Draw, Weighted
+from jobs.simulate.reference import APP_ROOT, CATEGORIES, CURRENCY, WEB_ROOT
+
+PRODUCTS_PER_CATEGORY = 120
+MIN_PRICE, MAX_PRICE = 5_000, 15_000_000
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass(slots=True)
+class Product:
+    product_id: str
+    name: str
+    category: str
+    cat: int
+    brand: str
+    price: int
+    list_price: int | None
+    web_url: str
+    app_url: str
+    view: dict = field(repr=False)  # product fields as they appear on product events
+
+    def line(self, quantity: int, unit_price: int | None = None) -> dict:
+        """A cart or order line of this product."""
+        return {
+            "product_id": self.product_id,
+            "product_name": self.name,
+            "category": self.category,
+            "brand": self.brand,
+            "quantity": quantity,
+            "unit_price": self.price if unit_price is None else unit_price,
+        }
+
+
+@dataclass(slots=True)
+class Category:
+    index: int
+    path: str
+    web_url: str
+    app_url: str
+    products: list[Product]
+    pick: Weighted  # popularity-weighted product choice
+    terms: list[str]
+
+
+def _round_price(p: float) -> int:
+    p = min(max(p, MIN_PRICE), MAX_PRICE)
+    if p < 100_000:
+        return int(round(p / 500.0)) * 500
+    if p < 1_000_000:
+        return int(round(p / 1000.0)) * 1000 - 100  # Rp 149.900 style
+    return int(round(p / 10_000.0)) * 10_000 - 1_000
+
+
+class Catalogue:
+    """Products by category, with popularity-weighted choice."""
+
+    def __init__(self, seed: int) -> None:
+        draw = Draw(np.random.default_rng([seed & 0xFFFFFFFF, 7]))
+        self.categories: list[Category] = []
+        self.products: list[Product] = []
+        weights = []
+        for ci, (path, brands, nouns, variants, median, sigma, popularity, terms) in enumerate(CATEGORIES):
+            prods: list[Product] = []
+            leaf = slug(path.split(" > ")[-1])
+            for k in range(PRODUCTS_PER_CATEGORY):
+                brand = draw.pick(brands)
+                name = f"{brand} {draw.pick(nouns)} {draw.pick(variants)}"
+                price = _round_price(draw.lognormal(median, sigma))
+                if draw.chance(0.45):
+                    off = draw.uniform(0.05, 0.6)
+                    list_price: int | None = max(price, int(round(price / (1 - off) / 1000.0)) * 1000)
+                else:
+                    list_price = price if draw.chance(0.5) else None
+                pid = f"P{ci:02d}{k:04d}{draw.int(10, 99)}"
+                p = Product(pid, name, path, ci, brand, price, list_price,
+                            f"{WEB_ROOT}/p/{slug(name)}-{pid}", f"{APP_ROOT}product/{pid}", {})
+                p.view = {"product_id": pid, "product_name": name, "category": path, "brand": brand,
+                          "price": price, "list_price": list_price, "currency": CURRENCY}
+                prods.append(p)
+            ranks = np.arange(1, len(prods) + 1, dtype=float) ** -0.9
+            self.categories.append(Category(ci, path, f"{WEB_ROOT}/c/{leaf}", f"{APP_ROOT}category/{leaf}",
+                                            prods, Weighted(prods, ranks.tolist()), terms))
+            self.products.extend(prods)
+            weights.append(popularity)
+        self.pick_category = Weighted(self.categories, weights)
+        self.cheap = [p for p in self.products if p.price <= 60_000]
+
+    def product(self, draw: Draw, category: Category | None = None) -> Product:
+        cat = category if category is not None else self.pick_category(draw)
+        return cat.pick(draw)

@@ -1,0 +1,108 @@
+"""The shop's order system: an order is created at checkout, then paid, cancelled or refunded.
+
+Each change is an event of the ``orders`` source carrying the whole order (items, amounts, buyer's
+contact) with ``created_at``/``updated_at`` in the buyer's local offset; ``event_time`` is
+``updated_at``. Changes that would happen after the simulated window are not emitted (they have
+not happened yet), so the truth's final status is the status at the window's end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.simulate.rand import Draw
+from jobs.simulate.reference import CANCEL_REASONS, CURRENCY, REFUND_REASONS
+from jobs.simulate.timefmt import MS_DAY, MS_HOUR, day_string, iso
+
+MINUTE = 60_000
+
+
+class OrderBook:
+    """Creates orders and their follow-up events, and keeps the orders truth."""
+
+    def __init__(self, draw: Draw, collector: Any, sim: dict[str, Any], end_ms: int) -> None:
+        self.draw = draw
+        self.col = collector
+        self.cancel = float(sim["order_cancel_share"])
+        self.refund = float(sim["order_refund_share"])
+        self.end_ms = end_ms
+        self.truth: dict[str, list[Any]] = {k: [] for k in (
+            "order_id", "cart_id", "user_id", "anonymous_id", "created_utc", "final_status", "subtotal",
+            "shipping_cost", "discount", "total", "payment_method", "timezone", "n_events")}
+
+    def place(self, t: int, cart_id: str, user: Any, dev: Any, lines: list[dict[str, Any]], shipping: int,
+              discount: int, voucher: str | None, payment_method: str) -> str:
+        draw = self.draw
+        off = user.offset
+        order_id = f"ORD-{day_string((t + off * MS_HOUR) // MS_DAY).replace('-', '')}-{draw.hex32()[:10].upper()}"
+        subtotal = sum(x["quantity"] * x["unit_price"] for x in lines)
+        discount = min(discount, subtotal)
+        total = subtotal + shipping - discount
+        body = {
+            "order_id": order_id,
+            "cart_id": cart_id,
+            "user_id": user.user_id,
+            "anonymous_id": dev.anonymous_id,
+            "status": "created",
+            "items": lines,
+            "subtotal": subtotal,
+            "shipping_cost": shipping,
+            "discount": discount,
+            "voucher_code": voucher,
+            "total": total,
+            "currency": CURRENCY,
+            "payment_method": payment_method,
+            "created_at": iso(t, off),
+            "updated_at": None,
+            "timezone": user.timezone,
+            "region": user.region,
+            "cancel_reason": None,
+            "customer_email": user.email,
+            "customer_phone": user.phone,
+        }
+        self.col.order_event(body, "order_created", t, off)
+        n = 1
+        status = "created"
+        # Follow-ups: (delay after creation, event type, status, cancel reason).
+        steps: list[tuple[int, str, str, str | None]] = []
+        if payment_method == "cod":
+            paid_after = draw.int(2 * MS_DAY, 4 * MS_DAY)  # cash on delivery: paid when it arrives
+        elif payment_method == "bank_transfer":
+            paid_after = draw.int(5 * MINUTE, 6 * MS_HOUR)
+        else:
+            paid_after = draw.int(20_000, 15 * MINUTE)
+        r = draw.u()
+        if r < self.cancel:
+            if payment_method != "cod" and draw.u() < 0.5:
+                steps.append((MS_DAY + draw.int(0, MS_HOUR), "order_cancelled", "cancelled", "payment_timeout"))
+            else:
+                if payment_method != "cod":
+                    steps.append((paid_after, "order_paid", "paid", None))
+                cancel_at = paid_after + draw.int(10 * MINUTE, 20 * MS_HOUR)
+                if payment_method == "cod":
+                    cancel_at = draw.int(30 * MINUTE, 20 * MS_HOUR)
+                steps.append((cancel_at, "order_cancelled", "cancelled", draw.pick(CANCEL_REASONS)))
+        elif r < self.cancel + self.refund:
+            steps.append((paid_after, "order_paid", "paid", None))
+            steps.append((paid_after + draw.int(2 * MS_DAY, 9 * MS_DAY), "order_refunded", "refunded",
+                          draw.pick(REFUND_REASONS)))
+        else:
+            steps.append((paid_after, "order_paid", "paid", None))
+        for delay, etype, new_status, reason in steps:
+            when = t + delay
+            if when >= self.end_ms:
+                break
+            body = dict(body)
+            body["status"] = new_status
+            body["cancel_reason"] = reason
+            self.col.order_event(body, etype, when, off)
+            status = new_status
+            n += 1
+        tr = self.truth
+        for k, v in (("order_id", order_id), ("cart_id", cart_id), ("user_id", user.user_id),
+                     ("anonymous_id", dev.anonymous_id), ("created_utc", t), ("final_status", status),
+                     ("subtotal", subtotal), ("shipping_cost", shipping), ("discount", discount),
+                     ("total", total), ("payment_method", payment_method), ("timezone", user.timezone),
+                     ("n_events", n)):
+            tr[k].append(v)
+        return order_id

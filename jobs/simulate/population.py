@@ -1,0 +1,99 @@
+"""Shoppers and their devices: region and time zone, 1-3 devices each with a user agent, an IP,
+an analytics-consent flag and (for a configured share) a skewed clock."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs.simulate.rand import Draw, Weighted
+from jobs.simulate.reference import (
+    CONSUMER_IP6_PREFIXES,
+    CONSUMER_IP_PREFIXES,
+    DEVICE_KINDS,
+    REGIONS,
+    TZ_OFFSET_HOURS,
+)
+
+_REGION = Weighted(REGIONS, [w for _, _, w in REGIONS])
+_KIND = Weighted(DEVICE_KINDS, [w for _, w, _ in DEVICE_KINDS])
+
+
+@dataclass(slots=True)
+class Device:
+    anonymous_id: str
+    kind: str
+    is_app: bool
+    user_agent: str
+    ip: str
+    consent: bool
+    skew_ms: int
+    region: str | None
+    timezone: str
+    offset: int  # hours east of UTC
+    user: User | None = None
+    # Collector fields that never change for this device, in envelope order.
+    base: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Simulation state across visits.
+    last_end_ms: int = -(10**15)
+    to_recover: list[Any] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.base = {"user_agent": self.user_agent, "ip": self.ip}
+        if self.region is not None:
+            self.base["region"] = self.region
+        self.base["timezone"] = self.timezone
+        self.base["consent_analytics"] = self.consent
+
+
+@dataclass(slots=True)
+class User:
+    index: int
+    user_id: str
+    email: str
+    phone: str
+    region: str
+    timezone: str
+    offset: int
+    activity: float
+    devices: list[Device] = field(default_factory=list)
+    device_pick: Weighted | None = None
+
+
+def consumer_ip(draw: Draw) -> str:
+    if draw.chance(0.08):
+        p = draw.pick(CONSUMER_IP6_PREFIXES)
+        return f"{p}:{draw.int(0, 0xFFFF):x}:{draw.int(0, 0xFFFF):x}::{draw.int(1, 0xFFFF):x}"
+    return f"{draw.pick(CONSUMER_IP_PREFIXES)}.{draw.int(0, 255)}.{draw.int(1, 254)}"
+
+
+def make_users(lo: int, hi: int, draw: Draw, sim: dict[str, Any]) -> list[User]:
+    """Users ``lo..hi-1`` (global indexes) with their devices."""
+    dmin, dmax = sim["devices_per_user"]
+    skew_share = float(sim["clock_skew_device_share"])
+    skew_max_ms = int(float(sim["clock_skew_max_minutes"]) * 60_000)
+    consent_false = float(sim["consent_false_share"])
+    # Most shoppers use one device; fewer use two or three.
+    n_dev = Weighted(list(range(dmin, dmax + 1)), [0.6**k for k in range(dmax - dmin + 1)])
+    users = []
+    for idx in range(lo, hi):
+        region, tz, _ = _REGION(draw)
+        off = TZ_OFFSET_HOURS[tz]
+        # Gamma(2, 0.5): mean 1, a long tail of heavy shoppers.
+        activity = -0.5 * (math.log(1.0 - draw.u()) + math.log(1.0 - draw.u()))
+        user = User(idx, f"U{idx + 1:08d}", f"user{idx + 1}@example.id",
+                    f"+628{draw.int(11, 59)}{draw.int(10_000_000, 99_999_999)}", region, tz, off, activity)
+        for _ in range(n_dev(draw)):
+            kind, _, agents = _KIND(draw)
+            if draw.chance(skew_share):
+                skew = draw.int(60_000, skew_max_ms) * (1 if draw.chance(0.5) else -1)
+            else:
+                skew = draw.int(-2_000, 2_000)  # ordinary device clocks are a second or two off
+            dev = Device(draw.uuid(), kind, kind.endswith("_app"), draw.pick(agents), consumer_ip(draw),
+                         not draw.chance(consent_false), skew, region, tz, off, user)
+            user.devices.append(dev)
+        # The first device is the shopper's main one.
+        user.device_pick = Weighted(range(len(user.devices)), [1.0, 0.45, 0.2][: len(user.devices)])
+        users.append(user)
+    return users
