@@ -38,13 +38,13 @@ from jobs.simulate.reference import (
 from jobs.simulate.timefmt import MS_DAY, MS_HOUR
 
 # Behaviour shares that are part of the model rather than of the configuration.
-CART_ADD_SHARE = 0.30          # visits that put something in a cart
-EMPTIED_SHARE = 0.07           # carts the shopper empties again
-RECOVER_SHARE = 0.15           # abandoned carts ordered a day or more later (when the device returns)
-SHORT_GAP_SHARE = 0.005        # visits starting less than the session timeout after the previous one
-EXPLICIT_LOGIN_SHARE = 0.15    # logged-in visits that start with a login
-LOGIN_TYPO_SHARE = 0.04        # logins that fail once before succeeding
-NOISE_ERROR_SHARE = 0.02       # visits without a cart that hit a failing page
+CART_ADD_SHARE = 0.30  # visits that put something in a cart
+EMPTIED_SHARE = 0.07  # carts the shopper empties again
+RECOVER_SHARE = 0.15  # abandoned carts ordered a day or more later (when the device returns)
+SHORT_GAP_SHARE = 0.005  # visits starting less than the session timeout after the previous one
+EXPLICIT_LOGIN_SHARE = 0.15  # logged-in visits that start with a login
+LOGIN_TYPO_SHARE = 0.04  # logins that fail once before succeeding
+NOISE_ERROR_SHARE = 0.02  # visits without a cart that hit a failing page
 CAUSES = {
     "no_checkout_started": 0.28,
     "browsing_alternatives": 0.15,
@@ -56,8 +56,8 @@ CAUSES = {
     "price_increase": 0.08,
 }
 STAGES = ("cart", "checkout", "shipping", "payment")
-SLOW_MS = 8_000                 # page loads at or above this are "slow" evidence
-MAX_NORMAL_LOAD_MS = 6_500      # ordinary pages never reach the slow threshold
+SLOW_MS = 8_000  # page loads at or above this are "slow" evidence
+MAX_NORMAL_LOAD_MS = 6_500  # ordinary pages never reach the slow threshold
 _CAUSE = Weighted(list(CAUSES), list(CAUSES.values()))
 _PAYMENT = Weighted([m for m, _ in PAYMENT_METHODS], [w for _, w in PAYMENT_METHODS])
 _CHANNEL = Weighted(CHANNELS, [c[0] for c in CHANNELS])
@@ -69,7 +69,7 @@ class Cart:
     cart_id: str
     dev: Device
     created: int
-    fate: str                       # converted, emptied, abandoned
+    fate: str  # converted, emptied, abandoned
     cause: str | None
     recover: bool
     items: list[list[Any]] = field(default_factory=list)  # [product, quantity, unit price]
@@ -90,16 +90,16 @@ class Cart:
 def misspell(text: str, draw: Draw) -> str:
     """A typo of ``text``: a dropped, doubled, swapped or wrong letter."""
     for _ in range(5):
-        i = draw.int(1, max(1, len(text) - 2))
-        op = draw.int(0, 3)
+        i = draw.randint(1, max(1, len(text) - 2))
+        op = draw.randint(0, 3)
         if op == 0:
-            out = text[:i] + text[i + 1:]
+            out = text[:i] + text[i + 1 :]
         elif op == 1:
             out = text[:i] + text[i] + text[i:]
         elif op == 2 and i + 1 < len(text):
-            out = text[:i] + text[i + 1] + text[i] + text[i + 2:]
+            out = text[:i] + text[i + 1] + text[i] + text[i + 2 :]
         else:
-            out = text[:i] + draw.pick(_KEYS) + text[i + 1:]
+            out = text[:i] + draw.pick(_KEYS) + text[i + 1 :]
         if out != text and out.strip():
             return out
     return text + text[-1]
@@ -108,8 +108,17 @@ def misspell(text: str, draw: Draw) -> str:
 class World:
     """Everything a shard's shoppers share: catalogue, collector, order book, settings, clock."""
 
-    def __init__(self, draw: Draw, catalogue: Catalogue, collector: Collector, orders: OrderBook,
-                 sim: dict[str, Any], start_ms: int, end_ms: int, sale_campaigns: dict[int, str]) -> None:
+    def __init__(
+        self,
+        draw: Draw,
+        catalogue: Catalogue,
+        collector: Collector,
+        orders: OrderBook,
+        sim: dict[str, Any],
+        start_ms: int,
+        end_ms: int,
+        sale_campaigns: dict[int, str],
+    ) -> None:
         self.draw = draw
         self.cat = catalogue
         self.col = collector
@@ -123,24 +132,59 @@ class World:
         self.zero_share = float(sim["zero_result_query_share"])
         self.conversion = float(sim["cart_conversion_share"])
         self.sale_campaigns = sale_campaigns  # local day number -> campaign name
-        self.sessions: dict[str, list[Any]] = {k: [] for k in (
-            "true_session_id", "anonymous_id", "user_id", "logged_in", "timezone", "start_utc", "end_utc",
-            "n_events", "edge_case", "crosses_utc_midnight", "crosses_local_midnight", "planted",
-            "utm_source", "utm_medium", "referrer")}
+        self.sessions: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "true_session_id",
+                "anonymous_id",
+                "user_id",
+                "logged_in",
+                "timezone",
+                "start_utc",
+                "end_utc",
+                "n_events",
+                "edge_case",
+                "crosses_utc_midnight",
+                "crosses_local_midnight",
+                "planted",
+                "utm_source",
+                "utm_medium",
+                "referrer",
+            )
+        }
         self.carts: list[Cart] = []
 
 
 class Visit:
     """One true session of a human on one device."""
 
-    __slots__ = ("cart", "dev", "draw", "landing_ref", "last", "n", "page_ref", "page_type", "page_url",
-                 "ref", "sid", "t", "user", "user_id", "utm", "viewed", "w", "web")
+    __slots__ = (
+        "cart",
+        "dev",
+        "draw",
+        "landing_ref",
+        "last",
+        "n",
+        "page_ref",
+        "page_type",
+        "page_url",
+        "ref",
+        "sid",
+        "t",
+        "user",
+        "user_id",
+        "utm",
+        "viewed",
+        "w",
+        "web",
+    )
 
     def __init__(self, w: World, dev: Device, start: int, user_id: str | None) -> None:
         self.w = w
         self.draw = w.draw
         self.dev = dev
-        self.user = dev.user
+        assert dev.user is not None  # human devices always belong to a shopper
+        self.user: User = dev.user
         self.t = start
         self.sid = w.draw.uuid()
         self.user_id = user_id
@@ -148,8 +192,8 @@ class Visit:
         self.last = start
         self.landing_ref: str | None = None
         self.web = not dev.is_app
-        self.ref: str | None = None         # referrer of the next page (previous page's URL)
-        self.page_ref: str | None = None    # referrer of the current page
+        self.ref: str | None = None  # referrer of the next page (previous page's URL)
+        self.page_ref: str | None = None  # referrer of the current page
         self.page_url: str | None = None
         self.page_type = "home"
         self.utm: tuple[str | None, str | None, str | None] | None = None
@@ -166,12 +210,19 @@ class Visit:
 
     def load_ms(self, slow: bool = False) -> int:
         if slow:
-            return self.draw.int(SLOW_MS, 30_000)
+            return self.draw.randint(SLOW_MS, 30_000)
         base = 450.0 if self.web is False else 1100.0
         return min(int(base * math.exp(0.55 * self.draw.normal())) + 80, MAX_NORMAL_LOAD_MS)
 
-    def page(self, etype: str, page_type: str, url: str, fields: dict[str, Any] | None,
-             source: str = "clickstream", slow: bool = False) -> None:
+    def page(
+        self,
+        etype: str,
+        page_type: str,
+        url: str,
+        fields: dict[str, Any] | None,
+        source: str = "clickstream",
+        slow: bool = False,
+    ) -> None:
         """An event that opens a page (or app screen)."""
         utm = None
         if self.n == 0:
@@ -180,17 +231,46 @@ class Visit:
         self.page_ref = self.ref
         self.page_url = url
         self.page_type = page_type
-        self.w.col.hit(source, self.dev, self.t, etype, page_type, url, self.user_id, self.page_ref, fields,
-                       self.load_ms(slow), utm, self.sid)
+        self.w.col.hit(
+            source,
+            self.dev,
+            self.t,
+            etype,
+            page_type,
+            url,
+            self.user_id,
+            self.page_ref,
+            fields,
+            self.load_ms(slow),
+            utm,
+            self.sid,
+        )
         self.ref = url if self.web else None
         self.last = self.t
         self.n += 1
 
-    def act(self, etype: str, fields: dict[str, Any] | None, source: str = "clickstream",
-            page_type: str | None = None) -> None:
+    def act(
+        self,
+        etype: str,
+        fields: dict[str, Any] | None,
+        source: str = "clickstream",
+        page_type: str | None = None,
+    ) -> None:
         """An event inside the current page."""
-        self.w.col.hit(source, self.dev, self.t, etype, page_type or self.page_type, self.page_url,
-                       self.user_id, self.page_ref, fields, None, None, self.sid)
+        self.w.col.hit(
+            source,
+            self.dev,
+            self.t,
+            etype,
+            page_type or self.page_type,
+            self.page_url,
+            self.user_id,
+            self.page_ref,
+            fields,
+            None,
+            None,
+            self.sid,
+        )
         self.last = self.t
         self.n += 1
 
@@ -202,9 +282,9 @@ class Visit:
             engaged = 0
             depth = 0
             for _ in range(min(int(stay // 20), 5)):
-                self.t += draw.int(18_000, 22_000)
-                engaged += draw.int(8_000, 20_000)
-                depth = min(100, depth + draw.int(5, 35))
+                self.t += draw.randint(18_000, 22_000)
+                engaged += draw.randint(8_000, 20_000)
+                depth = min(100, depth + draw.randint(5, 35))
                 self.act("page_ping", {"engaged_ms": engaged, "scroll_depth": depth})
             stay = max(stay - 20 * min(int(stay // 20), 5), 1.0)
         self.t += min(max(int(stay * 1000), 400), self.w.max_gap_ms)
@@ -228,15 +308,26 @@ class Visit:
     def category_list(self, cat: Category, click: bool = True) -> Product | None:
         draw = self.draw
         list_name = f"kategori: {cat.path}"
-        self.page("product_list_view", "category", self.url(cat.web_url, cat.app_url),
-                  {"list_name": list_name, "products_shown": draw.int(20, 60)})
+        self.page(
+            "product_list_view",
+            "category",
+            self.url(cat.web_url, cat.app_url),
+            {"list_name": list_name, "products_shown": draw.randint(20, 60)},
+        )
         self.gap(8)
         if not click or draw.u() < 0.3:
             return None
         p = cat.pick(draw)
-        self.act("product_list_click", {"list_name": list_name, "position": 1 + int(draw.exp(6.0)),
-                                        "product_id": p.product_id, "price": p.price})
-        self.t += draw.int(300, 2500)
+        self.act(
+            "product_list_click",
+            {
+                "list_name": list_name,
+                "position": 1 + int(draw.exp(6.0)),
+                "product_id": p.product_id,
+                "price": p.price,
+            },
+        )
+        self.t += draw.randint(300, 2500)
         self.product(p)
         return p
 
@@ -266,21 +357,34 @@ class Visit:
             filters = {"min_price": str(lo), "max_price": str(lo * draw.pick([2, 5, 10]))}
         elif f < 0.18:
             filters = {"location": draw.pick(FILTER_LOCATIONS)}
-        page_no = 1 if draw.u() < 0.88 else draw.int(2, 4)
+        page_no = 1 if draw.u() < 0.88 else draw.randint(2, 4)
         search_id = draw.hex32()[:20]
         q = quote_plus(query)
-        self.page("search", "search", self.url(f"{WEB_ROOT}/search?q={q}&page={page_no}",
-                                                  f"{APP_ROOT}search?q={q}"),
-                  {"search_id": search_id, "query": query, "filters": filters, "sort": draw.pick(SORTS),
-                   "page_number": page_no, "results_count": results}, source="search")
+        self.page(
+            "search",
+            "search",
+            self.url(f"{WEB_ROOT}/search?q={q}&page={page_no}", f"{APP_ROOT}search?q={q}"),
+            {
+                "search_id": search_id,
+                "query": query,
+                "filters": filters,
+                "sort": draw.pick(SORTS),
+                "page_number": page_no,
+                "results_count": results,
+            },
+            source="search",
+        )
         self.gap(9)
         if results == 0 or draw.u() < 0.3:
             return None
         p = cat.pick(draw)
         pos = min(results, 1 + int(draw.exp(4.0)) + 20 * (page_no - 1))
-        self.act("search_result_click", {"search_id": search_id, "product_id": p.product_id, "position": pos},
-                 source="search")
-        self.t += draw.int(300, 2500)
+        self.act(
+            "search_result_click",
+            {"search_id": search_id, "product_id": p.product_id, "position": pos},
+            source="search",
+        )
+        self.t += draw.randint(300, 2500)
         self.product(p)
         return p
 
@@ -298,7 +402,7 @@ class Visit:
                 last = self.viewed[-1] if self.viewed else None
                 same = last is not None and draw.u() < 0.6
                 cat = self.w.cat.categories[last.cat] if same and last is not None else cat_pick(draw)
-                self.t += draw.int(500, 3000)
+                self.t += draw.randint(500, 3000)
                 self.product(cat.pick(draw))
             elif r < 0.95:
                 self.home()
@@ -322,7 +426,7 @@ class Visit:
             self.gap(10)
         self.act("login", {"login_result": "success", "login_method": method, "email": user.email})
         self.user_id = user.user_id
-        self.t += draw.int(800, 4000)
+        self.t += draw.randint(800, 4000)
 
     # -- cart pages -----------------------------------------------------------------------------
     def cart_fields(self, cart: Cart) -> dict[str, Any]:
@@ -330,20 +434,33 @@ class Visit:
 
     def add(self, cart: Cart, p: Product, qty: int) -> None:
         cart.items.append([p, qty, p.price])
-        self.act("add_to_cart", {"cart_id": cart.cart_id, "cart_value": cart.value, **p.view, "quantity": qty},
-                 page_type="product")
+        self.act(
+            "add_to_cart",
+            {"cart_id": cart.cart_id, "cart_value": cart.value, **p.view, "quantity": qty},
+            page_type="product",
+        )
         cart.last = self.t
         self.gap(5)
 
     def cart_view(self, cart: Cart, slow: bool = False) -> None:
-        self.page("cart_view", "cart", self.url(f"{WEB_ROOT}/cart", f"{APP_ROOT}cart"),
-                  {"cart_id": cart.cart_id, "cart_value": cart.value, "items": cart.lines()}, slow=slow)
+        self.page(
+            "cart_view",
+            "cart",
+            self.url(f"{WEB_ROOT}/cart", f"{APP_ROOT}cart"),
+            {"cart_id": cart.cart_id, "cart_value": cart.value, "items": cart.lines()},
+            slow=slow,
+        )
         cart.last = self.t
         self.gap(14)
 
     def begin_checkout(self, cart: Cart, slow: bool = False) -> None:
-        self.page("begin_checkout", "checkout", self.url(f"{WEB_ROOT}/checkout", f"{APP_ROOT}checkout"),
-                  {"cart_id": cart.cart_id, "cart_value": cart.value, "items": cart.lines()}, slow=slow)
+        self.page(
+            "begin_checkout",
+            "checkout",
+            self.url(f"{WEB_ROOT}/checkout", f"{APP_ROOT}checkout"),
+            {"cart_id": cart.cart_id, "cart_value": cart.value, "items": cart.lines()},
+            slow=slow,
+        )
         cart.stage = "checkout"
         cart.last = self.t
         self.gap(12)
@@ -352,15 +469,22 @@ class Visit:
         draw = self.draw
         value = cart.value
         if shock:
-            cost = max(int(math.ceil(value * draw.uniform(0.36, 0.9) / 1000.0)) * 1000, 12_000)
+            cost = max(math.ceil(value * draw.uniform(0.36, 0.9) / 1000.0) * 1000, 12_000)
         else:
             far = {7: 0, 8: 8_000, 9: 22_000}[self.user.offset]
             cost = draw.pick([9_000, 10_000, 12_000, 15_000, 18_000, 22_000]) + far
             if draw.u() < 0.3:
                 cost = 0  # free-shipping voucher
             cost = min(cost, int(value * 0.3) // 500 * 500)
-        self.act("add_shipping_info", {"cart_id": cart.cart_id, "cart_value": value, "shipping_cost": cost,
-                                       "delivery_method": draw.pick(DELIVERY_METHODS)})
+        self.act(
+            "add_shipping_info",
+            {
+                "cart_id": cart.cart_id,
+                "cart_value": value,
+                "shipping_cost": cost,
+                "delivery_method": draw.pick(DELIVERY_METHODS),
+            },
+        )
         cart.stage = "shipping"
         cart.last = self.t
         self.gap(15)
@@ -370,36 +494,70 @@ class Visit:
         draw = self.draw
         if accepted:
             discount = min(int(cart.value * 0.1) // 500 * 500, 50_000)
-            self.act("apply_coupon", {"cart_id": cart.cart_id, "cart_value": cart.value,
-                                      "coupon_code": draw.pick(COUPONS_OK), "coupon_result": "accepted",
-                                      "coupon_reason": None, "discount": discount})
+            self.act(
+                "apply_coupon",
+                {
+                    "cart_id": cart.cart_id,
+                    "cart_value": cart.value,
+                    "coupon_code": draw.pick(COUPONS_OK),
+                    "coupon_result": "accepted",
+                    "coupon_reason": None,
+                    "discount": discount,
+                },
+            )
         else:
             code, why = draw.pick(COUPONS_BAD)
             discount = 0
-            self.act("apply_coupon", {"cart_id": cart.cart_id, "cart_value": cart.value, "coupon_code": code,
-                                      "coupon_result": "rejected", "coupon_reason": why, "discount": 0})
+            self.act(
+                "apply_coupon",
+                {
+                    "cart_id": cart.cart_id,
+                    "cart_value": cart.value,
+                    "coupon_code": code,
+                    "coupon_result": "rejected",
+                    "coupon_reason": why,
+                    "discount": 0,
+                },
+            )
         cart.last = self.t
         self.gap(10)
         return discount
 
     def pay(self, cart: Cart, method: str) -> None:
-        self.act("add_payment_info", {"cart_id": cart.cart_id, "cart_value": cart.value,
-                                      "payment_method": method})
+        self.act(
+            "add_payment_info", {"cart_id": cart.cart_id, "cart_value": cart.value, "payment_method": method}
+        )
         cart.stage = "payment"
         cart.last = self.t
         self.gap(8)
 
     def payment_failed(self, cart: Cart, method: str) -> None:
         draw = self.draw
-        self.act("payment_failed", {"cart_id": cart.cart_id, "cart_value": cart.value, "payment_method": method,
-                                    "error_code": draw.pick(PAYMENT_SOFT_ERRORS), "failure_kind": "soft"})
+        self.act(
+            "payment_failed",
+            {
+                "cart_id": cart.cart_id,
+                "cart_value": cart.value,
+                "payment_method": method,
+                "error_code": draw.pick(PAYMENT_SOFT_ERRORS),
+                "failure_kind": "soft",
+            },
+        )
         cart.last = self.t
         self.gap(12)
 
-    def error(self, code: str, message: str, cart: Cart | None = None, product: Product | None = None) -> None:
-        self.act("error", {"error_code": code, "error_message": message,
-                           "cart_id": cart.cart_id if cart else None,
-                           "product_id": product.product_id if product else None})
+    def error(
+        self, code: str, message: str, cart: Cart | None = None, product: Product | None = None
+    ) -> None:
+        self.act(
+            "error",
+            {
+                "error_code": code,
+                "error_message": message,
+                "cart_id": cart.cart_id if cart else None,
+                "product_id": product.product_id if product else None,
+            },
+        )
         if cart is not None:
             cart.last = self.t
         self.gap(8)
@@ -422,15 +580,19 @@ class Visit:
         if noise and method not in ("cod", "bank_transfer") and draw.u() < 0.04:
             self.payment_failed(cart, method)
             self.pay(cart, method)
-        self.t += draw.int(1_500, 6_000)
-        cart.order_id = self.w.orders.place(self.t, cart.cart_id, self.user, self.dev, cart.lines(), cost,
-                                            discount, voucher, method)
+        self.t += draw.randint(1_500, 6_000)
+        cart.order_id = self.w.orders.place(
+            self.t, cart.cart_id, self.user, self.dev, cart.lines(), cost, discount, voucher, method
+        )
         cart.ordered_utc = self.t
         cart.last = self.t
-        self.t += draw.int(500, 2_000)
-        self.page("page_view", "order_confirmation",
-                  self.url(f"{WEB_ROOT}/checkout/success?order={cart.order_id}",
-                           f"{APP_ROOT}checkout/success"), None)
+        self.t += draw.randint(500, 2_000)
+        self.page(
+            "page_view",
+            "order_confirmation",
+            self.url(f"{WEB_ROOT}/checkout/success?order={cart.order_id}", f"{APP_ROOT}checkout/success"),
+            None,
+        )
         self.dwell(12, False)
 
     # -- a cart's life in this visit -------------------------------------------------------------
@@ -444,29 +606,37 @@ class Visit:
             fate, cause = "emptied", None
         else:
             fate, cause = "abandoned", _CAUSE(draw)
-        cart = Cart(f"C{draw.hex32()[:15]}", self.dev, self.t, fate, cause,
-                    fate == "abandoned" and draw.u() < RECOVER_SHARE)
+        cart = Cart(
+            f"C{draw.hex32()[:15]}",
+            self.dev,
+            self.t,
+            fate,
+            cause,
+            fate == "abandoned" and draw.u() < RECOVER_SHARE,
+        )
         self.cart = cart
         w.carts.append(cart)
         if cause == "shipping_cost_shock":
             # Shipping shocks hit cheap, single-item carts.
             p = draw.pick(w.cat.cheap)
-            self.t += draw.int(1_000, 5_000)
+            self.t += draw.randint(1_000, 5_000)
             self.product(p)
             self.add(cart, p, 1)
         else:
             if not self.viewed:
                 self.product(w.cat.product(draw))
             p = self.viewed[-1]
-            qty = 1 if draw.u() < 0.82 else draw.int(2, 4)
+            qty = 1 if draw.u() < 0.82 else draw.randint(2, 4)
             if p.price * qty > 20_000_000:
                 qty = 1
             self.add(cart, p, qty)
             if draw.u() < 0.25:
                 # Often bought together: another category, so no "alternatives" are browsed.
-                other = w.cat.categories[(p.cat + draw.int(1, len(w.cat.categories) - 1)) % len(w.cat.categories)]
+                other = w.cat.categories[
+                    (p.cat + draw.randint(1, len(w.cat.categories) - 1)) % len(w.cat.categories)
+                ]
                 q = other.pick(draw)
-                self.t += draw.int(1_000, 4_000)
+                self.t += draw.randint(1_000, 4_000)
                 self.product(q)
                 self.add(cart, q, 1)
         self.run_fate(cart)
@@ -486,8 +656,16 @@ class Visit:
             for item in list(cart.items):
                 p, q, price = item
                 cart.items.remove(item)
-                self.act("remove_from_cart", {"cart_id": cart.cart_id, "cart_value": cart.value, **p.view,
-                                              "price": price, "quantity": q})
+                self.act(
+                    "remove_from_cart",
+                    {
+                        "cart_id": cart.cart_id,
+                        "cart_value": cart.value,
+                        **p.view,
+                        "price": price,
+                        "quantity": q,
+                    },
+                )
                 cart.last = self.t
                 self.gap(4)
             cart.outcome = "emptied"
@@ -500,7 +678,7 @@ class Visit:
             p = cart.items[0][0]
             cat = self.w.cat.categories[p.cat]
             seen = {p.product_id}
-            for _ in range(draw.int(3, 6)):
+            for _ in range(draw.randint(3, 6)):
                 alt = cat.pick(draw)
                 for _ in range(8):
                     if alt.product_id not in seen:
@@ -509,17 +687,17 @@ class Visit:
                 else:
                     alt = next(x for x in cat.products if x.product_id not in seen)
                 seen.add(alt.product_id)
-                self.t += draw.int(1_000, 6_000)
+                self.t += draw.randint(1_000, 6_000)
                 self.product(alt)
         elif cause == "price_increase":
             self.cart_view(cart)
-            self.t += draw.int(2 * 60_000, 10 * 60_000)
-            item = cart.items[draw.int(0, len(cart.items) - 1)]
+            self.t += draw.randint(2 * 60_000, 10 * 60_000)
+            item = cart.items[draw.randint(0, len(cart.items) - 1)]
             item[2] = max(item[2] + 1_000, int(item[2] * draw.uniform(1.06, 1.3)) // 500 * 500)
             self.cart_view(cart)
         elif cause == "out_of_stock":
             self.cart_view(cart)
-            gone = cart.items[draw.int(0, len(cart.items) - 1)][0]
+            gone = cart.items[draw.randint(0, len(cart.items) - 1)][0]
             if draw.u() < 0.5:
                 self.ensure_login()
                 self.begin_checkout(cart)
@@ -537,7 +715,7 @@ class Visit:
             self.cart_view(cart)
             self.ensure_login()
             self.begin_checkout(cart)
-            for _ in range(draw.int(1, 2)):
+            for _ in range(draw.randint(1, 2)):
                 self.coupon(cart, accepted=False)
         elif cause == "shipping_cost_shock":
             self.cart_view(cart)
@@ -550,7 +728,7 @@ class Visit:
             self.begin_checkout(cart)
             self.shipping(cart)
             method = draw.pick(["gopay", "ovo", "dana", "credit_card", "paylater", "shopeepay"])
-            for _ in range(draw.int(1, 3)):
+            for _ in range(draw.randint(1, 3)):
                 self.pay(cart, method)
                 self.payment_failed(cart, method)
         if cart.recover:
@@ -565,8 +743,14 @@ class Visit:
         cart.outcome = "recovered"
 
 
-def simulate_device(w: World, dev: Device, starts: list[int], planted_cm: list[bool], short_gap: list[bool],
-                    anonymous_share: float) -> None:
+def simulate_device(
+    w: World,
+    dev: Device,
+    starts: list[int],
+    planted_cm: list[bool],
+    short_gap: list[bool],
+    anonymous_share: float,
+) -> None:
     """All visits of one device, in time order, with the spacing rules."""
     draw = w.draw
     user = dev.user
@@ -580,13 +764,13 @@ def simulate_device(w: World, dev: Device, starts: list[int], planted_cm: list[b
             if midnight <= w.start_ms:
                 midnight += MS_DAY
             if midnight < w.end_ms:
-                start = midnight - draw.int(2 * 60_000, 9 * 60_000)
+                start = midnight - draw.randint(2 * 60_000, 9 * 60_000)
                 planted = "cross_midnight"
         if not first and sg:
             start = dev.last_end_ms + int(w.timeout_ms * draw.uniform(0.15, 0.8))
             planted = "short_gap"
         elif start < dev.last_end_ms + w.timeout_ms + 60_000:
-            start = dev.last_end_ms + w.timeout_ms + 60_000 + draw.int(0, 45 * 60_000)
+            start = dev.last_end_ms + w.timeout_ms + 60_000 + draw.randint(0, 45 * 60_000)
         if start >= w.end_ms:
             break
         prev_end = dev.last_end_ms
@@ -594,8 +778,9 @@ def simulate_device(w: World, dev: Device, starts: list[int], planted_cm: list[b
         first = False
 
 
-def run_visit(w: World, dev: Device, user: User, start: int, planted: str | None, prev_end: int,
-              anonymous_share: float) -> None:
+def run_visit(
+    w: World, dev: Device, user: User, start: int, planted: str | None, prev_end: int, anonymous_share: float
+) -> None:
     draw = w.draw
     logged = draw.u() >= anonymous_share
     explicit = logged and draw.u() < EXPLICIT_LOGIN_SHARE
@@ -636,7 +821,7 @@ def run_visit(w: World, dev: Device, user: User, start: int, planted: str | None
     if recover is not None:
         dev.to_recover.remove(recover)
         v.resume(recover)
-        v.browse(draw.int(0, 2))
+        v.browse(draw.randint(0, 2))
     else:
         steps = 1 + min(draw.geometric(0.2), 30)
         if planted == "cross_midnight":
@@ -665,17 +850,29 @@ def _record_session(w: World, v: Visit, start: int, end: int, planted: str | Non
     elif cross_utc:
         edge = "cross_midnight"
     utm = v.utm or (None, None, None)
-    for k, val in (("true_session_id", v.sid), ("anonymous_id", dev.anonymous_id),
-                   ("user_id", v.user.user_id if v.user else None), ("logged_in", v.user_id is not None),
-                   ("timezone", dev.timezone), ("start_utc", start), ("end_utc", end), ("n_events", v.n),
-                   ("edge_case", edge), ("crosses_utc_midnight", cross_utc),
-                   ("crosses_local_midnight", cross_local), ("planted", planted), ("utm_source", utm[0]),
-                   ("utm_medium", utm[1]), ("referrer", v.landing_ref)):
+    for k, val in (
+        ("true_session_id", v.sid),
+        ("anonymous_id", dev.anonymous_id),
+        ("user_id", v.user.user_id if v.user else None),
+        ("logged_in", v.user_id is not None),
+        ("timezone", dev.timezone),
+        ("start_utc", start),
+        ("end_utc", end),
+        ("n_events", v.n),
+        ("edge_case", edge),
+        ("crosses_utc_midnight", cross_utc),
+        ("crosses_local_midnight", cross_local),
+        ("planted", planted),
+        ("utm_source", utm[0]),
+        ("utm_medium", utm[1]),
+        ("referrer", v.landing_ref),
+    ):
         s[k].append(val)
 
 
-def schedule(users: list[User], rng: np.random.Generator, rates: dict[str, np.ndarray], start_ms: int
-             ) -> list[list[int]]:
+def schedule(
+    users: list[User], rng: np.random.Generator, rates: dict[str, np.ndarray], start_ms: int
+) -> list[list[int]]:
     """Visit start times (UTC ms) of each user over the window, from the hourly rates."""
     out: list[list[int]] = [[] for _ in users]
     for tz, r in rates.items():
@@ -690,6 +887,6 @@ def schedule(users: list[User], rng: np.random.Generator, rates: dict[str, np.nd
         ms = start_ms + hours.astype(np.int64) * MS_HOUR + rng.integers(0, MS_HOUR, size=n)
         pos = 0
         for i, c in zip(idx, counts.tolist(), strict=True):
-            out[i] = sorted(ms[pos:pos + c].tolist())
+            out[i] = sorted(ms[pos : pos + c].tolist())
             pos += c
     return out

@@ -58,10 +58,10 @@ class Category:
 def _round_price(p: float) -> int:
     p = min(max(p, MIN_PRICE), MAX_PRICE)
     if p < 100_000:
-        return int(round(p / 500.0)) * 500
+        return round(p / 500.0) * 500
     if p < 1_000_000:
-        return int(round(p / 1000.0)) * 1000 - 100  # Rp 149.900 style
-    return int(round(p / 10_000.0)) * 10_000 - 1_000
+        return round(p / 1000.0) * 1000 - 100  # Rp 149.900 style
+    return round(p / 10_000.0) * 10_000 - 1_000
 
 
 class Catalogue:
@@ -81,18 +81,44 @@ class Catalogue:
                 price = _round_price(draw.lognormal(median, sigma))
                 if draw.chance(0.45):
                     off = draw.uniform(0.05, 0.6)
-                    list_price: int | None = max(price, int(round(price / (1 - off) / 1000.0)) * 1000)
+                    list_price: int | None = max(price, round(price / (1 - off) / 1000.0) * 1000)
                 else:
                     list_price = price if draw.chance(0.5) else None
-                pid = f"P{ci:02d}{k:04d}{draw.int(10, 99)}"
-                p = Product(pid, name, path, ci, brand, price, list_price,
-                            f"{WEB_ROOT}/p/{slug(name)}-{pid}", f"{APP_ROOT}product/{pid}", {})
-                p.view = {"product_id": pid, "product_name": name, "category": path, "brand": brand,
-                          "price": price, "list_price": list_price, "currency": CURRENCY}
+                pid = f"P{ci:02d}{k:04d}{draw.randint(10, 99)}"
+                p = Product(
+                    pid,
+                    name,
+                    path,
+                    ci,
+                    brand,
+                    price,
+                    list_price,
+                    f"{WEB_ROOT}/p/{slug(name)}-{pid}",
+                    f"{APP_ROOT}product/{pid}",
+                    {},
+                )
+                p.view = {
+                    "product_id": pid,
+                    "product_name": name,
+                    "category": path,
+                    "brand": brand,
+                    "price": price,
+                    "list_price": list_price,
+                    "currency": CURRENCY,
+                }
                 prods.append(p)
             ranks = np.arange(1, len(prods) + 1, dtype=float) ** -0.9
-            self.categories.append(Category(ci, path, f"{WEB_ROOT}/c/{leaf}", f"{APP_ROOT}category/{leaf}",
-                                            prods, Weighted(prods, ranks.tolist()), terms))
+            self.categories.append(
+                Category(
+                    ci,
+                    path,
+                    f"{WEB_ROOT}/c/{leaf}",
+                    f"{APP_ROOT}category/{leaf}",
+                    prods,
+                    Weighted(prods, ranks.tolist()),
+                    terms,
+                )
+            )
             self.products.extend(prods)
             weights.append(popularity)
         self.pick_category = Weighted(self.categories, weights)

@@ -28,8 +28,9 @@ encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circu
 class Collector:
     """Accumulates one shard's landing lines and truth rows."""
 
-    def __init__(self, draw: Draw, sim: dict[str, Any], max_line_bytes: int,
-                 filler: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, draw: Draw, sim: dict[str, Any], max_line_bytes: int, filler: list[dict[str, Any]]
+    ) -> None:
         self.draw = draw
         dirt = sim["dirt"]
         self.dup = float(dirt["duplicate_share"])
@@ -45,18 +46,56 @@ class Collector:
         self.l_at: list[int] = []
         self.l_text: list[str] = []
         # Event truth, column-wise.
-        self.t: dict[str, list[Any]] = {k: [] for k in (
-            "event_id", "source", "event_type", "true_session_id", "actor_id", "user_id", "is_bot",
-            "bot_kind", "event_time_utc", "received_at_utc", "delivered_utc", "delivery",
-            "clock_skew_ms", "n_duplicates", "cart_id", "order_id")}
-        self.malformed: dict[str, list[Any]] = {k: [] for k in (
-            "source", "reason", "delivered_utc", "line_bytes", "line_sha256", "derived_from_event_type")}
+        self.t: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "event_id",
+                "source",
+                "event_type",
+                "true_session_id",
+                "actor_id",
+                "user_id",
+                "is_bot",
+                "bot_kind",
+                "event_time_utc",
+                "received_at_utc",
+                "delivered_utc",
+                "delivery",
+                "clock_skew_ms",
+                "n_duplicates",
+                "cart_id",
+                "order_id",
+            )
+        }
+        self.malformed: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "source",
+                "reason",
+                "delivered_utc",
+                "line_bytes",
+                "line_sha256",
+                "derived_from_event_type",
+            )
+        }
 
     # -- clickstream and search ------------------------------------------------------------------
-    def hit(self, source: str, dev: Any, t: int, etype: str, page_type: str, url: str | None,
-            user_id: str | None, referrer: str | None, fields: dict[str, Any] | None,
-            load_ms: int | None = None, utm: tuple[str | None, str | None, str | None] | None = None,
-            session_id: str | None = None, bot_kind: str | None = None) -> None:
+    def hit(
+        self,
+        source: str,
+        dev: Any,
+        t: int,
+        etype: str,
+        page_type: str,
+        url: str | None,
+        user_id: str | None,
+        referrer: str | None,
+        fields: dict[str, Any] | None,
+        load_ms: int | None = None,
+        utm: tuple[str | None, str | None, str | None] | None = None,
+        session_id: str | None = None,
+        bot_kind: str | None = None,
+    ) -> None:
         """One collector event from device ``dev`` at true UTC time ``t`` (ms)."""
         draw = self.draw
         u = draw.u()
@@ -84,8 +123,19 @@ class Collector:
             d["page_load_ms"] = load_ms
         if fields:
             d.update(fields)
-        self._deliver(source, d, t, t + send + net, session_id, dev.anonymous_id, user_id, bot_kind,
-                      skew, d.get("cart_id"), None)
+        self._deliver(
+            source,
+            d,
+            t,
+            t + send + net,
+            session_id,
+            dev.anonymous_id,
+            user_id,
+            bot_kind,
+            skew,
+            d.get("cart_id"),
+            None,
+        )
 
     # -- orders ----------------------------------------------------------------------------------
     def order_event(self, order: dict[str, Any], etype: str, t: int, offset: int) -> None:
@@ -101,22 +151,44 @@ class Collector:
         }
         d.update(order)
         d["updated_at"] = stamp
-        self._deliver("orders", d, t, recv, None, order.get("anonymous_id"), order.get("user_id"), None, 0,
-                      order.get("cart_id"), order["order_id"])
+        self._deliver(
+            "orders",
+            d,
+            t,
+            recv,
+            None,
+            order.get("anonymous_id"),
+            order.get("user_id"),
+            None,
+            0,
+            order.get("cart_id"),
+            order["order_id"],
+        )
 
     # -- delivery --------------------------------------------------------------------------------
-    def _deliver(self, source: str, d: dict[str, Any], t: int, recv: int, session_id: str | None,
-                 actor: str | None, user_id: str | None, bot_kind: str | None, skew: int,
-                 cart_id: str | None, order_id: str | None) -> None:
+    def _deliver(
+        self,
+        source: str,
+        d: dict[str, Any],
+        t: int,
+        recv: int,
+        session_id: str | None,
+        actor: str | None,
+        user_id: str | None,
+        bot_kind: str | None,
+        skew: int,
+        cart_id: str | None,
+        order_id: str | None,
+    ) -> None:
         draw = self.draw
         src = SOURCE_INDEX[source]
         line = encode(d)
         r = draw.u()
         if r < self.late_day:
-            at = (recv // MS_DAY + draw.int(1, 3)) * MS_DAY + draw.int(0, MS_DAY - 1)
+            at = (recv // MS_DAY + draw.randint(1, 3)) * MS_DAY + draw.randint(0, MS_DAY - 1)
             kind = "late_day"
         elif r < self.late_day + self.late_hour:
-            at = (recv // MS_HOUR + draw.int(1, 4)) * MS_HOUR + draw.int(0, MS_HOUR - 1)
+            at = (recv // MS_HOUR + draw.randint(1, 4)) * MS_HOUR + draw.randint(0, MS_HOUR - 1)
             kind = "late_hour"
         else:
             at, kind = recv, "on_time"
@@ -127,14 +199,16 @@ class Collector:
         if draw.u() < self.dup:
             dups = 1
             # A retry: the very same line again, usually minutes later, sometimes hours later.
-            later = draw.int(2_000, 15 * 60_000) if draw.u() < 0.7 else draw.int(MS_HOUR, 6 * MS_HOUR)
+            later = draw.randint(2_000, 15 * 60_000) if draw.u() < 0.7 else draw.randint(MS_HOUR, 6 * MS_HOUR)
             self.l_src.append(src)
             self.l_at.append(at + later)
             self.l_text.append(line)
         if draw.u() < self.mal:
             reason = PICK_REASON(draw)
-            bad = make_malformed(reason, source, d, draw.uuid(), draw, encode, self.max_line_bytes, self.filler)
-            bad_at = at + draw.int(0, 5_000)
+            bad = make_malformed(
+                reason, source, d, draw.uuid(), draw, encode, self.max_line_bytes, self.filler
+            )
+            bad_at = at + draw.randint(0, 5_000)
             self.l_src.append(src)
             self.l_at.append(bad_at)
             self.l_text.append(bad)

@@ -71,15 +71,26 @@ def contract(source: str, event_type: str) -> tuple[list[str], dict[str, int], s
         return [t] if isinstance(t, str) else list(t)
 
     # Only fields whose single rule is the length: an over-long enum or pattern field would be two faults.
-    lengths = {k: int(p["maxLength"]) for k, p in props.items()
-               if "maxLength" in p and "string" in types(p) and not {"enum", "const", "pattern", "format"} & set(p)}
+    lengths = {
+        k: int(p["maxLength"])
+        for k, p in props.items()
+        if "maxLength" in p and "string" in types(p) and not {"enum", "const", "pattern", "format"} & set(p)
+    }
     ints = {k for k, p in props.items() if "integer" in types(p)}
     bools = {k for k, p in props.items() if "boolean" in types(p)}
     return req, lengths, ints, bools
 
 
-def make_malformed(reason: str, source: str, event: dict[str, Any], new_id: str, draw: Draw,
-                   encode: Any, max_line_bytes: int, filler: list[dict[str, Any]]) -> str:
+def make_malformed(
+    reason: str,
+    source: str,
+    event: dict[str, Any],
+    new_id: str,
+    draw: Draw,
+    encode: Any,
+    max_line_bytes: int,
+    filler: list[dict[str, Any]],
+) -> str:
     """One bad line derived from a good ``event`` (never modified), faulty in ``reason`` only."""
     d = dict(event)
     d["event_id"] = new_id
@@ -87,7 +98,7 @@ def make_malformed(reason: str, source: str, event: dict[str, Any], new_id: str,
     req, lengths, ints, bools = contract(source, etype)
     if reason == "malformed_json":
         line = encode(d)
-        return line[: draw.int(max(1, len(line) // 5), len(line) - 2)]
+        return line[: draw.randint(max(1, len(line) // 5), len(line) - 2)]
     if reason == "unknown_event_type":
         d["event_type"] = draw.pick(UNKNOWN_EVENT_TYPES[source])
         return encode(d)
@@ -114,7 +125,7 @@ def make_malformed(reason: str, source: str, event: dict[str, Any], new_id: str,
         value = d[key] or key
         while len(value) <= limit:
             value = f"{value} {d[key] or key}"
-        d[key] = value[: limit + draw.int(1, min(400, limit))]
+        d[key] = value[: limit + draw.randint(1, min(400, limit))]
         line = encode(d)
         if len(line.encode()) >= max_line_bytes:  # keep the line itself under the limit
             d[key] = value[: limit + 1]
@@ -123,7 +134,7 @@ def make_malformed(reason: str, source: str, event: dict[str, Any], new_id: str,
     if reason == "oversized_line":
         if source == "orders":
             # A bulk order: hundreds of lines, each valid, the whole line beyond the limit.
-            items = []
+            items: list[dict[str, Any]] = []
             size = len(encode(d))
             while size <= max_line_bytes + 1024 and len(items) < 500:
                 item = dict(draw.pick(filler))

@@ -95,8 +95,15 @@ def run_task(job: tuple[Plan, int, str, int, int]) -> dict[str, Any]:
     return {"task": task_no, "path": str(path), "index": index, "counts": counts, "tables": tables}
 
 
-def _run_users(plan: Plan, draw: Draw, cat: Catalogue, col: Collector, lo: int, hi: int,
-               tables: dict[str, dict[str, list[Any]]]) -> None:
+def _run_users(
+    plan: Plan,
+    draw: Draw,
+    cat: Catalogue,
+    col: Collector,
+    lo: int,
+    hi: int,
+    tables: dict[str, dict[str, list[Any]]],
+) -> None:
     sim = plan.sim
     orders = OrderBook(draw, col, sim, plan.end_ms)
     world = behaviour.World(draw, cat, col, orders, sim, plan.start_ms, plan.end_ms, plan.sale_campaigns)
@@ -118,15 +125,21 @@ def _run_users(plan: Plan, draw: Draw, cat: Catalogue, col: Collector, lo: int, 
     tables["orders"] = orders.truth
 
 
-def _run_bots(plan: Plan, draw: Draw, cat: Catalogue, col: Collector, day: int,
-              tables: dict[str, dict[str, list[Any]]]) -> None:
+def _run_bots(
+    plan: Plan, draw: Draw, cat: Catalogue, col: Collector, day: int, tables: dict[str, dict[str, list[Any]]]
+) -> None:
     b = plan.sim["bots"]
     lam_crawl, lam_headless = plan.bot_rates[day]
     farm = bots.BotFarm(draw, cat, col, plan.start_ms + day * MS_DAY)
     rng = draw.rng
-    bots.simulate_bot_day(farm, int(rng.poisson(lam_crawl)), int(rng.poisson(lam_headless)),
-                          int(b["scrapers_per_day"]), int(b["card_testers_per_day"]),
-                          int(b["credential_stuffers_per_day"]))
+    bots.simulate_bot_day(
+        farm,
+        int(rng.poisson(lam_crawl)),
+        int(rng.poisson(lam_headless)),
+        int(b["scrapers_per_day"]),
+        int(b["card_testers_per_day"]),
+        int(b["credential_stuffers_per_day"]),
+    )
     tables["bot_actors"] = farm.actors
 
 
@@ -143,77 +156,85 @@ def _events_table(t: dict[str, list[Any]]) -> pa.Table:
     at = np.asarray(t["delivered_utc"], dtype=np.int64)
     skew = np.asarray(t["clock_skew_ms"], dtype=np.int64)
     delivery = t["delivery"]
-    return pa.table({
-        "event_id": pa.array(t["event_id"], pa.string()),
-        "source": pa.array(t["source"], pa.string()),
-        "event_type": pa.array(t["event_type"], pa.string()),
-        "true_session_id": pa.array(t["true_session_id"], pa.string()),
-        "actor_id": pa.array(t["actor_id"], pa.string()),
-        "user_id": pa.array(t["user_id"], pa.string()),
-        "is_bot": pa.array(t["is_bot"], pa.bool_()),
-        "bot_kind": pa.array(t["bot_kind"], pa.string()),
-        "event_time_utc": pa.array(t["event_time_utc"], TS),
-        "event_date": _days(t["event_time_utc"]),
-        "received_at_utc": pa.array(t["received_at_utc"], TS),
-        "delivered_utc": pa.array(t["delivered_utc"], TS),
-        "delivered_date": _days(at),
-        "delivered_hour": pa.array(((at % MS_DAY) // MS_HOUR).tolist(), pa.int8()),
-        "delivery": pa.array(delivery, pa.string()),
-        "is_late_day": pa.array([d == "late_day" for d in delivery], pa.bool_()),
-        "clock_skew_ms": pa.array(t["clock_skew_ms"], pa.int32()),
-        "clock_skew_seconds": pa.array((skew / 1000.0).tolist(), pa.float64()),
-        "n_duplicates": pa.array(t["n_duplicates"], pa.int8()),
-        "cart_id": pa.array(t["cart_id"], pa.string()),
-        "order_id": pa.array(t["order_id"], pa.string()),
-    })
+    return pa.table(
+        {
+            "event_id": pa.array(t["event_id"], pa.string()),
+            "source": pa.array(t["source"], pa.string()),
+            "event_type": pa.array(t["event_type"], pa.string()),
+            "true_session_id": pa.array(t["true_session_id"], pa.string()),
+            "actor_id": pa.array(t["actor_id"], pa.string()),
+            "user_id": pa.array(t["user_id"], pa.string()),
+            "is_bot": pa.array(t["is_bot"], pa.bool_()),
+            "bot_kind": pa.array(t["bot_kind"], pa.string()),
+            "event_time_utc": pa.array(t["event_time_utc"], TS),
+            "event_date": _days(t["event_time_utc"]),
+            "received_at_utc": pa.array(t["received_at_utc"], TS),
+            "delivered_utc": pa.array(t["delivered_utc"], TS),
+            "delivered_date": _days(at),
+            "delivered_hour": pa.array(((at % MS_DAY) // MS_HOUR).tolist(), pa.int8()),
+            "delivery": pa.array(delivery, pa.string()),
+            "is_late_day": pa.array([d == "late_day" for d in delivery], pa.bool_()),
+            "clock_skew_ms": pa.array(t["clock_skew_ms"], pa.int32()),
+            "clock_skew_seconds": pa.array((skew / 1000.0).tolist(), pa.float64()),
+            "n_duplicates": pa.array(t["n_duplicates"], pa.int8()),
+            "cart_id": pa.array(t["cart_id"], pa.string()),
+            "order_id": pa.array(t["order_id"], pa.string()),
+        }
+    )
 
 
 def _bot_actors_table(a: dict[str, list[Any]]) -> pa.Table:
-    return pa.table({
-        "anonymous_id": pa.array(a["anonymous_id"], pa.string()),
-        "ip": pa.array(a["ip"], pa.string()),
-        "kind": pa.array(a["kind"], pa.string()),
-        "actor": pa.array(a["actor"], pa.string()),
-        "user_agent": pa.array(a["user_agent"], pa.string()),
-        "day": pa.array([dt.date.fromisoformat(d) for d in a["day"]], pa.date32()),
-        "first_seen_utc": pa.array(a["first_seen_utc"], TS),
-        "n_events": pa.array(a["n_events"], pa.int32()),
-    })
+    return pa.table(
+        {
+            "anonymous_id": pa.array(a["anonymous_id"], pa.string()),
+            "ip": pa.array(a["ip"], pa.string()),
+            "kind": pa.array(a["kind"], pa.string()),
+            "actor": pa.array(a["actor"], pa.string()),
+            "user_agent": pa.array(a["user_agent"], pa.string()),
+            "day": pa.array([dt.date.fromisoformat(d) for d in a["day"]], pa.date32()),
+            "first_seen_utc": pa.array(a["first_seen_utc"], TS),
+            "n_events": pa.array(a["n_events"], pa.int32()),
+        }
+    )
 
 
 def _malformed_table(m: dict[str, list[Any]]) -> pa.Table:
-    return pa.table({
-        "source": pa.array(m["source"], pa.string()),
-        "reason": pa.array(m["reason"], pa.string()),
-        "delivered_utc": pa.array(m["delivered_utc"], TS),
-        "line_bytes": pa.array(m["line_bytes"], pa.int64()),
-        "line_sha256": pa.array(m["line_sha256"], pa.string()),
-        "derived_from_event_type": pa.array(m["derived_from_event_type"], pa.string()),
-        "_task": pa.array(m["_task"], pa.int32()),
-    })
+    return pa.table(
+        {
+            "source": pa.array(m["source"], pa.string()),
+            "reason": pa.array(m["reason"], pa.string()),
+            "delivered_utc": pa.array(m["delivered_utc"], TS),
+            "line_bytes": pa.array(m["line_bytes"], pa.int64()),
+            "line_sha256": pa.array(m["line_sha256"], pa.string()),
+            "derived_from_event_type": pa.array(m["derived_from_event_type"], pa.string()),
+            "_task": pa.array(m["_task"], pa.int32()),
+        }
+    )
 
 
 def _sessions_table(s: dict[str, list[Any]]) -> pa.Table:
     start = np.asarray(s["start_utc"], dtype=np.int64)
     off = np.array([TZ_OFFSET_HOURS[tz] for tz in s["timezone"]], dtype=np.int64) * MS_HOUR
-    return pa.table({
-        "true_session_id": pa.array(s["true_session_id"], pa.string()),
-        "anonymous_id": pa.array(s["anonymous_id"], pa.string()),
-        "user_id": pa.array(s["user_id"], pa.string()),
-        "logged_in": pa.array(s["logged_in"], pa.bool_()),
-        "timezone": pa.array(s["timezone"], pa.string()),
-        "start_utc": pa.array(s["start_utc"], TS),
-        "end_utc": pa.array(s["end_utc"], TS),
-        "local_start_date": _days(start + off),
-        "n_events": pa.array(s["n_events"], pa.int32()),
-        "edge_case": pa.array(s["edge_case"], pa.string()),
-        "planted": pa.array(s["planted"], pa.string()),
-        "crosses_utc_midnight": pa.array(s["crosses_utc_midnight"], pa.bool_()),
-        "crosses_local_midnight": pa.array(s["crosses_local_midnight"], pa.bool_()),
-        "utm_source": pa.array(s["utm_source"], pa.string()),
-        "utm_medium": pa.array(s["utm_medium"], pa.string()),
-        "referrer": pa.array(s["referrer"], pa.string()),
-    })
+    return pa.table(
+        {
+            "true_session_id": pa.array(s["true_session_id"], pa.string()),
+            "anonymous_id": pa.array(s["anonymous_id"], pa.string()),
+            "user_id": pa.array(s["user_id"], pa.string()),
+            "logged_in": pa.array(s["logged_in"], pa.bool_()),
+            "timezone": pa.array(s["timezone"], pa.string()),
+            "start_utc": pa.array(s["start_utc"], TS),
+            "end_utc": pa.array(s["end_utc"], TS),
+            "local_start_date": _days(start + off),
+            "n_events": pa.array(s["n_events"], pa.int32()),
+            "edge_case": pa.array(s["edge_case"], pa.string()),
+            "planted": pa.array(s["planted"], pa.string()),
+            "crosses_utc_midnight": pa.array(s["crosses_utc_midnight"], pa.bool_()),
+            "crosses_local_midnight": pa.array(s["crosses_local_midnight"], pa.bool_()),
+            "utm_source": pa.array(s["utm_source"], pa.string()),
+            "utm_medium": pa.array(s["utm_medium"], pa.string()),
+            "referrer": pa.array(s["referrer"], pa.string()),
+        }
+    )
 
 
 def _cart_columns(carts: list[behaviour.Cart]) -> dict[str, list[Any]]:
@@ -235,27 +256,34 @@ def _cart_columns(carts: list[behaviour.Cart]) -> dict[str, list[Any]]:
 
 
 def _carts_table(c: dict[str, list[Any]]) -> pa.Table:
-    types = {"created_utc": TS, "last_activity_utc": TS, "ordered_utc": TS, "cart_value": pa.int64(),
-             "n_items": pa.int16()}
+    types = {
+        "created_utc": TS,
+        "last_activity_utc": TS,
+        "ordered_utc": TS,
+        "cart_value": pa.int64(),
+        "n_items": pa.int16(),
+    }
     return pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in c.items()})
 
 
 def _orders_table(o: dict[str, list[Any]]) -> pa.Table:
-    return pa.table({
-        "order_id": pa.array(o["order_id"], pa.string()),
-        "cart_id": pa.array(o["cart_id"], pa.string()),
-        "user_id": pa.array(o["user_id"], pa.string()),
-        "anonymous_id": pa.array(o["anonymous_id"], pa.string()),
-        "created_utc": pa.array(o["created_utc"], TS),
-        "final_status": pa.array(o["final_status"], pa.string()),
-        "subtotal": pa.array(o["subtotal"], pa.int64()),
-        "shipping_cost": pa.array(o["shipping_cost"], pa.int64()),
-        "discount": pa.array(o["discount"], pa.int64()),
-        "total": pa.array(o["total"], pa.int64()),
-        "payment_method": pa.array(o["payment_method"], pa.string()),
-        "timezone": pa.array(o["timezone"], pa.string()),
-        "n_events": pa.array(o["n_events"], pa.int16()),
-    })
+    return pa.table(
+        {
+            "order_id": pa.array(o["order_id"], pa.string()),
+            "cart_id": pa.array(o["cart_id"], pa.string()),
+            "user_id": pa.array(o["user_id"], pa.string()),
+            "anonymous_id": pa.array(o["anonymous_id"], pa.string()),
+            "created_utc": pa.array(o["created_utc"], TS),
+            "final_status": pa.array(o["final_status"], pa.string()),
+            "subtotal": pa.array(o["subtotal"], pa.int64()),
+            "shipping_cost": pa.array(o["shipping_cost"], pa.int64()),
+            "discount": pa.array(o["discount"], pa.int64()),
+            "total": pa.array(o["total"], pa.int64()),
+            "payment_method": pa.array(o["payment_method"], pa.string()),
+            "timezone": pa.array(o["timezone"], pa.string()),
+            "n_events": pa.array(o["n_events"], pa.int16()),
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,15 +302,29 @@ def _plan(start: dt.date, days: int, users: int, seed: int, settings: Settings, 
     epoch = dt.date(1970, 1, 1)
     campaigns = {(d - epoch).days: _campaign(s.name) for d, s in rhythm.sale_days(calendar).items()}
     return Plan(
-        seed=int(seed), start_ms=start_ms, end_ms=start_ms + days * MS_DAY, days=days, sim=sim,
+        seed=int(seed),
+        start_ms=start_ms,
+        end_ms=start_ms + days * MS_DAY,
+        days=days,
+        sim=sim,
         max_line_bytes=int(settings.get("ingest.max_line_bytes", 65536)),
-        rates={tz: r.tolist() for tz, r in rates.items()}, sale_campaigns=campaigns,
-        bot_rates=[(e * crawl / human, e * headless / human) for e in expected], scratch=str(scratch),
+        rates={tz: r.tolist() for tz, r in rates.items()},
+        sale_campaigns=campaigns,
+        bot_rates=[(e * crawl / human, e * headless / human) for e in expected],
+        scratch=str(scratch),
     )
 
 
-def generate(out: Path, start: dt.date, days: int, users: int, seed: int,
-             settings: Settings | None = None, progress: bool = True, workers: int | None = None) -> dict:
+def generate(
+    out: Path,
+    start: dt.date,
+    days: int,
+    users: int,
+    seed: int,
+    settings: Settings | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+) -> dict:
     """Simulate ``days`` days from ``start`` (UTC) for ``users`` shoppers into ``out``.
 
     Writes ``out/landing/<source>/date=YYYY-MM-DD/hour=HH/part-NNNNN.jsonl.gz`` and the truth
@@ -312,8 +354,9 @@ def generate(out: Path, start: dt.date, days: int, users: int, seed: int,
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
     try:
         mapper = pool.map if pool is not None else map
-        results = list(tqdm(mapper(run_task, jobs), total=len(jobs), desc="simulate", unit="task",
-                            disable=not progress))
+        results = list(
+            tqdm(mapper(run_task, jobs), total=len(jobs), desc="simulate", unit="task", disable=not progress)
+        )
         # Landing: every hour's chunks, in task order.
         hours: dict[tuple[int, int], list[tuple[int, str, int, int]]] = defaultdict(list)
         for r in results:
@@ -325,8 +368,13 @@ def generate(out: Path, start: dt.date, days: int, users: int, seed: int,
         write_jobs = [(str(landing), v) for _, v in sorted(by_day.items())]
         part_of: dict[tuple[int, int, int], str] = {}
         files: Counter[str] = Counter()
-        for written in tqdm(mapper(write_hours, write_jobs), total=len(write_jobs), desc="write", unit="day",
-                            disable=not progress):
+        for written in tqdm(
+            mapper(write_hours, write_jobs),
+            total=len(write_jobs),
+            desc="write",
+            unit="day",
+            disable=not progress,
+        ):
             for (src, hour), parts in written:
                 for task, rel, _size in parts:
                     part_of[(src, hour, task)] = rel
@@ -345,8 +393,14 @@ def generate(out: Path, start: dt.date, days: int, users: int, seed: int,
     return summary
 
 
-_BUILDERS = {"events": _events_table, "sessions": _sessions_table, "carts": _carts_table,
-             "orders": _orders_table, "bot_actors": _bot_actors_table, "malformed": _malformed_table}
+_BUILDERS = {
+    "events": _events_table,
+    "sessions": _sessions_table,
+    "carts": _carts_table,
+    "orders": _orders_table,
+    "bot_actors": _bot_actors_table,
+    "malformed": _malformed_table,
+}
 
 
 def _concat(results: list[dict[str, Any]], name: str) -> pa.Table:
@@ -375,8 +429,14 @@ def _sorted(d: Any) -> Any:
     return {k: _sorted(d[k]) for k in sorted(d)} if isinstance(d, dict) else d
 
 
-def _write_truth(truth: Path, results: list[dict[str, Any]], part_of: dict[tuple[int, int, int], str],
-                 plan: Plan, line_counts: Counter[str], files: Counter[str]) -> dict[str, Any]:
+def _write_truth(
+    truth: Path,
+    results: list[dict[str, Any]],
+    part_of: dict[tuple[int, int, int], str],
+    plan: Plan,
+    line_counts: Counter[str],
+    files: Counter[str],
+) -> dict[str, Any]:
     events = _concat(results, "events")
     sessions = _concat(results, "sessions")
     carts = _concat(results, "carts")
@@ -391,30 +451,39 @@ def _write_truth(truth: Path, results: list[dict[str, Any]], part_of: dict[tuple
         for s, a, t in zip(malformed["source"].to_pylist(), at, malformed["_task"].to_pylist(), strict=True)
     ]
     malformed = malformed.drop_columns(["_task"]).append_column("path", pa.array(paths, pa.string()))
-    for name, table in (("events", events), ("sessions", sessions), ("carts", carts), ("orders", orders),
-                        ("bot_actors", actors), ("malformed", malformed)):
+    for name, table in (
+        ("events", events),
+        ("sessions", sessions),
+        ("carts", carts),
+        ("orders", orders),
+        ("bot_actors", actors),
+        ("malformed", malformed),
+    ):
         write_parquet(table, truth / f"{name}.parquet")
 
     good = _counts(events, "source")
-    dups = {s: int(pc.sum(events.filter(pc.equal(events["source"], s))["n_duplicates"]).as_py() or 0)
-            for s in SOURCES}
+    dups = {
+        s: int(pc.sum(events.filter(pc.equal(events["source"], s))["n_duplicates"]).as_py() or 0)
+        for s in SOURCES
+    }
     bad = _counts(malformed, "source", "reason")
     delivery = _counts(events, "source", "delivery")
     sources = {}
     for s in SOURCES:
         reasons = {r: int(bad.get(s, {}).get(r, 0)) for r in REASONS}
+        n_bad = sum(reasons.values())
+        # Every line is a good event, a resent duplicate or a malformed line.
+        assert line_counts[s] == int(good.get(s, 0)) + dups[s] + n_bad
         sources[s] = {
             "lines": int(line_counts[s]),
             "good_events": int(good.get(s, 0)),
             "duplicate_lines": dups[s],
-            "malformed_lines": sum(reasons.values()),
+            "malformed_lines": n_bad,
             "malformed_by_reason": reasons,
             "late_hour_events": int(delivery.get(s, {}).get("late_hour", 0)),
             "late_day_events": int(delivery.get(s, {}).get("late_day", 0)),
             "files": int(files[s]),
         }
-        # Every line is a good event, a resent duplicate or a malformed line.
-        assert sources[s]["lines"] == sources[s]["good_events"] + dups[s] + sources[s]["malformed_lines"]
 
     human = sessions
     actor_kinds = actors.group_by(["kind"]).aggregate([("actor", "count_distinct")]).to_pylist()

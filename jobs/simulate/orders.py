@@ -26,15 +26,42 @@ class OrderBook:
         self.cancel = float(sim["order_cancel_share"])
         self.refund = float(sim["order_refund_share"])
         self.end_ms = end_ms
-        self.truth: dict[str, list[Any]] = {k: [] for k in (
-            "order_id", "cart_id", "user_id", "anonymous_id", "created_utc", "final_status", "subtotal",
-            "shipping_cost", "discount", "total", "payment_method", "timezone", "n_events")}
+        self.truth: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "order_id",
+                "cart_id",
+                "user_id",
+                "anonymous_id",
+                "created_utc",
+                "final_status",
+                "subtotal",
+                "shipping_cost",
+                "discount",
+                "total",
+                "payment_method",
+                "timezone",
+                "n_events",
+            )
+        }
 
-    def place(self, t: int, cart_id: str, user: Any, dev: Any, lines: list[dict[str, Any]], shipping: int,
-              discount: int, voucher: str | None, payment_method: str) -> str:
+    def place(
+        self,
+        t: int,
+        cart_id: str,
+        user: Any,
+        dev: Any,
+        lines: list[dict[str, Any]],
+        shipping: int,
+        discount: int,
+        voucher: str | None,
+        payment_method: str,
+    ) -> str:
         draw = self.draw
         off = user.offset
-        order_id = f"ORD-{day_string((t + off * MS_HOUR) // MS_DAY).replace('-', '')}-{draw.hex32()[:10].upper()}"
+        order_id = (
+            f"ORD-{day_string((t + off * MS_HOUR) // MS_DAY).replace('-', '')}-{draw.hex32()[:10].upper()}"
+        )
         subtotal = sum(x["quantity"] * x["unit_price"] for x in lines)
         discount = min(discount, subtotal)
         total = subtotal + shipping - discount
@@ -66,26 +93,34 @@ class OrderBook:
         # Follow-ups: (delay after creation, event type, status, cancel reason).
         steps: list[tuple[int, str, str, str | None]] = []
         if payment_method == "cod":
-            paid_after = draw.int(2 * MS_DAY, 4 * MS_DAY)  # cash on delivery: paid when it arrives
+            paid_after = draw.randint(2 * MS_DAY, 4 * MS_DAY)  # cash on delivery: paid when it arrives
         elif payment_method == "bank_transfer":
-            paid_after = draw.int(5 * MINUTE, 6 * MS_HOUR)
+            paid_after = draw.randint(5 * MINUTE, 6 * MS_HOUR)
         else:
-            paid_after = draw.int(20_000, 15 * MINUTE)
+            paid_after = draw.randint(20_000, 15 * MINUTE)
         r = draw.u()
         if r < self.cancel:
             if payment_method != "cod" and draw.u() < 0.5:
-                steps.append((MS_DAY + draw.int(0, MS_HOUR), "order_cancelled", "cancelled", "payment_timeout"))
+                steps.append(
+                    (MS_DAY + draw.randint(0, MS_HOUR), "order_cancelled", "cancelled", "payment_timeout")
+                )
             else:
                 if payment_method != "cod":
                     steps.append((paid_after, "order_paid", "paid", None))
-                cancel_at = paid_after + draw.int(10 * MINUTE, 20 * MS_HOUR)
+                cancel_at = paid_after + draw.randint(10 * MINUTE, 20 * MS_HOUR)
                 if payment_method == "cod":
-                    cancel_at = draw.int(30 * MINUTE, 20 * MS_HOUR)
+                    cancel_at = draw.randint(30 * MINUTE, 20 * MS_HOUR)
                 steps.append((cancel_at, "order_cancelled", "cancelled", draw.pick(CANCEL_REASONS)))
         elif r < self.cancel + self.refund:
             steps.append((paid_after, "order_paid", "paid", None))
-            steps.append((paid_after + draw.int(2 * MS_DAY, 9 * MS_DAY), "order_refunded", "refunded",
-                          draw.pick(REFUND_REASONS)))
+            steps.append(
+                (
+                    paid_after + draw.randint(2 * MS_DAY, 9 * MS_DAY),
+                    "order_refunded",
+                    "refunded",
+                    draw.pick(REFUND_REASONS),
+                )
+            )
         else:
             steps.append((paid_after, "order_paid", "paid", None))
         for delay, etype, new_status, reason in steps:
@@ -99,10 +134,20 @@ class OrderBook:
             status = new_status
             n += 1
         tr = self.truth
-        for k, v in (("order_id", order_id), ("cart_id", cart_id), ("user_id", user.user_id),
-                     ("anonymous_id", dev.anonymous_id), ("created_utc", t), ("final_status", status),
-                     ("subtotal", subtotal), ("shipping_cost", shipping), ("discount", discount),
-                     ("total", total), ("payment_method", payment_method), ("timezone", user.timezone),
-                     ("n_events", n)):
+        for k, v in (
+            ("order_id", order_id),
+            ("cart_id", cart_id),
+            ("user_id", user.user_id),
+            ("anonymous_id", dev.anonymous_id),
+            ("created_utc", t),
+            ("final_status", status),
+            ("subtotal", subtotal),
+            ("shipping_cost", shipping),
+            ("discount", discount),
+            ("total", total),
+            ("payment_method", payment_method),
+            ("timezone", user.timezone),
+            ("n_events", n),
+        ):
             tr[k].append(v)
         return order_id

@@ -64,8 +64,8 @@ class User:
 def consumer_ip(draw: Draw) -> str:
     if draw.chance(0.08):
         p = draw.pick(CONSUMER_IP6_PREFIXES)
-        return f"{p}:{draw.int(0, 0xFFFF):x}:{draw.int(0, 0xFFFF):x}::{draw.int(1, 0xFFFF):x}"
-    return f"{draw.pick(CONSUMER_IP_PREFIXES)}.{draw.int(0, 255)}.{draw.int(1, 254)}"
+        return f"{p}:{draw.randint(0, 0xFFFF):x}:{draw.randint(0, 0xFFFF):x}::{draw.randint(1, 0xFFFF):x}"
+    return f"{draw.pick(CONSUMER_IP_PREFIXES)}.{draw.randint(0, 255)}.{draw.randint(1, 254)}"
 
 
 def make_users(lo: int, hi: int, draw: Draw, sim: dict[str, Any]) -> list[User]:
@@ -82,16 +82,35 @@ def make_users(lo: int, hi: int, draw: Draw, sim: dict[str, Any]) -> list[User]:
         off = TZ_OFFSET_HOURS[tz]
         # Gamma(2, 0.5): mean 1, a long tail of heavy shoppers.
         activity = -0.5 * (math.log(1.0 - draw.u()) + math.log(1.0 - draw.u()))
-        user = User(idx, f"U{idx + 1:08d}", f"user{idx + 1}@example.id",
-                    f"+628{draw.int(11, 59)}{draw.int(10_000_000, 99_999_999)}", region, tz, off, activity)
+        user = User(
+            idx,
+            f"U{idx + 1:08d}",
+            f"user{idx + 1}@example.id",
+            f"+628{draw.randint(11, 59)}{draw.randint(10_000_000, 99_999_999)}",
+            region,
+            tz,
+            off,
+            activity,
+        )
         for _ in range(n_dev(draw)):
             kind, _, agents = _KIND(draw)
             if draw.chance(skew_share):
-                skew = draw.int(60_000, skew_max_ms) * (1 if draw.chance(0.5) else -1)
+                skew = draw.randint(60_000, skew_max_ms) * (1 if draw.chance(0.5) else -1)
             else:
-                skew = draw.int(-2_000, 2_000)  # ordinary device clocks are a second or two off
-            dev = Device(draw.uuid(), kind, kind.endswith("_app"), draw.pick(agents), consumer_ip(draw),
-                         not draw.chance(consent_false), skew, region, tz, off, user)
+                skew = draw.randint(-2_000, 2_000)  # ordinary device clocks are a second or two off
+            dev = Device(
+                draw.uuid(),
+                kind,
+                kind.endswith("_app"),
+                draw.pick(agents),
+                consumer_ip(draw),
+                not draw.chance(consent_false),
+                skew,
+                region,
+                tz,
+                off,
+                user,
+            )
             user.devices.append(dev)
         # The first device is the shopper's main one.
         user.device_pick = Weighted(range(len(user.devices)), [1.0, 0.45, 0.2][: len(user.devices)])

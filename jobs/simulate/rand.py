@@ -53,7 +53,7 @@ class Draw:
     def chance(self, p: float) -> bool:
         return self.u() < p
 
-    def int(self, lo: int, hi: int) -> int:
+    def randint(self, lo: int, hi: int) -> int:
         """Uniform integer in [lo, hi] (both included)."""
         return lo + int(self.u() * (hi - lo + 1))
 

@@ -16,8 +16,34 @@ import numpy as np
 from jobs.simulate.reference import REGIONS, TZ_OFFSET_HOURS
 
 # Relative visits by local hour: quiet 01-05, a lunch peak and an evening peak 19-22.
-HOURLY = np.array([1.3, 0.6, 0.35, 0.25, 0.3, 0.6, 1.4, 2.4, 3.1, 3.7, 4.1, 4.7,
-                   5.9, 5.5, 4.5, 4.3, 4.6, 5.0, 5.6, 7.0, 8.0, 8.2, 6.4, 3.4])
+HOURLY = np.array(
+    [
+        1.3,
+        0.6,
+        0.35,
+        0.25,
+        0.3,
+        0.6,
+        1.4,
+        2.4,
+        3.1,
+        3.7,
+        4.1,
+        4.7,
+        5.9,
+        5.5,
+        4.5,
+        4.3,
+        4.6,
+        5.0,
+        5.6,
+        7.0,
+        8.0,
+        8.2,
+        6.4,
+        3.4,
+    ]
+)
 HOURLY = HOURLY / HOURLY.sum()
 # Monday .. Sunday; the weekend and Monday evenings are a little busier.
 WEEKLY = np.array([1.02, 0.98, 0.97, 0.97, 0.95, 1.04, 1.07])
@@ -40,8 +66,11 @@ def sale_days(calendar: dict[str, Any]) -> dict[dt.date, SaleDay]:
     out = {}
     for s in calendar.get("sale_days") or []:
         day = s["date"] if isinstance(s["date"], dt.date) else dt.date.fromisoformat(str(s["date"]))
-        out[day] = SaleDay(str(s.get("name", day.isoformat())), float(s.get("traffic", 1.0)),
-                           s.get("flash_sale_peak_local_hour"))
+        out[day] = SaleDay(
+            str(s.get("name", day.isoformat())),
+            float(s.get("traffic", 1.0)),
+            s.get("flash_sale_peak_local_hour"),
+        )
     return out
 
 
@@ -62,7 +91,9 @@ def local_day_profile(day: dt.date, calendar: dict[str, Any], sales: dict[dt.dat
     return factor * sale.traffic * shape
 
 
-def hourly_rates(start: dt.date, days: int, calendar: dict[str, Any], per_day: float) -> dict[str, np.ndarray]:
+def hourly_rates(
+    start: dt.date, days: int, calendar: dict[str, Any], per_day: float
+) -> dict[str, np.ndarray]:
     """Per time zone, expected visits of an activity-1 user in each UTC hour of the window."""
     sales = sale_days(calendar)
     hours = days * 24

@@ -27,7 +27,9 @@ TS = pa.timestamp("ms", tz="UTC")
 ChunkIndex = dict[tuple[int, int], tuple[int, int]]  # (source index, hour number) -> (offset, length)
 
 
-def write_scratch(path: Path, src: list[int], at: list[int], text: list[str]) -> tuple[ChunkIndex, dict[Any, int]]:
+def write_scratch(
+    path: Path, src: list[int], at: list[int], text: list[str]
+) -> tuple[ChunkIndex, dict[Any, int]]:
     """Write one shard's lines; returns the chunk index and line counts per (source, hour)."""
     order = sorted(range(len(text)), key=lambda i: (src[i], at[i], i))
     index: ChunkIndex = {}
@@ -55,8 +57,9 @@ def hour_folder(source: int, hour: int) -> str:
     return f"{SOURCES[source]}/date={day_string(hour * MS_HOUR // MS_DAY)}/hour={hour % 24:02d}"
 
 
-def write_hour(landing: Path, source: int, hour: int, chunks: list[tuple[int, str, int, int]]
-               ) -> list[tuple[int, str, int]]:
+def write_hour(
+    landing: Path, source: int, hour: int, chunks: list[tuple[int, str, int, int]]
+) -> list[tuple[int, str, int]]:
     """Write one hour's part files from ``(task, scratch path, offset, length)`` chunks.
 
     Returns ``(task, relative part path, compressed bytes)`` per chunk (a part holds whole chunks).
@@ -79,23 +82,16 @@ def write_hour(landing: Path, source: int, hour: int, chunks: list[tuple[int, st
         part += 1
         buf, tasks, size = [], [], 0
 
-    handles: dict[str, Any] = {}
-    try:
-        for task, path, offset, length in chunks:
-            fh = handles.get(path)
-            if fh is None:
-                fh = handles[path] = open(path, "rb")
+    for task, path, offset, length in chunks:
+        with open(path, "rb") as fh:
             fh.seek(offset)
             buf.append(fh.read(length))
-            tasks.append(task)
-            size += length
-            if size >= PART_BYTES:
-                flush()
-        if buf:
+        tasks.append(task)
+        size += length
+        if size >= PART_BYTES:
             flush()
-    finally:
-        for fh in handles.values():
-            fh.close()
+    if buf:
+        flush()
     return out
 
 

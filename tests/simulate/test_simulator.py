@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import itertools
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -99,8 +100,10 @@ def lines(run: tuple[Path, dict[str, Any]]) -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def truth(run: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
     out = run[0] / "truth"
-    return {name: pq.read_table(out / f"{name}.parquet") for name in
-            ("events", "sessions", "carts", "orders", "bot_actors", "malformed")}
+    return {
+        name: pq.read_table(out / f"{name}.parquet")
+        for name in ("events", "sessions", "carts", "orders", "bot_actors", "malformed")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +139,9 @@ def test_same_seed_same_bytes_whatever_the_workers(run: tuple[Path, dict[str, An
     assert first.keys() == second.keys()
     assert all(first[k] == second[k] for k in first)
     assert again == summary
-    assert (out / "truth" / "summary.json").read_text() == (tmp_path / "b" / "truth" / "summary.json").read_text()
+    assert (out / "truth" / "summary.json").read_text() == (
+        tmp_path / "b" / "truth" / "summary.json"
+    ).read_text()
 
 
 def test_other_seed_other_bytes(run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
@@ -157,9 +162,10 @@ def test_gzip_headers_carry_no_time_or_name(run: tuple[Path, dict[str, Any]]) ->
 # Layout and reconciliation
 
 
-def test_folder_layout_is_delivery_hour(run: tuple[Path, dict[str, Any]], lines: list[tuple[str, str, str]],
-                                        malformed_sha: dict[str, str]) -> None:
-    for source, rel, line in lines[::7]:
+def test_folder_layout_is_delivery_hour(
+    run: tuple[Path, dict[str, Any]], lines: list[tuple[str, str, str]], malformed_sha: dict[str, str]
+) -> None:
+    for _source, rel, line in lines[::7]:
         parts = rel.split("/")
         assert parts[0] in SOURCES
         assert parts[1].startswith("date=") and parts[2].startswith("hour=")
@@ -172,8 +178,12 @@ def test_folder_layout_is_delivery_hour(run: tuple[Path, dict[str, Any]], lines:
         assert folder >= received.replace(minute=0, second=0, microsecond=0)
 
 
-def test_lines_reconcile_with_truth(run: tuple[Path, dict[str, Any]], lines: list[tuple[str, str, str]],
-                                    truth: dict[str, Any], good_events: list[tuple[str, dict]]) -> None:
+def test_lines_reconcile_with_truth(
+    run: tuple[Path, dict[str, Any]],
+    lines: list[tuple[str, str, str]],
+    truth: dict[str, Any],
+    good_events: list[tuple[str, dict]],
+) -> None:
     _, summary = run
     per_source = Counter(source for source, _, _ in lines)
     good = Counter(source for source, _ in good_events)
@@ -189,8 +199,9 @@ def test_lines_reconcile_with_truth(run: tuple[Path, dict[str, Any]], lines: lis
     assert truth["malformed"].num_rows == sum(s["malformed_lines"] for s in summary["sources"].values())
 
 
-def test_duplicates_are_the_same_line_again(lines: list[tuple[str, str, str]], malformed_sha: dict[str, str],
-                                            truth: dict[str, Any]) -> None:
+def test_duplicates_are_the_same_line_again(
+    lines: list[tuple[str, str, str]], malformed_sha: dict[str, str], truth: dict[str, Any]
+) -> None:
     by_id: dict[str, list[str]] = defaultdict(list)
     for _, _, line in lines:
         if hashlib.sha256(line.encode()).hexdigest() not in malformed_sha:
@@ -198,8 +209,11 @@ def test_duplicates_are_the_same_line_again(lines: list[tuple[str, str, str]], m
     repeated = {k: v for k, v in by_id.items() if len(v) > 1}
     assert repeated
     assert all(len(set(v)) == 1 for v in repeated.values())
-    expected = {r["event_id"]: r["n_duplicates"] for r in truth["events"].select(["event_id", "n_duplicates"])
-                .to_pylist() if r["n_duplicates"]}
+    expected = {
+        r["event_id"]: r["n_duplicates"]
+        for r in truth["events"].select(["event_id", "n_duplicates"]).to_pylist()
+        if r["n_duplicates"]
+    }
     assert {k: len(v) - 1 for k, v in repeated.items()} == expected
 
 
@@ -224,11 +238,19 @@ def test_every_good_line_validates(good_events: list[tuple[str, dict]]) -> None:
         assert missing <= {"order_refunded"}, f"{source} never emitted {missing}"
 
 
-def test_every_malformed_line_has_its_one_fault(lines: list[tuple[str, str, str]], truth: dict[str, Any]) -> None:
+def test_every_malformed_line_has_its_one_fault(
+    lines: list[tuple[str, str, str]], truth: dict[str, Any]
+) -> None:
     by_sha = {hashlib.sha256(line.encode()).hexdigest(): (source, rel, line) for source, rel, line in lines}
     rows = truth["malformed"].to_pylist()
-    assert {r["reason"] for r in rows} == {"malformed_json", "oversized_line", "unknown_event_type",
-                                           "type_mismatch", "missing_required", "oversized_field"}
+    assert {r["reason"] for r in rows} == {
+        "malformed_json",
+        "oversized_line",
+        "unknown_event_type",
+        "type_mismatch",
+        "missing_required",
+        "oversized_field",
+    }
     for r in rows:
         source, rel, line = by_sha[r["line_sha256"]]
         assert source == r["source"] and rel == r["path"]
@@ -264,8 +286,9 @@ def test_every_malformed_line_has_its_one_fault(lines: list[tuple[str, str, str]
             assert len(errors) == 1 and errors[0].validator == "maxLength", errors
 
 
-def test_every_line_is_good_or_counted_malformed(lines: list[tuple[str, str, str]],
-                                                 malformed_sha: dict[str, str]) -> None:
+def test_every_line_is_good_or_counted_malformed(
+    lines: list[tuple[str, str, str]], malformed_sha: dict[str, str]
+) -> None:
     def is_good(source: str, line: str) -> bool:
         if len(line.encode()) > MAX_LINE:
             return False
@@ -273,9 +296,12 @@ def test_every_line_is_good_or_counted_malformed(lines: list[tuple[str, str, str
             d = json.loads(line)
         except json.JSONDecodeError:
             return False
-        return (isinstance(d, dict) and d.get("event_type") in event_types(source)
-                and not list(validator(source, d["event_type"]).iter_errors(d))
-                and parses_as_time(d.get("event_time")))
+        return (
+            isinstance(d, dict)
+            and d.get("event_type") in event_types(source)
+            and not list(validator(source, d["event_type"]).iter_errors(d))
+            and parses_as_time(d.get("event_time"))
+        )
 
     checked = 0
     for i, (source, _, line) in enumerate(lines):
@@ -346,9 +372,13 @@ def test_bot_signatures(good_events: list[tuple[str, dict]], truth: dict[str, An
     for _, d in good_events:
         if d.get("anonymous_id") in kind:
             by_kind[kind[d["anonymous_id"]]].append(d)
-    assert all("bot" in d["user_agent"].lower() or "externalhit" in d["user_agent"] for d in by_kind["crawler"])
-    assert all("Headless" in d["user_agent"] or "PhantomJS" in d["user_agent"] or "Puppeteer" in d["user_agent"]
-               for d in by_kind["headless"])
+    assert all(
+        "bot" in d["user_agent"].lower() or "externalhit" in d["user_agent"] for d in by_kind["crawler"]
+    )
+    assert all(
+        "Headless" in d["user_agent"] or "PhantomJS" in d["user_agent"] or "Puppeteer" in d["user_agent"]
+        for d in by_kind["headless"]
+    )
     card = Counter(d["event_type"] for d in by_kind["card_testing"])
     assert card["payment_failed"] >= 2 * 25
     stuffing = [d for d in by_kind["credential_stuffing"] if d["event_type"] == "login"]
@@ -383,7 +413,9 @@ def test_orders_are_consistent(good_events: list[tuple[str, dict]], truth: dict[
         assert d["customer_email"].endswith("@example.id") and d["customer_phone"].startswith("+628")
     created = {d["order_id"] for d in orders if d["event_type"] == "order_created"}
     assert created == set(truth["orders"]["order_id"].to_pylist())
-    converted = {r["order_id"] for r in truth["carts"].to_pylist() if r["outcome"] in ("converted", "recovered")}
+    converted = {
+        r["order_id"] for r in truth["carts"].to_pylist() if r["outcome"] in ("converted", "recovered")
+    }
     assert converted == created
 
 
@@ -405,12 +437,27 @@ def test_order_lifecycle_rates() -> None:
     sink = _Sink()
     book = OrderBook(draw, sink, sim, end_ms=10**15)
     user = make_users(0, 1, draw, sim)[0]
-    line = {"product_id": "P1", "product_name": "Kopi", "category": "Makanan & Minuman > Kopi", "brand": "ABC",
-            "quantity": 1, "unit_price": 45_000}
+    line = {
+        "product_id": "P1",
+        "product_name": "Kopi",
+        "category": "Makanan & Minuman > Kopi",
+        "brand": "ABC",
+        "quantity": 1,
+        "unit_price": 45_000,
+    }
     n = 20_000
     for i in range(n):
-        book.place(i * 1000, f"C{i}", user, user.devices[0], [line], 9_000, 0, None,
-                   draw.pick(["gopay", "bank_transfer", "cod", "ovo"]))
+        book.place(
+            i * 1000,
+            f"C{i}",
+            user,
+            user.devices[0],
+            [line],
+            9_000,
+            0,
+            None,
+            draw.pick(["gopay", "bank_transfer", "cod", "ovo"]),
+        )
     status = Counter(book.truth["final_status"])
     assert status["cancelled"] / n == pytest.approx(sim["order_cancel_share"], rel=0.1)
     assert status["refunded"] / n == pytest.approx(sim["order_refund_share"], rel=0.15)
@@ -429,7 +476,7 @@ def test_order_lifecycle_rates() -> None:
 def test_true_sessions_are_separable_except_edge_cases(truth: dict[str, Any]) -> None:
     sessions = sorted(truth["sessions"].to_pylist(), key=lambda r: (r["anonymous_id"], r["start_utc"]))
     edge = Counter()
-    for prev, cur in zip(sessions, sessions[1:], strict=False):
+    for prev, cur in itertools.pairwise(sessions):
         if prev["anonymous_id"] != cur["anonymous_id"]:
             continue
         gap = (cur["start_utc"] - prev["end_utc"]).total_seconds() * 1000
@@ -460,21 +507,36 @@ def test_true_sessions_are_separable_except_edge_cases(truth: dict[str, Any]) ->
         ts.sort()
         assert ts[0] == by_id[sid]["start_utc"] and ts[-1] == by_id[sid]["end_utc"]
         assert len(ts) == by_id[sid]["n_events"]
-        assert all((b - a).total_seconds() * 1000 < TIMEOUT_MS for a, b in zip(ts, ts[1:], strict=False))
+        assert all((b - a).total_seconds() * 1000 < TIMEOUT_MS for a, b in itertools.pairwise(ts))
 
 
-CAUSES = ("payment_failure", "out_of_stock", "shipping_cost_shock", "coupon_rejected", "price_increase",
-          "slow_pages", "browsing_alternatives")
+CAUSES = (
+    "payment_failure",
+    "out_of_stock",
+    "shipping_cost_shock",
+    "coupon_rejected",
+    "price_increase",
+    "slow_pages",
+    "browsing_alternatives",
+)
 
 
 def cart_signals(good_events: list[tuple[str, dict]]) -> dict[str, set[str]]:
     """Abandonment evidence per cart, read from the events as the pipeline would."""
     signals: dict[str, set[str]] = defaultdict(set)
     added: dict[str, dict[str, int]] = defaultdict(dict)
-    adds: dict[str, list[tuple[float, str, str, str]]] = defaultdict(list)  # cart -> (t, device, category, pid)
+    adds: dict[str, list[tuple[float, str, str, str]]] = defaultdict(
+        list
+    )  # cart -> (t, device, category, pid)
     views: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
-    clicks = sorted(((dt.datetime.fromisoformat(d["event_time"]).timestamp(), d) for s, d in good_events
-                     if s == "clickstream"), key=lambda x: x[0])
+    clicks = sorted(
+        (
+            (dt.datetime.fromisoformat(d["event_time"]).timestamp(), d)
+            for s, d in good_events
+            if s == "clickstream"
+        ),
+        key=lambda x: x[0],
+    )
     for t, d in clicks:
         et, cart = d["event_type"], d.get("cart_id")
         if et == "product_view":
@@ -503,15 +565,19 @@ def cart_signals(good_events: list[tuple[str, dict]]) -> dict[str, set[str]]:
     for cart, items in adds.items():
         in_cart = {pid for _, _, _, pid in items}
         for t, anon, category, _ in items:
-            later = {pid for v_t, pid, cat in views[anon]
-                     if t < v_t <= t + 3600 and cat == category and pid not in in_cart}
+            later = {
+                pid
+                for v_t, pid, cat in views[anon]
+                if t < v_t <= t + 3600 and cat == category and pid not in in_cart
+            }
             if len(later) >= 3:
                 signals[cart].add("browsing_alternatives")
     return signals
 
 
-def test_abandoned_carts_carry_exactly_their_cause(good_events: list[tuple[str, dict]],
-                                                   truth: dict[str, Any]) -> None:
+def test_abandoned_carts_carry_exactly_their_cause(
+    good_events: list[tuple[str, dict]], truth: dict[str, Any]
+) -> None:
     signals = cart_signals(good_events)
     carts = truth["carts"].to_pylist()
     causes = Counter(c["planted_cause"] for c in carts if c["outcome"] in ("abandoned", "recovered"))
@@ -530,13 +596,19 @@ def test_abandoned_carts_carry_exactly_their_cause(good_events: list[tuple[str, 
 
 
 def test_stage_reached(truth: dict[str, Any]) -> None:
-    stage = {(c["planted_cause"], c["stage_reached"]) for c in truth["carts"].to_pylist()
-             if c["outcome"] == "abandoned"}
+    stage = {
+        (c["planted_cause"], c["stage_reached"])
+        for c in truth["carts"].to_pylist()
+        if c["outcome"] == "abandoned"
+    }
     assert ("payment_failure", "payment") in stage
     assert ("shipping_cost_shock", "shipping") in stage
     assert ("coupon_rejected", "checkout") in stage
-    assert all(s == "cart" for c, s in stage if c in ("no_checkout_started", "browsing_alternatives",
-                                                      "price_increase"))
+    assert all(
+        s == "cart"
+        for c, s in stage
+        if c in ("no_checkout_started", "browsing_alternatives", "price_increase")
+    )
 
 
 def test_identity_and_privacy_fields(good_events: list[tuple[str, dict]]) -> None:
@@ -544,7 +616,10 @@ def test_identity_and_privacy_fields(good_events: list[tuple[str, dict]]) -> Non
     assert all(("email" in d) == (d["event_type"] == "login") for d in clicks)
     zones = Counter(d["timezone"] for d in clicks if "region" in d)
     assert zones.most_common(1)[0][0] == "Asia/Jakarta" and set(zones) == {
-        "Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"}
+        "Asia/Jakarta",
+        "Asia/Makassar",
+        "Asia/Jayapura",
+    }
     consent = Counter(d["consent_analytics"] for d in clicks)
     assert consent[False] > 0
     assert any(d.get("utm_source") == "google" and d.get("utm_medium") == "cpc" for d in clicks)
@@ -559,9 +634,16 @@ def test_identity_and_privacy_fields(good_events: list[tuple[str, dict]]) -> Non
 
 def test_sale_day_multiplier(tmp_path: Path) -> None:
     """11.11 (traffic 8) has 6-10x the human visits of the day before, by the visitor's local date."""
-    settings = load_settings(overrides={"simulator": {"bots": {
-        "scrapers_per_day": 0, "card_testers_per_day": 0, "credential_stuffers_per_day": 0}}})
-    summary = generate(tmp_path, dt.date(2026, 11, 10), 2, 1200, 11, settings=settings, progress=False, workers=2)
+    settings = load_settings(
+        overrides={
+            "simulator": {
+                "bots": {"scrapers_per_day": 0, "card_testers_per_day": 0, "credential_stuffers_per_day": 0}
+            }
+        }
+    )
+    summary = generate(
+        tmp_path, dt.date(2026, 11, 10), 2, 1200, 11, settings=settings, progress=False, workers=2
+    )
     per_day = summary["sessions_per_local_date"]
     ratio = per_day["2026-11-11"] / per_day["2026-11-10"]
     assert 6 <= ratio <= 10
