@@ -91,6 +91,13 @@ def _prefetch(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("demo", "simulate 3 days around 11.11, ingest them through Airflow, reconcile with the truth")(_no_args)
+def _demo(args: argparse.Namespace) -> int:
+    from jobs.demo import demo
+
+    return demo()
+
+
 def _airflow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("airflow_args", nargs=argparse.REMAINDER, help="arguments for the airflow command")
 

@@ -21,6 +21,23 @@ from jobs.simulate.timefmt import MS_DAY, MS_HOUR, iso
 SOURCES = ("clickstream", "search", "orders")
 SOURCE_INDEX = {s: i for i, s in enumerate(SOURCES)}
 DELIVERY = ("on_time", "late_hour", "late_day")
+TRUTH_COLUMNS = (
+    "event_id",
+    "source",
+    "event_type",
+    "true_session_id",
+    "actor_id",
+    "user_id",
+    "bot_kind",
+    "event_time_utc",
+    "received_at_utc",
+    "delivered_utc",
+    "delivery",
+    "clock_skew_ms",
+    "n_duplicates",
+    "cart_id",
+    "order_id",
+)
 
 encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
@@ -45,28 +62,8 @@ class Collector:
         self.l_src: list[int] = []
         self.l_at: list[int] = []
         self.l_text: list[str] = []
-        # Event truth, column-wise.
-        self.t: dict[str, list[Any]] = {
-            k: []
-            for k in (
-                "event_id",
-                "source",
-                "event_type",
-                "true_session_id",
-                "actor_id",
-                "user_id",
-                "is_bot",
-                "bot_kind",
-                "event_time_utc",
-                "received_at_utc",
-                "delivered_utc",
-                "delivery",
-                "clock_skew_ms",
-                "n_duplicates",
-                "cart_id",
-                "order_id",
-            )
-        }
+        # Event truth, one tuple per event (see TRUTH_COLUMNS); ``columns()`` transposes it.
+        self.rows: list[tuple[Any, ...]] = []
         self.malformed: dict[str, list[Any]] = {
             k: []
             for k in (
@@ -220,20 +217,28 @@ class Collector:
             m["line_bytes"].append(len(raw))
             m["line_sha256"].append(hashlib.sha256(raw).hexdigest())
             m["derived_from_event_type"].append(d["event_type"])
-        tr = self.t
-        tr["event_id"].append(d["event_id"])
-        tr["source"].append(source)
-        tr["event_type"].append(d["event_type"])
-        tr["true_session_id"].append(session_id)
-        tr["actor_id"].append(actor)
-        tr["user_id"].append(user_id)
-        tr["is_bot"].append(bot_kind is not None)
-        tr["bot_kind"].append(bot_kind)
-        tr["event_time_utc"].append(t)
-        tr["received_at_utc"].append(recv)
-        tr["delivered_utc"].append(at)
-        tr["delivery"].append(kind)
-        tr["clock_skew_ms"].append(skew)
-        tr["n_duplicates"].append(dups)
-        tr["cart_id"].append(cart_id)
-        tr["order_id"].append(order_id)
+        self.rows.append(
+            (
+                d["event_id"],
+                source,
+                d["event_type"],
+                session_id,
+                actor,
+                user_id,
+                bot_kind,
+                t,
+                recv,
+                at,
+                kind,
+                skew,
+                dups,
+                cart_id,
+                order_id,
+            )
+        )
+
+    def columns(self) -> dict[str, list[Any]]:
+        """The event truth, column-wise."""
+        if not self.rows:
+            return {k: [] for k in TRUTH_COLUMNS}
+        return {k: list(v) for k, v in zip(TRUTH_COLUMNS, zip(*self.rows, strict=True), strict=True)}

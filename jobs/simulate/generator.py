@@ -63,8 +63,10 @@ def _catalogue(seed: int) -> Catalogue:
     return Catalogue(seed)
 
 
-def _filler(cat: Catalogue) -> list[dict[str, Any]]:
-    return [p.line(1) for p in cat.products]
+@cache
+def _filler(seed: int) -> list[dict[str, Any]]:
+    """Order lines of every product (for bulk orders among the malformed lines)."""
+    return [p.line(1) for p in _catalogue(seed).products]
 
 
 def _campaign(name: str) -> str:
@@ -80,7 +82,7 @@ def run_task(job: tuple[Plan, int, str, int, int]) -> dict[str, Any]:
     plan, task_no, kind, a, b = job
     cat = _catalogue(plan.seed)
     draw = Draw(generator(plan.seed, STREAM_USERS if kind == "users" else STREAM_BOTS, a))
-    col = Collector(draw, plan.sim, plan.max_line_bytes, _filler(cat))
+    col = Collector(draw, plan.sim, plan.max_line_bytes, _filler(plan.seed))
     # Truth goes back as plain columns; the parent builds the arrow tables (pyarrow pulls in pandas,
     # a second of start-up that each worker process would pay again).
     tables: dict[str, dict[str, list[Any]]] = {}
@@ -88,7 +90,10 @@ def run_task(job: tuple[Plan, int, str, int, int]) -> dict[str, Any]:
         _run_users(plan, draw, cat, col, a * SHARD_USERS, b, tables)
     else:
         _run_bots(plan, draw, cat, col, a, tables)
-    tables["events"] = col.t
+    events: dict[str, Any] = col.columns()
+    for k in _INT_COLUMNS:  # numbers travel back to the parent as arrays: much cheaper than lists
+        events[k] = np.asarray(events[k], dtype=np.int64)
+    tables["events"] = events
     tables["malformed"] = {**col.malformed, "_task": [task_no] * len(col.malformed["source"])}
     path = Path(plan.scratch) / f"task-{task_no:05d}.bin"
     index, counts = write_scratch(path, col.l_src, col.l_at, col.l_text)
@@ -147,15 +152,20 @@ def _run_bots(
 # Truth tables
 
 
-# Arrays go to pyarrow as Python lists: handing it numpy arrays makes it import pandas (a second).
-def _days(ms: list[int] | np.ndarray) -> pa.Array:
-    return pa.array((np.asarray(ms, dtype=np.int64) // MS_DAY).tolist(), pa.int32()).cast(pa.date32())
+_INT_COLUMNS = ("event_time_utc", "received_at_utc", "delivered_utc", "clock_skew_ms", "n_duplicates")
 
 
-def _events_table(t: dict[str, list[Any]]) -> pa.Table:
-    at = np.asarray(t["delivered_utc"], dtype=np.int64)
-    skew = np.asarray(t["clock_skew_ms"], dtype=np.int64)
-    delivery = t["delivery"]
+def _ms(a: np.ndarray) -> pa.Array:
+    return pa.array(a, pa.int64()).view(TS)
+
+
+def _days(ms: np.ndarray) -> pa.Array:
+    return pa.array((ms // MS_DAY).astype(np.int32), pa.int32()).view(pa.date32())
+
+
+def _events_table(t: dict[str, Any]) -> pa.Table:
+    at = t["delivered_utc"]
+    delivery = pa.array(t["delivery"], pa.string())
     return pa.table(
         {
             "event_id": pa.array(t["event_id"], pa.string()),
@@ -164,19 +174,19 @@ def _events_table(t: dict[str, list[Any]]) -> pa.Table:
             "true_session_id": pa.array(t["true_session_id"], pa.string()),
             "actor_id": pa.array(t["actor_id"], pa.string()),
             "user_id": pa.array(t["user_id"], pa.string()),
-            "is_bot": pa.array(t["is_bot"], pa.bool_()),
+            "is_bot": pc.is_valid(pa.array(t["bot_kind"], pa.string())),
             "bot_kind": pa.array(t["bot_kind"], pa.string()),
-            "event_time_utc": pa.array(t["event_time_utc"], TS),
+            "event_time_utc": _ms(t["event_time_utc"]),
             "event_date": _days(t["event_time_utc"]),
-            "received_at_utc": pa.array(t["received_at_utc"], TS),
-            "delivered_utc": pa.array(t["delivered_utc"], TS),
+            "received_at_utc": _ms(t["received_at_utc"]),
+            "delivered_utc": _ms(at),
             "delivered_date": _days(at),
-            "delivered_hour": pa.array(((at % MS_DAY) // MS_HOUR).tolist(), pa.int8()),
-            "delivery": pa.array(delivery, pa.string()),
-            "is_late_day": pa.array([d == "late_day" for d in delivery], pa.bool_()),
-            "clock_skew_ms": pa.array(t["clock_skew_ms"], pa.int32()),
-            "clock_skew_seconds": pa.array((skew / 1000.0).tolist(), pa.float64()),
-            "n_duplicates": pa.array(t["n_duplicates"], pa.int8()),
+            "delivered_hour": pa.array(((at % MS_DAY) // MS_HOUR).astype(np.int8), pa.int8()),
+            "delivery": delivery,
+            "is_late_day": pc.equal(delivery, "late_day"),
+            "clock_skew_ms": pa.array(t["clock_skew_ms"].astype(np.int32), pa.int32()),
+            "clock_skew_seconds": pa.array(t["clock_skew_ms"] / 1000.0, pa.float64()),
+            "n_duplicates": pa.array(t["n_duplicates"].astype(np.int8), pa.int8()),
             "cart_id": pa.array(t["cart_id"], pa.string()),
             "order_id": pa.array(t["order_id"], pa.string()),
         }
@@ -215,6 +225,8 @@ def _malformed_table(m: dict[str, list[Any]]) -> pa.Table:
 def _sessions_table(s: dict[str, list[Any]]) -> pa.Table:
     start = np.asarray(s["start_utc"], dtype=np.int64)
     off = np.array([TZ_OFFSET_HOURS[tz] for tz in s["timezone"]], dtype=np.int64) * MS_HOUR
+    if not len(start):
+        off = np.zeros(0, dtype=np.int64)
     return pa.table(
         {
             "true_session_id": pa.array(s["true_session_id"], pa.string()),
@@ -354,9 +366,10 @@ def generate(
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
     try:
         mapper = pool.map if pool is not None else map
-        results = list(
-            tqdm(mapper(run_task, jobs), total=len(jobs), desc="simulate", unit="task", disable=not progress)
+        bar = tqdm(
+            mapper(run_task, jobs), total=len(jobs), desc="simulate", unit="task", disable=not progress
         )
+        results = [_to_arrow(r) for r in bar]
         # Landing: every hour's chunks, in task order.
         hours: dict[tuple[int, int], list[tuple[int, str, int, int]]] = defaultdict(list)
         for r in results:
@@ -403,11 +416,15 @@ _BUILDERS = {
 }
 
 
+def _to_arrow(result: dict[str, Any]) -> dict[str, Any]:
+    """Turn a task's truth columns into arrow tables (in the parent, as results arrive)."""
+    result["tables"] = {name: _BUILDERS[name](cols) for name, cols in result["tables"].items()}
+    return result
+
+
 def _concat(results: list[dict[str, Any]], name: str) -> pa.Table:
-    """One truth table from every task's columns, in task order."""
-    parts = [r["tables"][name] for r in results if name in r["tables"]]
-    columns = {k: [v for p in parts for v in p[k]] for k in parts[0]}
-    return _BUILDERS[name](columns)
+    """One truth table from every task's part, in task order."""
+    return pa.concat_tables([r["tables"][name] for r in results if name in r["tables"]])
 
 
 def _counts(table: pa.Table, *cols: str) -> dict[str, Any]:

@@ -554,19 +554,11 @@ CHANNELS: list[tuple[float, str | None, str | None, list[str] | None, list[str |
         "product",
     ),
     (0.06, "newsletter", "email", ["weekly_deals", "payday_deals", "{sale}"], [None], "promo"),
-    (
-        0.05,
-        "affiliate",
-        "affiliate",
-        ["cashback_partner", "coupon_site", "review_blog"],
-        [
-            "https://www.shopback.co.id/",
-            "https://www.cuponation.co.id/",
-            "https://www.kumparan.com/",
-            "https://www.detik.com/",
-        ],
-        "product",
-    ),
+    # Affiliate partners: cashback, coupon and review sites, each with its own utm_source.
+    (0.02, "shopback", "affiliate", ["cashback_partner"], ["https://www.shopback.co.id/"], "product"),
+    (0.01, "cuponation", "affiliate", ["coupon_site"], ["https://www.cuponation.co.id/"], "promo"),
+    (0.01, "kumparan", "affiliate", ["review_blog"], ["https://kumparan.com/"], "product"),
+    (0.01, "detikcom", "affiliate", ["review_blog"], ["https://www.detik.com/"], "product"),
     (0.05, "push", "notification", ["flash_sale_reminder", "price_drop", "{sale}"], [None], "promo"),
 ]
 CART_REMINDER = ("newsletter", "email", "cart_reminder")

@@ -18,25 +18,22 @@ def day_string(day: int) -> str:
     return s
 
 
+_HOURS: dict[int, tuple[str, str]] = {}
+
+
 def iso(ms: int, offset_hours: int = 0) -> str:
     """``2026-11-11T00:05:12.345+07:00`` (``Z`` when the offset is 0)."""
-    t = ms + offset_hours * MS_HOUR
-    day, rem = divmod(t, MS_DAY)
-    h, rem = divmod(rem, MS_HOUR)
+    hour, rem = divmod(ms + offset_hours * MS_HOUR, MS_HOUR)
+    key = hour * 16 + offset_hours
+    parts = _HOURS.get(key)
+    if parts is None:  # the date, hour and offset text of each local hour is built once
+        suffix = f"+{offset_hours:02d}:00" if offset_hours else "Z"
+        parts = _HOURS[key] = (f"{day_string(hour // 24)}T{hour % 24:02d}:", suffix)
     m, rem = divmod(rem, 60_000)
     s, milli = divmod(rem, 1000)
-    suffix = f"+{offset_hours:02d}:00" if offset_hours else "Z"
-    return f"{day_string(day)}T{h:02d}:{m:02d}:{s:02d}.{milli:03d}{suffix}"
+    return f"{parts[0]}{m:02d}:{s:02d}.{milli:03d}{parts[1]}"
 
 
 def date_ms(date: dt.date) -> int:
     """Epoch milliseconds of 00:00 UTC on ``date``."""
     return (date.toordinal() - _EPOCH) * MS_DAY
-
-
-def day_of(ms: int) -> int:
-    return ms // MS_DAY
-
-
-def ordinal_date(day: int) -> dt.date:
-    return dt.date.fromordinal(_EPOCH + day)
