@@ -35,7 +35,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, default=1)
     p.add_argument("--users", type=int, default=5000)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: 2)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -45,8 +45,14 @@ def _generate(args: argparse.Namespace) -> int:
 
     out = args.out or settings().home
     summary = generate(
-        out, args.start, args.days, args.users, args.seed,
-        settings=settings(), progress=not args.no_progress, workers=args.workers,
+        out,
+        args.start,
+        args.days,
+        args.users,
+        args.seed,
+        settings=settings(),
+        progress=not args.no_progress,
+        workers=args.workers,
     )
     print(json.dumps(summary, indent=2, default=str))
     return 0

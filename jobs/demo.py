@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.common.config import REPO_ROOT, Settings, load_settings
+from jobs.common.text import format_table
 
 DEMO_START = date(2026, 11, 10)
 DEMO_DAYS = 3
@@ -81,11 +82,7 @@ def format_reconciliation(rows: list[dict[str, Any]]) -> str:
             [row["source"], row["landing_lines"], row["bronze_rows"], row["quarantined"],
              *[row["by_reason"].get(r, 0) for r in reasons], "yes" if ok else "NO"]
         )  # fmt: skip
-    widths = [max(len(str(line[i])) for line in table) for i in range(len(head))]
-    return "\n".join(
-        "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
-        for line in table
-    )
+    return format_table(head, table[1:])
 
 
 def run_airflow(conf: Settings, log_path: Path) -> None:
@@ -113,9 +110,7 @@ def run_airflow(conf: Settings, log_path: Path) -> None:
             raise SystemExit(f"the detak_ingest DAG run failed; see {log_path}")
 
 
-def demo(
-    start: date = DEMO_START, days: int = DEMO_DAYS, users: int = DEMO_USERS, seed: int = DEMO_SEED
-) -> int:
+def demo(start: date = DEMO_START, days: int = DEMO_DAYS, users: int = DEMO_USERS, seed: int = DEMO_SEED) -> int:
     from jobs.common.spark import get_spark
     from jobs.simulate import generate
 

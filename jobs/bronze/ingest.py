@@ -24,6 +24,7 @@ from jobs.bronze.validate import REASONS, validate
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources, source_contract
 from jobs.common.tables import conform, ensure_table, table_path
+from jobs.common.text import format_table
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,10 @@ class InjectedFailure(RuntimeError):
     """Raised on purpose between two writes of a batch, to prove a replay is exactly once."""
 
 
-def transform(
-    lines: DataFrame, source: str, max_line_bytes: int, run_id: str, batch_id: int, ingested_at: datetime
+def split(
+    checked: DataFrame, source: str, run_id: str, batch_id: int, ingested_at: datetime
 ) -> tuple[DataFrame, DataFrame]:
-    """Split raw lines (``value``, ``_source_file``) into bronze rows and quarantine rows.
-
-    Every input line is in exactly one of the two outputs.
-    """
-    checked = validate(lines, source, max_line_bytes)
+    """Bronze rows and quarantine rows from validated lines; each line is in exactly one of them."""
     meta = {
         "_ingested_at": F.lit(ingested_at).cast("timestamp"),
         "_run_id": F.lit(run_id),
@@ -71,6 +68,13 @@ def transform(
     return conform(valid, EVENTS.format(source=source)), conform(rejected, QUARANTINE)
 
 
+def transform(
+    lines: DataFrame, source: str, max_line_bytes: int, run_id: str, batch_id: int, ingested_at: datetime
+) -> tuple[DataFrame, DataFrame]:
+    """Split raw lines (``value``, ``_source_file``) into bronze rows and quarantine rows."""
+    return split(validate(lines, source, max_line_bytes), source, run_id, batch_id, ingested_at)
+
+
 @dataclass
 class IngestReport:
     source: str
@@ -87,58 +91,56 @@ class IngestReport:
 
 
 def _write(df: DataFrame, path: str, app_id: str, batch_id: int) -> None:
-    (
-        df.write.format("delta")
-        .mode("append")
-        .option("txnAppId", app_id)
-        .option("txnVersion", batch_id)
-        .save(path)
-    )
+    (df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id).save(path))
 
 
-def _batch_writer(
-    spark: SparkSession, source: str, settings: Settings, run_id: str, fail_after: str | None
-) -> Any:
+def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: str, fail_after: str | None) -> Any:
     max_line_bytes = int(settings["ingest"]["max_line_bytes"])
     events_path = table_path(EVENTS.format(source=source), settings)
     quarantine_path = table_path(QUARANTINE, settings)
     runs_path = table_path(RUNS, settings)
+    partitions = max(1, int(settings["spark"]["shuffle_partitions"]))
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         started = datetime.now(UTC).replace(tzinfo=None)
-        batch = batch.persist()
+        # Landing files are small (one per hour); fewer, larger partitions mean fewer tasks and
+        # fewer small Delta files. Validation runs once: both writes and the counts reuse it.
+        checked = validate(batch.coalesce(partitions), source, max_line_bytes).persist()
         try:
-            valid, rejected = transform(batch, source, max_line_bytes, run_id, batch_id, started)
+            valid, rejected = split(checked, source, run_id, batch_id, started)
             _write(valid, events_path, f"detak.bronze.{source}", batch_id)
             if fail_after == "events":
                 raise InjectedFailure(f"injected failure after the events write of batch {batch_id}")
             _write(rejected, quarantine_path, f"detak.quarantine.{source}", batch_id)
-            lines = batch.count()
-            valid_n = valid.count()
-            by_reason = {
+            counts = {
                 r["reason"]: int(r["n"])
-                for r in rejected.groupBy("reason").agg(F.count("*").alias("n")).collect()  # bounded
+                for r in checked.groupBy("reason").agg(F.count("*").alias("n")).collect()  # bounded
             }
+            valid_n = counts.pop(None, 0)
+            by_reason = {r: counts[r] for r in REASONS if r in counts}
+            lines, files = batch.agg(F.count("*"), F.countDistinct("_source_file")).first()  # type: ignore[misc]
             if lines != valid_n + sum(by_reason.values()):
                 # Never expected: it would mean lines were lost between landing and bronze.
                 raise RuntimeError(
                     f"{source} batch {batch_id}: {lines} lines read but {valid_n} valid + "
                     f"{sum(by_reason.values())} quarantined"
                 )
-            files = batch.select(F.countDistinct("_source_file")).first()[0]  # type: ignore[index]
             metrics = spark.createDataFrame(
                 [
                     (source, batch_id, run_id, started, datetime.now(UTC).replace(tzinfo=None),
-                     int(files), lines, valid_n, sum(by_reason.values()),
-                     by_reason)
+                     int(files), int(lines), valid_n, sum(by_reason.values()), by_reason)
                 ],
                 "source string, batch_id long, run_id string, started_at timestamp, finished_at timestamp, "
                 "files long, lines long, valid long, quarantined long, quarantined_by_reason map<string,long>",
-            )
+            )  # fmt: skip
             _write(conform(metrics, RUNS), runs_path, f"detak.ingest_runs.{source}", batch_id)
-            log.info("%s batch %s: %s", source, batch_id, by_reason)
+            print(
+                f"{source} batch {batch_id}: {files} files, {lines} lines, {valid_n} valid, "
+                f"{sum(by_reason.values())} quarantined",
+                flush=True,
+            )
         finally:
-            batch.unpersist()
+            checked.unpersist()
 
     return write_batch
 
@@ -208,13 +210,15 @@ def format_reports(reports: list[IngestReport]) -> str:
     reasons = [r for r in REASONS if any(rep.by_reason.get(r) for rep in reports)]
     head = ["source", "batches", "files", "lines", "valid", "quarantined", *reasons]
     rows = [
-        [rep.source, rep.batches, rep.files, rep.lines, rep.valid, rep.quarantined,
-         *[rep.by_reason.get(r, 0) for r in reasons]]
+        [
+            rep.source,
+            rep.batches,
+            rep.files,
+            rep.lines,
+            rep.valid,
+            rep.quarantined,
+            *[rep.by_reason.get(r, 0) for r in reasons],
+        ]
         for rep in reports
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
-    out = []
-    for row in [head, *rows]:
-        cells = [str(x).ljust(w) if i == 0 else str(x).rjust(w) for i, (x, w) in enumerate(zip(row, widths, strict=True))]
-        out.append("  ".join(cells))
-    return "\n".join(out)
+    return format_table(head, rows)

@@ -125,8 +125,9 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
     parsed = lines.select(
         "*",
         line_bytes.alias("line_bytes"),
-        F.when(parseable, F.from_json(F.col("value"), schema, {"mode": "PERMISSIVE",
-               "columnNameOfCorruptRecord": CORRUPT})).alias("p"),
+        F.when(
+            parseable, F.from_json(F.col("value"), schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+        ).alias("p"),
         F.when(parseable, F.json_object_keys(F.col("value"))).alias("keys"),
     )
     missing = _per_type(contract, _required_checks)
@@ -146,17 +147,29 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
         F.when(empty, verdict("empty_line", F.lit(None)))
         .when(oversized, verdict("oversized_line", size_text))
         .when(F.col("keys").isNull(), verdict("malformed_json", F.lit("not a JSON object")))
-        .when(et.isNull() | ~et.isin(known),
-              verdict("unknown_event_type", F.concat(F.lit("event_type "), F.coalesce(et, F.lit("missing")))))
-        .when(F.col(f"p.{CORRUPT}").isNotNull(),
-              verdict("type_mismatch", F.when(F.size(mismatched) > 0, detail(mismatched, "wrong type: "))
-                      .otherwise(F.lit("wrong type in a nested field"))))
+        .when(
+            et.isNull() | ~et.isin(known),
+            verdict("unknown_event_type", F.concat(F.lit("event_type "), F.coalesce(et, F.lit("missing")))),
+        )
+        .when(
+            F.col(f"p.{CORRUPT}").isNotNull(),
+            verdict(
+                "type_mismatch",
+                F.when(F.size(mismatched) > 0, detail(mismatched, "wrong type: ")).otherwise(
+                    F.lit("wrong type in a nested field")
+                ),
+            ),
+        )
         .when(F.size(missing) > 0, verdict("missing_required", detail(missing, "missing: ")))
         .when(F.size(too_long) > 0, verdict("oversized_field", F.array_join(too_long, ", ")))
         .when(F.size(invalid) > 0, verdict("invalid_value", F.array_join(invalid, ", ")))
     )
-    return parsed.withColumn("_verdict", reason).select(
-        "*",
-        F.col("_verdict.r").alias("reason"),
-        F.col("_verdict.d").alias("reason_detail"),
-    ).drop("_verdict")
+    return (
+        parsed.withColumn("_verdict", reason)
+        .select(
+            "*",
+            F.col("_verdict.r").alias("reason"),
+            F.col("_verdict.d").alias("reason_detail"),
+        )
+        .drop("_verdict")
+    )

@@ -98,9 +98,7 @@ def spark_type(prop: dict[str, Any]) -> T.DataType:
         return T.ArrayType(spark_type(prop["items"]), containsNull=True)
     if kind == "object":
         if "properties" in prop:
-            return T.StructType(
-                [T.StructField(n, spark_type(p), True) for n, p in prop["properties"].items()]
-            )
+            return T.StructType([T.StructField(n, spark_type(p), True) for n, p in prop["properties"].items()])
         return T.MapType(T.StringType(), spark_type(prop.get("additionalProperties", {})), True)
     raise ContractError(f"unsupported JSON type {kind!r}")
 
@@ -180,9 +178,7 @@ def json_validator(source: str, event_type: str) -> Any:
     ]
     registry: Registry = Registry().with_resources(resources)
     schema = _load(event_schema_path(source, event_type))
-    return Draft202012Validator(
-        schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,10 +209,7 @@ class TableContract:
     @property
     def spark_schema(self) -> T.StructType:
         return T.StructType(
-            [
-                T.StructField(c.name, parse_type(c.type), c.nullable, {"comment": c.description})
-                for c in self.columns
-            ]
+            [T.StructField(c.name, parse_type(c.type), c.nullable, {"comment": c.description}) for c in self.columns]
         )
 
 
@@ -295,7 +288,10 @@ def table_contracts() -> dict[str, TableContract]:
         doc = yaml.safe_load(path.read_text())
         sources = event_sources() if doc.get("for_each_source") else [None]
         for source in sources:
-            fill = (lambda s, src=source: s.replace("{source}", src)) if source else (lambda s: s)
+
+            def fill(text: str, src: str | None = source) -> str:
+                return text.replace("{source}", src) if src else text
+
             cols = (_event_columns(source) if source else []) + _columns(doc["columns"])
             contract = TableContract(
                 name=fill(doc["name"]),

@@ -8,7 +8,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs.common.config import Settings, settings as current_settings
+from jobs.common.config import Settings
+from jobs.common.config import settings as current_settings
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:

@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from jobs.common.config import Settings, settings as current_settings
+from jobs.common.config import Settings
+from jobs.common.config import settings as current_settings
 from jobs.common.spark import submit_kwargs
 
 #: spark-submit's application: the ``detak`` CLI itself, so Airflow and the CLI run the same code.

@@ -55,7 +55,6 @@ CAUSES = {
     "out_of_stock": 0.09,
     "price_increase": 0.08,
 }
-STAGES = ("cart", "checkout", "shipping", "payment")
 SLOW_MS = 8_000  # page loads at or above this are "slow" evidence
 MAX_NORMAL_LOAD_MS = 6_500  # ordinary pages never reach the slow threshold
 _CAUSE = Weighted(list(CAUSES), list(CAUSES.values()))
@@ -524,9 +523,7 @@ class Visit:
         return discount
 
     def pay(self, cart: Cart, method: str) -> None:
-        self.act(
-            "add_payment_info", {"cart_id": cart.cart_id, "cart_value": cart.value, "payment_method": method}
-        )
+        self.act("add_payment_info", {"cart_id": cart.cart_id, "cart_value": cart.value, "payment_method": method})
         cart.stage = "payment"
         cart.last = self.t
         self.gap(8)
@@ -546,9 +543,7 @@ class Visit:
         cart.last = self.t
         self.gap(12)
 
-    def error(
-        self, code: str, message: str, cart: Cart | None = None, product: Product | None = None
-    ) -> None:
+    def error(self, code: str, message: str, cart: Cart | None = None, product: Product | None = None) -> None:
         self.act(
             "error",
             {
@@ -632,9 +627,7 @@ class Visit:
             self.add(cart, p, qty)
             if draw.u() < 0.25:
                 # Often bought together: another category, so no "alternatives" are browsed.
-                other = w.cat.categories[
-                    (p.cat + draw.randint(1, len(w.cat.categories) - 1)) % len(w.cat.categories)
-                ]
+                other = w.cat.categories[(p.cat + draw.randint(1, len(w.cat.categories) - 1)) % len(w.cat.categories)]
                 q = other.pick(draw)
                 self.t += draw.randint(1_000, 4_000)
                 self.product(q)

@@ -202,9 +202,7 @@ class BotFarm:
             else:
                 p = products[i % len(products)]
                 i += 1
-                self._hit(
-                    dev, "scraper", t, "product_view", "product", p.web_url, p.view, d.randint(120, 300)
-                )
+                self._hit(dev, "scraper", t, "product_view", "product", p.web_url, p.view, d.randint(120, 300))
             n += 1
             t += int(step * d.uniform(0.97, 1.03))
 
@@ -218,9 +216,7 @@ class BotFarm:
         cart_id = f"C{d.hex32()[:15]}"
         account = f"U9{d.randint(10_000_000, 99_999_999)}"
         email = f"{d.hex32()[:8]}@{d.pick(['mailinator.com', 'guerrillamail.com', 'yopmail.com'])}"
-        self._hit(
-            dev, "card_testing", t, "page_view", "account", f"{WEB_ROOT}/login", None, d.randint(300, 900)
-        )
+        self._hit(dev, "card_testing", t, "page_view", "account", f"{WEB_ROOT}/login", None, d.randint(300, 900))
         t += d.randint(2_000, 6_000)
         self._hit(
             dev,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from jobs.simulate.rand import Draw, Weighted
+from jobs.simulate.rand import STREAM_CATALOGUE, Draw, Weighted, generator
 from jobs.simulate.reference import APP_ROOT, CATEGORIES, CURRENCY, WEB_ROOT
 
 PRODUCTS_PER_CATEGORY = 120
@@ -68,7 +68,7 @@ class Catalogue:
     """Products by category, with popularity-weighted choice."""
 
     def __init__(self, seed: int) -> None:
-        draw = Draw(np.random.default_rng([seed & 0xFFFFFFFF, 7]))
+        draw = Draw(generator(seed, STREAM_CATALOGUE))
         self.categories: list[Category] = []
         self.products: list[Product] = []
         weights = []

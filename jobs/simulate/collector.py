@@ -45,9 +45,7 @@ encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circu
 class Collector:
     """Accumulates one shard's landing lines and truth rows."""
 
-    def __init__(
-        self, draw: Draw, sim: dict[str, Any], max_line_bytes: int, filler: list[dict[str, Any]]
-    ) -> None:
+    def __init__(self, draw: Draw, sim: dict[str, Any], max_line_bytes: int, filler: list[dict[str, Any]]) -> None:
         self.draw = draw
         dirt = sim["dirt"]
         self.dup = float(dirt["duplicate_share"])
@@ -202,9 +200,7 @@ class Collector:
             self.l_text.append(line)
         if draw.u() < self.mal:
             reason = PICK_REASON(draw)
-            bad = make_malformed(
-                reason, source, d, draw.uuid(), draw, encode, self.max_line_bytes, self.filler
-            )
+            bad = make_malformed(reason, source, d, draw.uuid(), draw, encode, self.max_line_bytes, self.filler)
             bad_at = at + draw.randint(0, 5_000)
             self.l_src.append(src)
             self.l_at.append(bad_at)

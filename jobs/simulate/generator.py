@@ -32,14 +32,13 @@ from jobs.simulate.collector import SOURCES, Collector
 from jobs.simulate.dirt import REASONS
 from jobs.simulate.orders import OrderBook
 from jobs.simulate.population import make_users
-from jobs.simulate.rand import Draw, generator
+from jobs.simulate.rand import STREAM_BOTS, STREAM_USERS, Draw, generator
 from jobs.simulate.reference import TZ_OFFSET_HOURS
 from jobs.simulate.timefmt import MS_DAY, MS_HOUR, date_ms, day_string
 from jobs.simulate.writer import TS, write_hours, write_parquet, write_scratch
 
 SHARD_USERS = 250
 DEFAULT_WORKERS = 2
-STREAM_USERS, STREAM_BOTS = 1, 2
 
 
 @dataclass(frozen=True)
@@ -366,9 +365,7 @@ def generate(
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
     try:
         mapper = pool.map if pool is not None else map
-        bar = tqdm(
-            mapper(run_task, jobs), total=len(jobs), desc="simulate", unit="task", disable=not progress
-        )
+        bar = tqdm(mapper(run_task, jobs), total=len(jobs), desc="simulate", unit="task", disable=not progress)
         results = [_to_arrow(r) for r in bar]
         # Landing: every hour's chunks, in task order.
         hours: dict[tuple[int, int], list[tuple[int, str, int, int]]] = defaultdict(list)
@@ -479,10 +476,7 @@ def _write_truth(
         write_parquet(table, truth / f"{name}.parquet")
 
     good = _counts(events, "source")
-    dups = {
-        s: int(pc.sum(events.filter(pc.equal(events["source"], s))["n_duplicates"]).as_py() or 0)
-        for s in SOURCES
-    }
+    dups = {s: int(pc.sum(events.filter(pc.equal(events["source"], s))["n_duplicates"]).as_py() or 0) for s in SOURCES}
     bad = _counts(malformed, "source", "reason")
     delivery = _counts(events, "source", "delivery")
     sources = {}

@@ -59,9 +59,7 @@ class OrderBook:
     ) -> str:
         draw = self.draw
         off = user.offset
-        order_id = (
-            f"ORD-{day_string((t + off * MS_HOUR) // MS_DAY).replace('-', '')}-{draw.hex32()[:10].upper()}"
-        )
+        order_id = f"ORD-{day_string((t + off * MS_HOUR) // MS_DAY).replace('-', '')}-{draw.hex32()[:10].upper()}"
         subtotal = sum(x["quantity"] * x["unit_price"] for x in lines)
         discount = min(discount, subtotal)
         total = subtotal + shipping - discount
@@ -101,9 +99,7 @@ class OrderBook:
         r = draw.u()
         if r < self.cancel:
             if payment_method != "cod" and draw.u() < 0.5:
-                steps.append(
-                    (MS_DAY + draw.randint(0, MS_HOUR), "order_cancelled", "cancelled", "payment_timeout")
-                )
+                steps.append((MS_DAY + draw.randint(0, MS_HOUR), "order_cancelled", "cancelled", "payment_timeout"))
             else:
                 if payment_method != "cod":
                     steps.append((paid_after, "order_paid", "paid", None))

@@ -17,6 +17,8 @@ import numpy as np
 
 T = TypeVar("T")
 _BLOCK = 8192
+# Stream keys: the catalogue, each shard of users (plus its index), each day of bots (plus its index).
+STREAM_CATALOGUE, STREAM_USERS, STREAM_BOTS = 0, 1, 2
 
 
 def generator(seed: int, *key: int) -> np.random.Generator:

@@ -91,9 +91,7 @@ def local_day_profile(day: dt.date, calendar: dict[str, Any], sales: dict[dt.dat
     return factor * sale.traffic * shape
 
 
-def hourly_rates(
-    start: dt.date, days: int, calendar: dict[str, Any], per_day: float
-) -> dict[str, np.ndarray]:
+def hourly_rates(start: dt.date, days: int, calendar: dict[str, Any], per_day: float) -> dict[str, np.ndarray]:
     """Per time zone, expected visits of an activity-1 user in each UTC hour of the window."""
     sales = sale_days(calendar)
     hours = days * 24

@@ -27,9 +27,7 @@ TS = pa.timestamp("ms", tz="UTC")
 ChunkIndex = dict[tuple[int, int], tuple[int, int]]  # (source index, hour number) -> (offset, length)
 
 
-def write_scratch(
-    path: Path, src: list[int], at: list[int], text: list[str]
-) -> tuple[ChunkIndex, dict[Any, int]]:
+def write_scratch(path: Path, src: list[int], at: list[int], text: list[str]) -> tuple[ChunkIndex, dict[Any, int]]:
     """Write one shard's lines; returns the chunk index and line counts per (source, hour)."""
     order = sorted(range(len(text)), key=lambda i: (src[i], at[i], i))
     index: ChunkIndex = {}

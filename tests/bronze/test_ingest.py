@@ -86,9 +86,7 @@ def test_crash_between_writes_then_rerun_is_exactly_once(spark: SparkSession, tm
         return df.withColumn("_source_file", F.substring_index("_source_file", root, -1)).drop("_batch_id")
 
     assertDataFrameEqual(relative(events(spark, crashed), crashed), relative(events(spark, clean), clean))
-    assertDataFrameEqual(
-        relative(quarantine(spark, crashed), crashed), relative(quarantine(spark, clean), clean)
-    )
+    assertDataFrameEqual(relative(quarantine(spark, crashed), crashed), relative(quarantine(spark, clean), clean))
     runs = read_table(spark, "bronze.ingest_runs", crashed).select("batch_id", "run_id", "lines", "valid")
     assertDataFrameEqual(
         runs,

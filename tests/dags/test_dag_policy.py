@@ -39,9 +39,7 @@ def test_dag_policy(dagbag: Any, dag_id: str) -> None:
 def test_ingest_dag_has_a_task_and_an_asset_per_source(dagbag: Any) -> None:
     dag = dagbag.dags["detak_ingest"]
     expected = {j.task_id: j.outputs[0] for j in jobs("ingest")}
-    assert {t.task_id: [a.name for a in t.outlets] for t in dag.tasks} == {
-        k: [v] for k, v in expected.items()
-    }
+    assert {t.task_id: [a.name for a in t.outlets] for t in dag.tasks} == {k: [v] for k, v in expected.items()}
     task = dag.get_task("ingest_search")
     assert task._conn_id == "spark_default"
     assert task.application.endswith("jobs/__main__.py")

@@ -139,9 +139,7 @@ def test_same_seed_same_bytes_whatever_the_workers(run: tuple[Path, dict[str, An
     assert first.keys() == second.keys()
     assert all(first[k] == second[k] for k in first)
     assert again == summary
-    assert (out / "truth" / "summary.json").read_text() == (
-        tmp_path / "b" / "truth" / "summary.json"
-    ).read_text()
+    assert (out / "truth" / "summary.json").read_text() == (tmp_path / "b" / "truth" / "summary.json").read_text()
 
 
 def test_other_seed_other_bytes(run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
@@ -238,9 +236,7 @@ def test_every_good_line_validates(good_events: list[tuple[str, dict]]) -> None:
         assert missing <= {"order_refunded"}, f"{source} never emitted {missing}"
 
 
-def test_every_malformed_line_has_its_one_fault(
-    lines: list[tuple[str, str, str]], truth: dict[str, Any]
-) -> None:
+def test_every_malformed_line_has_its_one_fault(lines: list[tuple[str, str, str]], truth: dict[str, Any]) -> None:
     by_sha = {hashlib.sha256(line.encode()).hexdigest(): (source, rel, line) for source, rel, line in lines}
     rows = truth["malformed"].to_pylist()
     assert {r["reason"] for r in rows} == {
@@ -372,9 +368,7 @@ def test_bot_signatures(good_events: list[tuple[str, dict]], truth: dict[str, An
     for _, d in good_events:
         if d.get("anonymous_id") in kind:
             by_kind[kind[d["anonymous_id"]]].append(d)
-    assert all(
-        "bot" in d["user_agent"].lower() or "externalhit" in d["user_agent"] for d in by_kind["crawler"]
-    )
+    assert all("bot" in d["user_agent"].lower() or "externalhit" in d["user_agent"] for d in by_kind["crawler"])
     assert all(
         "Headless" in d["user_agent"] or "PhantomJS" in d["user_agent"] or "Puppeteer" in d["user_agent"]
         for d in by_kind["headless"]
@@ -413,9 +407,7 @@ def test_orders_are_consistent(good_events: list[tuple[str, dict]], truth: dict[
         assert d["customer_email"].endswith("@example.id") and d["customer_phone"].startswith("+628")
     created = {d["order_id"] for d in orders if d["event_type"] == "order_created"}
     assert created == set(truth["orders"]["order_id"].to_pylist())
-    converted = {
-        r["order_id"] for r in truth["carts"].to_pylist() if r["outcome"] in ("converted", "recovered")
-    }
+    converted = {r["order_id"] for r in truth["carts"].to_pylist() if r["outcome"] in ("converted", "recovered")}
     assert converted == created
 
 
@@ -525,16 +517,10 @@ def cart_signals(good_events: list[tuple[str, dict]]) -> dict[str, set[str]]:
     """Abandonment evidence per cart, read from the events as the pipeline would."""
     signals: dict[str, set[str]] = defaultdict(set)
     added: dict[str, dict[str, int]] = defaultdict(dict)
-    adds: dict[str, list[tuple[float, str, str, str]]] = defaultdict(
-        list
-    )  # cart -> (t, device, category, pid)
+    adds: dict[str, list[tuple[float, str, str, str]]] = defaultdict(list)  # cart -> (t, device, category, pid)
     views: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
     clicks = sorted(
-        (
-            (dt.datetime.fromisoformat(d["event_time"]).timestamp(), d)
-            for s, d in good_events
-            if s == "clickstream"
-        ),
+        ((dt.datetime.fromisoformat(d["event_time"]).timestamp(), d) for s, d in good_events if s == "clickstream"),
         key=lambda x: x[0],
     )
     for t, d in clicks:
@@ -566,18 +552,14 @@ def cart_signals(good_events: list[tuple[str, dict]]) -> dict[str, set[str]]:
         in_cart = {pid for _, _, _, pid in items}
         for t, anon, category, _ in items:
             later = {
-                pid
-                for v_t, pid, cat in views[anon]
-                if t < v_t <= t + 3600 and cat == category and pid not in in_cart
+                pid for v_t, pid, cat in views[anon] if t < v_t <= t + 3600 and cat == category and pid not in in_cart
             }
             if len(later) >= 3:
                 signals[cart].add("browsing_alternatives")
     return signals
 
 
-def test_abandoned_carts_carry_exactly_their_cause(
-    good_events: list[tuple[str, dict]], truth: dict[str, Any]
-) -> None:
+def test_abandoned_carts_carry_exactly_their_cause(good_events: list[tuple[str, dict]], truth: dict[str, Any]) -> None:
     signals = cart_signals(good_events)
     carts = truth["carts"].to_pylist()
     causes = Counter(c["planted_cause"] for c in carts if c["outcome"] in ("abandoned", "recovered"))
@@ -597,18 +579,12 @@ def test_abandoned_carts_carry_exactly_their_cause(
 
 def test_stage_reached(truth: dict[str, Any]) -> None:
     stage = {
-        (c["planted_cause"], c["stage_reached"])
-        for c in truth["carts"].to_pylist()
-        if c["outcome"] == "abandoned"
+        (c["planted_cause"], c["stage_reached"]) for c in truth["carts"].to_pylist() if c["outcome"] == "abandoned"
     }
     assert ("payment_failure", "payment") in stage
     assert ("shipping_cost_shock", "shipping") in stage
     assert ("coupon_rejected", "checkout") in stage
-    assert all(
-        s == "cart"
-        for c, s in stage
-        if c in ("no_checkout_started", "browsing_alternatives", "price_increase")
-    )
+    assert all(s == "cart" for c, s in stage if c in ("no_checkout_started", "browsing_alternatives", "price_increase"))
 
 
 def test_identity_and_privacy_fields(good_events: list[tuple[str, dict]]) -> None:
@@ -636,14 +612,10 @@ def test_sale_day_multiplier(tmp_path: Path) -> None:
     """11.11 (traffic 8) has 6-10x the human visits of the day before, by the visitor's local date."""
     settings = load_settings(
         overrides={
-            "simulator": {
-                "bots": {"scrapers_per_day": 0, "card_testers_per_day": 0, "credential_stuffers_per_day": 0}
-            }
+            "simulator": {"bots": {"scrapers_per_day": 0, "card_testers_per_day": 0, "credential_stuffers_per_day": 0}}
         }
     )
-    summary = generate(
-        tmp_path, dt.date(2026, 11, 10), 2, 1200, 11, settings=settings, progress=False, workers=2
-    )
+    summary = generate(tmp_path, dt.date(2026, 11, 10), 2, 1200, 11, settings=settings, progress=False, workers=2)
     per_day = summary["sessions_per_local_date"]
     ratio = per_day["2026-11-11"] / per_day["2026-11-10"]
     assert 6 <= ratio <= 10
