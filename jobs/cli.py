@@ -35,7 +35,7 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, default=1)
     p.add_argument("--users", type=int, default=5000)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: 2)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: simulator.workers in conf)")
     p.add_argument("--no-progress", action="store_true")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from jobs.simulate.catalogue import Catalogue, Category, Product
 from jobs.simulate.collector import Collector
 from jobs.simulate.orders import OrderBook
+from jobs.simulate.params import share, weighted
 from jobs.simulate.population import Device, User
 from jobs.simulate.rand import Draw, Weighted
 from jobs.simulate.reference import (
@@ -37,27 +38,23 @@ from jobs.simulate.reference import (
 )
 from jobs.simulate.timefmt import MS_DAY, MS_HOUR
 
-# Behaviour shares that are part of the model rather than of the configuration.
-CART_ADD_SHARE = 0.30  # visits that put something in a cart
-EMPTIED_SHARE = 0.07  # carts the shopper empties again
-RECOVER_SHARE = 0.15  # abandoned carts ordered a day or more later (when the device returns)
-SHORT_GAP_SHARE = 0.005  # visits starting less than the session timeout after the previous one
-EXPLICIT_LOGIN_SHARE = 0.15  # logged-in visits that start with a login
+# Behaviour shares that are part of the model rather than of the configuration (the configured ones
+# are read from ``simulator`` in ``World``).
 LOGIN_TYPO_SHARE = 0.04  # logins that fail once before succeeding
 NOISE_ERROR_SHARE = 0.02  # visits without a cart that hit a failing page
-CAUSES = {
-    "no_checkout_started": 0.28,
-    "browsing_alternatives": 0.15,
-    "shipping_cost_shock": 0.12,
-    "payment_failure": 0.10,
-    "slow_pages": 0.10,
-    "coupon_rejected": 0.08,
-    "out_of_stock": 0.09,
-    "price_increase": 0.08,
-}
+# Abandonment causes the model can plant (their weights are ``simulator.abandonment_causes``).
+CAUSES = (
+    "no_checkout_started",
+    "browsing_alternatives",
+    "shipping_cost_shock",
+    "payment_failure",
+    "slow_pages",
+    "coupon_rejected",
+    "out_of_stock",
+    "price_increase",
+)
 SLOW_MS = 8_000  # page loads at or above this are "slow" evidence
 MAX_NORMAL_LOAD_MS = 6_500  # ordinary pages never reach the slow threshold
-_CAUSE = Weighted(list(CAUSES), list(CAUSES.values()))
 _PAYMENT = Weighted([m for m, _ in PAYMENT_METHODS], [w for _, w in PAYMENT_METHODS])
 _CHANNEL = Weighted(CHANNELS, [c[0] for c in CHANNELS])
 _KEYS = "qwertyuiopasdfghjklzxcvbnm"
@@ -129,7 +126,12 @@ class World:
         self.max_gap_ms = int(self.timeout_ms * 0.6)
         self.misspell_share = float(sim["search_misspelling_share"])
         self.zero_share = float(sim["zero_result_query_share"])
-        self.conversion = float(sim["cart_conversion_share"])
+        self.conversion = share(sim, "cart_conversion_share")
+        self.cart_add = share(sim, "cart_add_share")
+        self.emptied = share(sim, "cart_emptied_share")
+        self.recovered = share(sim, "cart_recovered_share")
+        self.login_at_start = share(sim, "login_at_visit_start_share")
+        self.pick_cause = weighted(sim, "abandonment_causes", CAUSES)
         self.sale_campaigns = sale_campaigns  # local day number -> campaign name
         self.sessions: dict[str, list[Any]] = {
             k: []
@@ -597,17 +599,17 @@ class Visit:
         r = draw.u()
         if r < w.conversion:
             fate, cause = "converted", None
-        elif r < w.conversion + EMPTIED_SHARE:
+        elif r < w.conversion + w.emptied:
             fate, cause = "emptied", None
         else:
-            fate, cause = "abandoned", _CAUSE(draw)
+            fate, cause = "abandoned", w.pick_cause(draw)
         cart = Cart(
             f"C{draw.hex32()[:15]}",
             self.dev,
             self.t,
             fate,
             cause,
-            fate == "abandoned" and draw.u() < RECOVER_SHARE,
+            fate == "abandoned" and draw.u() < w.recovered,
         )
         self.cart = cart
         w.carts.append(cart)
@@ -776,7 +778,7 @@ def run_visit(
 ) -> None:
     draw = w.draw
     logged = draw.u() >= anonymous_share
-    explicit = logged and draw.u() < EXPLICIT_LOGIN_SHARE
+    explicit = logged and draw.u() < w.login_at_start
     v = Visit(w, dev, start, user.user_id if logged and not explicit else None)
     # Acquisition.
     recover = None
@@ -819,7 +821,7 @@ def run_visit(
         steps = 1 + min(draw.geometric(0.2), 30)
         if planted == "cross_midnight":
             steps = max(steps, 12)
-        wants_cart = draw.u() < CART_ADD_SHARE
+        wants_cart = draw.u() < w.cart_add
         if wants_cart:
             v.browse(max(0, steps // 2))
             v.new_cart()

@@ -8,10 +8,12 @@ with different e-mails from one IP.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jobs.simulate.catalogue import Catalogue
 from jobs.simulate.collector import Collector
+from jobs.simulate.params import int_span, span
 from jobs.simulate.population import Device
 from jobs.simulate.rand import Draw, Weighted
 from jobs.simulate.reference import (
@@ -34,13 +36,18 @@ _ANDROID = next(agents for kind, _, agents in DEVICE_KINDS if kind == "android_w
 
 
 class BotFarm:
-    """Simulates one UTC day of bot traffic into a collector."""
+    """Simulates one UTC day of bot traffic into a collector (``conf`` is ``simulator.bots``)."""
 
-    def __init__(self, draw: Draw, catalogue: Catalogue, collector: Collector, day_start: int) -> None:
+    def __init__(
+        self, draw: Draw, catalogue: Catalogue, collector: Collector, day_start: int, conf: Mapping[str, Any]
+    ) -> None:
         self.draw = draw
         self.cat = catalogue
         self.col = collector
         self.day_start = day_start
+        self.scraper_rate = span(conf, "scraper_events_per_second")
+        self.scraper_minutes = int_span(conf, "scraper_minutes")
+        self.card_attempts = int_span(conf, "card_tester_attempts")
         self.actors: dict[str, list[Any]] = {
             k: []
             for k in (
@@ -175,14 +182,14 @@ class BotFarm:
             t += d.randint(300, 3_000)
 
     def scraper(self) -> None:
-        """Product pages at several per second, at very regular intervals, for up to an hour."""
+        """Product pages at several per second, at very regular intervals, for the configured minutes."""
         d = self.draw
         ua = d.pick(_DESKTOP)
-        minutes = d.randint(20, 60)
+        minutes = d.randint(*self.scraper_minutes)
         t = self._start(minutes * 60_000)
         dev = self._device("scraper", ua, self._ip(), self._actor("scraper"), t)
         end = t + minutes * 60_000
-        step = 1000.0 / d.uniform(2.0, 4.0)
+        step = 1000.0 / d.uniform(*self.scraper_rate)
         products = self.cat.products
         i = d.randint(0, len(products) - 1)
         n = 0
@@ -264,7 +271,7 @@ class BotFarm:
             user_id=account,
         )
         t += d.randint(3_000, 8_000)
-        for _ in range(d.randint(25, 80)):
+        for _ in range(d.randint(*self.card_attempts)):
             self._hit(
                 dev,
                 "card_testing",

@@ -13,7 +13,8 @@ import hashlib
 import json
 from typing import Any
 
-from jobs.simulate.dirt import PICK_REASON, make_malformed
+from jobs.simulate.dirt import REASONS, make_malformed
+from jobs.simulate.params import int_span, share, weighted
 from jobs.simulate.rand import Draw
 from jobs.simulate.reference import SCHEMA_VERSION
 from jobs.simulate.timefmt import MS_DAY, MS_HOUR, iso
@@ -48,10 +49,13 @@ class Collector:
     def __init__(self, draw: Draw, sim: dict[str, Any], max_line_bytes: int, filler: list[dict[str, Any]]) -> None:
         self.draw = draw
         dirt = sim["dirt"]
-        self.dup = float(dirt["duplicate_share"])
-        self.late_hour = float(dirt["late_hour_share"])
-        self.late_day = float(dirt["late_day_share"])
-        mal = float(dirt["malformed_share"])
+        self.dup = share(dirt, "duplicate_share")
+        self.late_hour = share(dirt, "late_hour_share")
+        self.late_day = share(dirt, "late_day_share")
+        self.late_hours = int_span(dirt, "late_hour_delay_hours")
+        self.late_days = int_span(dirt, "late_day_delay_days")
+        self.pick_reason = weighted(dirt, "malformed_reasons", REASONS)
+        mal = share(dirt, "malformed_share")
         # Malformed lines are extra lines: make them the configured share of *all* lines.
         self.mal = mal * (1.0 + self.dup) / (1.0 - mal) if mal < 1 else 1.0
         self.max_line_bytes = max_line_bytes
@@ -180,10 +184,10 @@ class Collector:
         line = encode(d)
         r = draw.u()
         if r < self.late_day:
-            at = (recv // MS_DAY + draw.randint(1, 3)) * MS_DAY + draw.randint(0, MS_DAY - 1)
+            at = (recv // MS_DAY + draw.randint(*self.late_days)) * MS_DAY + draw.randint(0, MS_DAY - 1)
             kind = "late_day"
         elif r < self.late_day + self.late_hour:
-            at = (recv // MS_HOUR + draw.randint(1, 4)) * MS_HOUR + draw.randint(0, MS_HOUR - 1)
+            at = (recv // MS_HOUR + draw.randint(*self.late_hours)) * MS_HOUR + draw.randint(0, MS_HOUR - 1)
             kind = "late_hour"
         else:
             at, kind = recv, "on_time"
@@ -199,7 +203,7 @@ class Collector:
             self.l_at.append(at + later)
             self.l_text.append(line)
         if draw.u() < self.mal:
-            reason = PICK_REASON(draw)
+            reason = self.pick_reason(draw)
             bad = make_malformed(reason, source, d, draw.uuid(), draw, encode, self.max_line_bytes, self.filler)
             bad_at = at + draw.randint(0, 5_000)
             self.l_src.append(src)

@@ -12,20 +12,19 @@ from functools import cache
 from typing import Any
 
 from jobs.common.config import schemas_dir
-from jobs.simulate.rand import Draw, Weighted
+from jobs.simulate.rand import Draw
 from jobs.simulate.reference import UNKNOWN_EVENT_TYPES
 
-# How the malformed share splits across the reasons.
-REASON_WEIGHTS = {
-    "malformed_json": 0.25,
-    "type_mismatch": 0.2,
-    "missing_required": 0.2,
-    "unknown_event_type": 0.13,
-    "oversized_field": 0.14,
-    "oversized_line": 0.08,
-}
-REASONS = list(REASON_WEIGHTS)
-PICK_REASON = Weighted(REASONS, list(REASON_WEIGHTS.values()))
+# The reason codes ``make_malformed`` can plant; how the malformed share splits across them is
+# ``simulator.dirt.malformed_reasons``.
+REASONS = [
+    "malformed_json",
+    "type_mismatch",
+    "missing_required",
+    "unknown_event_type",
+    "oversized_field",
+    "oversized_line",
+]
 
 # Values that no parser can coerce into the field's type.
 _BAD_INTS = {

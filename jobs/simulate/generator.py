@@ -31,6 +31,7 @@ from jobs.simulate.catalogue import Catalogue
 from jobs.simulate.collector import SOURCES, Collector
 from jobs.simulate.dirt import REASONS
 from jobs.simulate.orders import OrderBook
+from jobs.simulate.params import share
 from jobs.simulate.population import make_users
 from jobs.simulate.rand import STREAM_BOTS, STREAM_USERS, Draw, generator
 from jobs.simulate.reference import TZ_OFFSET_HOURS
@@ -38,7 +39,6 @@ from jobs.simulate.timefmt import MS_DAY, MS_HOUR, date_ms, day_string
 from jobs.simulate.writer import TS, write_hours, write_parquet, write_scratch
 
 SHARD_USERS = 250
-DEFAULT_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -114,15 +114,16 @@ def _run_users(
     users = make_users(lo, hi, draw, sim)
     rates = {tz: np.asarray(r) for tz, r in plan.rates.items()}
     starts = behaviour.schedule(users, draw.rng, rates, plan.start_ms)
-    cm_share = float(sim["cross_midnight_visit_share"])
-    anon = float(sim["anonymous_share"])
+    cm_share = share(sim, "cross_midnight_visit_share")
+    sg_share = share(sim, "short_gap_visit_share")
+    anon = share(sim, "anonymous_share")
     for user, visits in zip(users, starts, strict=True):
         per_dev: list[list[int]] = [[] for _ in user.devices]
         for s in visits:
             per_dev[user.device_pick(draw)].append(s)  # type: ignore[misc]
         for dev, ss in zip(user.devices, per_dev, strict=True):
             cm = [draw.u() < cm_share for _ in ss]
-            sg = [draw.u() < behaviour.SHORT_GAP_SHARE for _ in ss]
+            sg = [draw.u() < sg_share for _ in ss]
             behaviour.simulate_device(world, dev, ss, cm, sg, anon)
     tables["sessions"] = world.sessions
     tables["carts"] = _cart_columns(world.carts)
@@ -134,7 +135,7 @@ def _run_bots(
 ) -> None:
     b = plan.sim["bots"]
     lam_crawl, lam_headless = plan.bot_rates[day]
-    farm = bots.BotFarm(draw, cat, col, plan.start_ms + day * MS_DAY)
+    farm = bots.BotFarm(draw, cat, col, plan.start_ms + day * MS_DAY, b)
     rng = draw.rng
     bots.simulate_bot_day(
         farm,
@@ -305,7 +306,14 @@ def _plan(start: dt.date, days: int, users: int, seed: int, settings: Settings, 
     sim = settings["simulator"]
     calendar = settings["calendar"]
     start_ms = date_ms(start)
-    rates = rhythm.hourly_rates(start, days, calendar, float(sim["visits_per_user_per_day"]))
+    rates = rhythm.hourly_rates(
+        start,
+        days,
+        calendar,
+        float(sim["visits_per_user_per_day"]),
+        payday_traffic=float(sim["payday_traffic"]),
+        flash_share=share(sim, "flash_sale_share"),
+    )
     expected = rhythm.expected_visits_per_day(rates, users)
     b = sim["bots"]
     crawl, headless = float(b["crawler_share_of_visits"]), float(b["headless_share_of_visits"])
@@ -341,7 +349,7 @@ def generate(
     Writes ``out/landing/<source>/date=YYYY-MM-DD/hour=HH/part-NNNNN.jsonl.gz`` and the truth
     (``out/truth/*.parquet`` and ``summary.json``), replacing what an earlier run wrote there, and
     returns the summary. Same arguments and seed give byte-identical landing files whatever
-    ``workers`` is.
+    ``workers`` is (``None``: ``simulator.workers`` of the settings).
     """
     if days < 1 or users < 1:
         raise ValueError("days and users must be at least 1")
@@ -359,7 +367,7 @@ def generate(
         (plan, i, "users", i, min(users, (i + 1) * SHARD_USERS)) for i in range(n_shards)
     ]
     jobs += [(plan, n_shards + d, "bots", d, 0) for d in range(days)]
-    workers = DEFAULT_WORKERS if workers is None else max(1, int(workers))
+    workers = max(1, int(settings["simulator"]["workers"] if workers is None else workers))
     pool: Executor | None = None
     if workers > 1:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.simulate.params import int_span, share
 from jobs.simulate.rand import Draw
 from jobs.simulate.reference import CANCEL_REASONS, CURRENCY, REFUND_REASONS
 from jobs.simulate.timefmt import MS_DAY, MS_HOUR, day_string, iso
 
 MINUTE = 60_000
+SECOND = 1_000
 
 
 class OrderBook:
@@ -23,8 +25,16 @@ class OrderBook:
     def __init__(self, draw: Draw, collector: Any, sim: dict[str, Any], end_ms: int) -> None:
         self.draw = draw
         self.col = collector
-        self.cancel = float(sim["order_cancel_share"])
-        self.refund = float(sim["order_refund_share"])
+        self.cancel = share(sim, "order_cancel_share")
+        self.refund = share(sim, "order_refund_share")
+        o = sim["orders"]  # delays, as [low, high] in milliseconds below
+        self.paid_after = int_span(o, "paid_after_seconds", SECOND)
+        self.bank_paid_after = int_span(o, "bank_transfer_paid_after_minutes", MINUTE)
+        self.cod_paid_after = int_span(o, "cod_paid_after_days", MS_DAY)
+        self.unpaid_cancel_after = int_span(o, "unpaid_cancel_after_hours", MS_HOUR)
+        self.cancel_after_paid = int_span(o, "cancel_after_paid_minutes", MINUTE)
+        self.cod_cancel_after = int_span(o, "cod_cancel_after_minutes", MINUTE)
+        self.refund_after_paid = int_span(o, "refund_after_paid_days", MS_DAY)
         self.end_ms = end_ms
         self.truth: dict[str, list[Any]] = {
             k: []
@@ -91,27 +101,28 @@ class OrderBook:
         # Follow-ups: (delay after creation, event type, status, cancel reason).
         steps: list[tuple[int, str, str, str | None]] = []
         if payment_method == "cod":
-            paid_after = draw.randint(2 * MS_DAY, 4 * MS_DAY)  # cash on delivery: paid when it arrives
+            paid_after = draw.randint(*self.cod_paid_after)  # cash on delivery: paid when it arrives
         elif payment_method == "bank_transfer":
-            paid_after = draw.randint(5 * MINUTE, 6 * MS_HOUR)
+            paid_after = draw.randint(*self.bank_paid_after)
         else:
-            paid_after = draw.randint(20_000, 15 * MINUTE)
+            paid_after = draw.randint(*self.paid_after)
         r = draw.u()
         if r < self.cancel:
             if payment_method != "cod" and draw.u() < 0.5:
-                steps.append((MS_DAY + draw.randint(0, MS_HOUR), "order_cancelled", "cancelled", "payment_timeout"))
+                unpaid = draw.randint(*self.unpaid_cancel_after)
+                steps.append((unpaid, "order_cancelled", "cancelled", "payment_timeout"))
             else:
                 if payment_method != "cod":
                     steps.append((paid_after, "order_paid", "paid", None))
-                cancel_at = paid_after + draw.randint(10 * MINUTE, 20 * MS_HOUR)
+                cancel_at = paid_after + draw.randint(*self.cancel_after_paid)
                 if payment_method == "cod":
-                    cancel_at = draw.randint(30 * MINUTE, 20 * MS_HOUR)
+                    cancel_at = draw.randint(*self.cod_cancel_after)
                 steps.append((cancel_at, "order_cancelled", "cancelled", draw.pick(CANCEL_REASONS)))
         elif r < self.cancel + self.refund:
             steps.append((paid_after, "order_paid", "paid", None))
             steps.append(
                 (
-                    paid_after + draw.randint(2 * MS_DAY, 9 * MS_DAY),
+                    paid_after + draw.randint(*self.refund_after_paid),
                     "order_refunded",
                     "refunded",
                     draw.pick(REFUND_REASONS),

@@ -48,11 +48,9 @@ HOURLY = HOURLY / HOURLY.sum()
 # Monday .. Sunday; the weekend and Monday evenings are a little busier.
 WEEKLY = np.array([1.02, 0.98, 0.97, 0.97, 0.95, 1.04, 1.07])
 WEEKLY = WEEKLY / WEEKLY.mean()
-# Share of a sale day's visits that crowd into the flash-sale hours (peak hour, next, next).
-FLASH_SHARE = 0.3
+# How a flash sale's crowd spreads over its hours (peak hour, next, next); the crowd's share of the
+# day's visits is ``simulator.flash_sale_share``.
 FLASH_SHAPE = np.array([0.6, 0.3, 0.1])
-# Paydays lift traffic by this factor (the calendar says which days are paydays).
-PAYDAY_TRAFFIC = 1.15
 
 
 @dataclass(frozen=True)
@@ -74,11 +72,21 @@ def sale_days(calendar: dict[str, Any]) -> dict[dt.date, SaleDay]:
     return out
 
 
-def local_day_profile(day: dt.date, calendar: dict[str, Any], sales: dict[dt.date, SaleDay]) -> np.ndarray:
-    """Expected visits of an average user in each local hour of ``day`` (before the base rate)."""
+def local_day_profile(
+    day: dt.date,
+    calendar: dict[str, Any],
+    sales: dict[dt.date, SaleDay],
+    payday_traffic: float,
+    flash_share: float,
+) -> np.ndarray:
+    """Expected visits of an average user in each local hour of ``day`` (before the base rate).
+
+    Paydays lift the day by ``payday_traffic``; ``flash_share`` of a flash sale day's visits crowd
+    into its peak hours.
+    """
     factor = WEEKLY[day.weekday()]
     if day.day in set(calendar.get("payday_days") or []):
-        factor *= PAYDAY_TRAFFIC
+        factor *= payday_traffic
     sale = sales.get(day)
     if sale is None:
         return factor * HOURLY
@@ -87,11 +95,18 @@ def local_day_profile(day: dt.date, calendar: dict[str, Any], sales: dict[dt.dat
         peak = np.zeros(24)
         for i, share in enumerate(FLASH_SHAPE):
             peak[(int(sale.peak_hour) + i) % 24] += share
-        shape = (1 - FLASH_SHARE) * HOURLY + FLASH_SHARE * peak
+        shape = (1 - flash_share) * HOURLY + flash_share * peak
     return factor * sale.traffic * shape
 
 
-def hourly_rates(start: dt.date, days: int, calendar: dict[str, Any], per_day: float) -> dict[str, np.ndarray]:
+def hourly_rates(
+    start: dt.date,
+    days: int,
+    calendar: dict[str, Any],
+    per_day: float,
+    payday_traffic: float,
+    flash_share: float,
+) -> dict[str, np.ndarray]:
     """Per time zone, expected visits of an activity-1 user in each UTC hour of the window."""
     sales = sale_days(calendar)
     hours = days * 24
@@ -103,7 +118,7 @@ def hourly_rates(start: dt.date, days: int, calendar: dict[str, Any], per_day: f
             local = dt.datetime.combine(start, dt.time()) + dt.timedelta(hours=k + off)
             day = local.date()
             if day not in profiles:
-                profiles[day] = local_day_profile(day, calendar, sales)
+                profiles[day] = local_day_profile(day, calendar, sales, payday_traffic, flash_share)
             rates[k] = per_day * profiles[day][local.hour]
         out[tz] = rates
     return out

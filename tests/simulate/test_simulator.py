@@ -631,3 +631,34 @@ def test_sale_day_multiplier(tmp_path: Path) -> None:
             hours[local.hour] += 1
     assert hours.most_common(1)[0][0] == 0
     assert hours[0] > 3 * hours[3]
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+
+def test_behaviour_comes_from_conf(tmp_path: Path) -> None:
+    """Cart fates and abandonment causes follow ``simulator`` settings, not constants in the code."""
+    causes = load_settings("ci", environ={})["simulator"]["abandonment_causes"]
+    quiet_bots = {"scrapers_per_day": 0, "card_testers_per_day": 0, "credential_stuffers_per_day": 0}
+    settings = load_settings(
+        "ci",
+        environ={},
+        overrides={
+            "simulator": {
+                "cart_emptied_share": 0,
+                "abandonment_causes": {**dict.fromkeys(causes, 0), "coupon_rejected": 1},
+                "bots": quiet_bots,
+            }
+        },
+    )
+    generate(tmp_path / "a", START, 1, 200, SEED, settings=settings, progress=False, workers=1)
+    carts = pq.read_table(tmp_path / "a" / "truth" / "carts.parquet").to_pylist()
+    outcomes = Counter(c["outcome"] for c in carts)
+    assert outcomes["emptied"] == 0 and outcomes["abandoned"] > 0
+    abandoned = [c for c in carts if c["outcome"] in ("abandoned", "recovered")]
+    assert {c["planted_cause"] for c in abandoned} == {"coupon_rejected"}
+    # A cause the model cannot plant is refused rather than silently ignored.
+    bad = load_settings("ci", environ={}, overrides={"simulator": {"abandonment_causes": {"gremlins": 1}}})
+    with pytest.raises(ValueError, match="gremlins"):
+        generate(tmp_path / "b", START, 1, 20, SEED, settings=bad, progress=False, workers=1)
