@@ -1,0 +1,116 @@
+"""``make bench``: speed of detak's jobs on this machine, written to bench/RESULTS.md.
+
+Measured: the shop simulator (events/s for about a million events) and bronze ingestion
+(lines/s through the streaming file source, validation and the Delta writes), on local[*].
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from jobs.bronze.ingest import ingest_source  # noqa: E402
+from jobs.common.config import load_settings  # noqa: E402
+from jobs.common.spark import get_spark  # noqa: E402
+from jobs.common.text import format_table  # noqa: E402
+from jobs.simulate import generate  # noqa: E402
+
+USERS = int(os.environ.get("DETAK_BENCH_USERS", "84000"))
+DAYS = 2
+START = date(2026, 11, 10)
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    mem = next(
+        int(line.split()[1]) // 1024 // 1024
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem} GiB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, {java}"
+    )
+
+
+def main() -> int:
+    home = ROOT / "var" / "bench"
+    shutil.rmtree(home, ignore_errors=True)
+    conf = load_settings("local", environ={"DETAK_HOME": str(home)}, overrides={"spark": {"ui": False}})
+
+    t = time.perf_counter()
+    truth = generate(home, START, DAYS, USERS, seed=42, settings=conf, progress=True)
+    sim_s = time.perf_counter() - t
+    events = truth["good_events_total"]
+    lines = truth["lines_total"]
+    print(f"simulator: {events:,} events ({lines:,} lines) in {sim_s:.1f}s", flush=True)
+
+    spark = get_spark(conf, app_name="detak-bench")
+    spark.range(1).count()  # JVM warm-up is not ingestion
+    rows = []
+    total_lines, total_s = 0, 0.0
+    for source in conf["ingest"]["sources"]:
+        t = time.perf_counter()
+        report = ingest_source(spark, source, conf, run_id="bench")
+        secs = time.perf_counter() - t
+        total_lines += report.lines
+        total_s += secs
+        rows.append([source, f"{report.lines:,}", f"{report.valid:,}", f"{report.quarantined:,}",
+                     f"{secs:.1f}", f"{report.lines / secs:,.0f}"])  # fmt: skip
+    rows.append(["all", f"{total_lines:,}", "", "", f"{total_s:.1f}", f"{total_lines / total_s:,.0f}"])
+    spark.stop()
+
+    now = datetime.now(UTC)
+    driver_memory = conf["spark"]["conf"]["spark.driver.memory"]
+    text = f"""# Benchmarks
+
+Produced by `make bench` ({Path(__file__).name}); numbers from one run, not a timed test.
+
+- Date: {now:%Y-%m-%d %H:%M} UTC
+- Machine: {machine()}
+- Spark: local[*], {conf["spark"]["shuffle_partitions"]} shuffle partitions, driver memory {driver_memory}
+
+## Shop simulator
+
+`generate(start={START}, days={DAYS}, users={USERS:,}, seed=42)` with {conf["simulator"]["workers"]} worker processes.
+
+| events | lines written | seconds | events/s |
+|---:|---:|---:|---:|
+| {events:,} | {lines:,} | {sim_s:.1f} | {events / sim_s:,.0f} |
+
+## Bronze ingestion
+
+`ingest_source` per source on the simulator's landing files above: streaming file source with
+`availableNow`, contract validation as Spark expressions, three idempotent Delta writes per
+micro-batch. Seconds include the streaming query's start and stop (not the JVM start).
+
+{format_markdown(["source", "lines", "valid", "quarantined", "seconds", "lines/s"], rows)}
+"""
+    (ROOT / "bench" / "RESULTS.md").write_text(text)
+    print(format_table(["source", "lines", "valid", "quarantined", "seconds", "lines/s"], rows))
+    print(f"written to {ROOT / 'bench' / 'RESULTS.md'}")
+    return 0
+
+
+def format_markdown(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
