@@ -235,6 +235,7 @@ _SIMPLE: dict[str, T.DataType] = {
     "double": T.DoubleType(),
     "boolean": T.BooleanType(),
     "timestamp": T.TimestampType(),
+    "timestamp_ntz": T.TimestampNTZType(),
     "date": T.DateType(),
 }
 

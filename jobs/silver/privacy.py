@@ -1,0 +1,76 @@
+"""Pseudonyms and IP truncation as Spark expressions (no Python UDF, so it scales with the data).
+
+``hmac_sha256`` is RFC 2104 HMAC-SHA256 written with Spark's ``sha2``: with the key padded to
+the block size, HMAC(K, m) = SHA256((K ^ opad) || SHA256((K ^ ipad) || m)). The two padded keys
+are constants computed once on the driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from jobs.common.config import Settings
+
+log = logging.getLogger(__name__)
+
+BLOCK = 64  # SHA-256 block size in bytes
+DEMO_KEY = "detak-demo-key-do-not-use-in-production"
+
+
+def pseudonym_key(settings: Settings, environ: dict[str, str] | None = None) -> bytes:
+    """The HMAC key from the environment; the demo key, with a loud warning, when it is unset."""
+    env = os.environ if environ is None else environ
+    name = str(settings["silver"]["privacy"]["key_env"])
+    key = env.get(name)
+    if not key:
+        log.warning(
+            "%s is not set: using the PUBLIC DEMO KEY for pseudonyms. Anyone can reverse them. "
+            "Set %s to a secret before processing real people's data.",
+            name,
+            name,
+        )
+        print(f"WARNING: {name} is not set; pseudonyms use the public demo key (not for real data)", flush=True)
+        key = DEMO_KEY
+    return key.encode("utf-8")
+
+
+def hmac_sha256(col: Column, key: bytes) -> Column:
+    """Hex HMAC-SHA256 of a string column under ``key``; null stays null."""
+    if len(key) > BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(BLOCK, b"\0")
+    inner_pad = bytes(b ^ 0x36 for b in key)
+    outer_pad = bytes(b ^ 0x5C for b in key)
+    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), col.cast("binary")), 256))
+    return F.when(col.isNotNull(), F.sha2(F.concat(F.lit(outer_pad), inner), 256))
+
+
+def truncate_ip(col: Column, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> Column:
+    """The network part of an IP: IPv4 to /ipv4_prefix (whole octets), IPv6 to /ipv6_prefix (whole hextets).
+
+    ``36.72.1.2`` → ``36.72.1.0/24``; ``2001:db8:85a3:8d3:1319:8a2e:370:7348`` → ``2001:db8:85a3::/48``.
+    Anything that is not an address becomes null.
+    """
+    if ipv4_prefix % 8 or ipv6_prefix % 16:
+        raise ValueError("IP prefixes must be whole octets (IPv4) and whole hextets (IPv6)")
+    v4_keep = ipv4_prefix // 8
+    v6_keep = ipv6_prefix // 16
+    octets = F.split(col, r"\.")
+    v4 = F.concat(
+        F.concat_ws(".", *[octets[i] for i in range(v4_keep)], *[F.lit("0")] * (4 - v4_keep)),
+        F.lit(f"/{ipv4_prefix}"),
+    )
+    # Expand "::" only as far as needed: the kept hextets are those before any "::".
+    head = F.split(F.split(F.lower(col), "::")[0], ":")
+    v6 = F.concat(
+        F.concat_ws(":", *[F.coalesce(F.try_element_at(head, F.lit(i + 1)), F.lit("0")) for i in range(v6_keep)]),
+        F.lit(f"::/{ipv6_prefix}"),
+    )
+    is_v4 = col.rlike(r"^\d{1,3}(\.\d{1,3}){3}$")
+    is_v6 = col.rlike(r"^[0-9A-Fa-f:]+$") & col.contains(":")
+    return F.when(is_v4, v4).when(is_v6, v6)
