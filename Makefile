@@ -48,7 +48,7 @@ bench: setup
 
 airflow: setup
 	$(BIN)/detak airflow db migrate
-	@echo "Airflow UI: http://localhost:8080 — user admin, password in var/airflow/simple_auth_manager_passwords.json.generated"
+	@echo "Airflow UI: http://localhost:8080 (user admin; password printed below and kept in $${DETAK_HOME:-var}/airflow/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/detak airflow standalone
 
 clean:

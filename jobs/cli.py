@@ -76,6 +76,58 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="start", type=date.fromisoformat, required=True, help="first date, YYYY-MM-DD")
+    p.add_argument("--to", dest="end", type=date.fromisoformat, default=None, help="last date (default: --from)")
+
+
+@verb("run", "run the daily pipeline (bronze → silver) for each date in a range, in order")(_run_args)
+def _run(args: argparse.Namespace) -> int:
+    import time
+    from datetime import timedelta
+
+    from jobs.common.spark import get_spark
+    from jobs.common.text import format_table
+    from jobs.silver.daily import run_silver
+
+    conf = settings()
+    end = args.end or args.start
+    if end < args.start:
+        raise SystemExit("--to is before --from")
+    spark = get_spark(conf, app_name="detak-run")
+    days = (end - args.start).days + 1
+    for i in range(days):
+        day = args.start + timedelta(days=i)
+        t0 = time.monotonic()
+        report = run_silver(spark, day, conf)
+        print(f"[{i + 1}/{days}] {day}: silver window {report['window'][0]}..{report['window'][1]} "
+              f"in {time.monotonic() - t0:.0f}s", flush=True)  # fmt: skip
+        rows = [r for r in report["rows"] if str(r["event_date"]) == str(day)]
+        head = ["source", "bronze rows", "duplicates", "too late", "silver rows", "bot events", "no consent"]
+        cols = ["source", "bronze_rows", "duplicates", "too_late", "silver_rows", "bot_events", "no_consent_events"]
+        print(format_table(head, [[r[c] for c in cols] for r in rows]))
+    return 0
+
+
+IMPORTERS = {"rees46": "import_rees46", "otto": "import_otto"}
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", choices=sorted(IMPORTERS), help="input format")
+    p.add_argument("file", type=Path, help="input file (REES46 CSV, OTTO JSON lines)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: DETAK_HOME)")
+
+
+@verb("import", "turn a public e-commerce data set into landing files of detak's contracts")(_import_args)
+def _import(args: argparse.Namespace) -> int:
+    import jobs.importers as importers
+
+    out = args.out or settings().home
+    summary = getattr(importers, IMPORTERS[args.kind])(args.file, out)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
 def _no_args(p: argparse.ArgumentParser) -> None:
     pass
 

@@ -63,6 +63,8 @@ def airflow_environ(conf: Settings | None = None, base: dict[str, str] | None = 
     env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+    # `make airflow` is for one person on their machine: serve the UI on loopback only.
+    env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     master = str(conf["spark"]["master"])
