@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from pyspark.sql import SparkSession
 
 from jobs.common.config import Settings, load_settings
 from jobs.common.spark import get_spark
+
+# py4j logs "closing connection" from finalizers after pytest has closed its streams.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "public"
 
