@@ -44,7 +44,7 @@ _COPIES_OF = "event_id"
 
 
 def conformed_schema() -> T.StructType:
-    """Columns of ``conform``'s output: the contract's, with raw ``ip`` and ``user_agent`` in place
+    """Columns of ``conform``'s output: the contract's, with raw ``ip``, ``email`` and ``user_agent`` in place
     of ``ip_prefix``, without the bot verdict, and with ``copies`` (bronze rows of the event, 1 when
     it was not resent) last, for reconciliation. Types as in the contract."""
     fields: list[T.StructField] = []
@@ -53,6 +53,8 @@ def conformed_schema() -> T.StructType:
             fields.append(T.StructField("user_agent", T.StringType(), True))
         if f.name == "ip_prefix":
             fields.append(T.StructField("ip", T.StringType(), True))
+            # The login e-mail lets the credential-stuffing rule count distinct accounts; protect() drops it.
+            fields.append(T.StructField("email", T.StringType(), True))
         if f.name not in _ADDED_LATER:
             fields.append(f)
     fields.append(T.StructField("copies", T.LongType(), False))
@@ -178,5 +180,5 @@ def protect(flagged: DataFrame, key: bytes, params: Mapping[str, Any]) -> DataFr
             "user_id": F.when(consent, hmac_sha256(F.col("user_id"), key)),
             "ip_prefix": truncate_ip(F.col("ip"), int(privacy["ipv4_prefix"]), int(privacy["ipv6_prefix"])),
         }
-    ).drop("ip", "user_agent")
+    ).drop("ip", "email", "user_agent")
     return tables.conform(out, TABLE)
