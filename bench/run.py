@@ -1,7 +1,8 @@
 """``make bench``: speed of detak's jobs on this machine, written to bench/RESULTS.md.
 
-Measured: the shop simulator (events/s for about a million events) and bronze ingestion
-(lines/s through the streaming file source, validation and the Delta writes), on local[*].
+Measured on one simulated weekday of about a million events: the shop simulator (events/s),
+bronze ingestion (lines/s through the streaming file source, validation and the Delta writes)
+and the silver job (bronze rows/s), on local[*].
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from jobs.bronze.ingest import ingest_source  # noqa: E402
 from jobs.common.config import load_settings  # noqa: E402
 from jobs.common.spark import get_spark  # noqa: E402
 from jobs.common.text import format_table  # noqa: E402
+from jobs.silver.daily import run_silver  # noqa: E402
 from jobs.simulate import generate  # noqa: E402
 
-USERS = int(os.environ.get("DETAK_BENCH_USERS", "84000"))
-DAYS = 2
-START = date(2026, 11, 3)  # two ordinary weekdays: about a million events
+# One ordinary weekday of about a million events (the 1-million-event day of the targets).
+USERS = int(os.environ.get("DETAK_BENCH_USERS", "170000"))
+DAYS = 1
+START = date(2026, 11, 4)
 
 
 def machine() -> str:
@@ -72,6 +75,14 @@ def main() -> int:
         rows.append([source, f"{report.lines:,}", f"{report.valid:,}", f"{report.quarantined:,}",
                      f"{secs:.1f}", f"{report.lines / secs:,.0f}"])  # fmt: skip
     rows.append(["all", f"{total_lines:,}", "", "", f"{total_s:.1f}", f"{total_lines / total_s:,.0f}"])
+
+    t = time.perf_counter()
+    silver = run_silver(spark, START, conf)
+    silver_s = time.perf_counter() - t
+    day_rows = [r for r in silver["rows"] if str(r["event_date"]) == str(START)]
+    bronze_rows = sum(r["bronze_rows"] for r in day_rows)
+    silver_rows = sum(r["silver_rows"] for r in day_rows)
+    print(f"silver: {bronze_rows:,} bronze rows → {silver_rows:,} silver events in {silver_s:.1f}s", flush=True)
     spark.stop()
 
     now = datetime.now(UTC)
@@ -99,6 +110,16 @@ Produced by `make bench` ({Path(__file__).name}); numbers from one run, not a ti
 micro-batch. Seconds include the streaming query's start and stop (not the JVM start).
 
 {format_markdown(["source", "lines", "valid", "quarantined", "seconds", "lines/s"], rows)}
+
+## Silver
+
+`run_silver` for {START} (window of {conf["silver"]["lookback_days"] + 1} days, of which this one
+holds the data): dedupe, corrected and local time, channels, user agents, bot verdicts, privacy,
+sessions, orders MERGE, identity MERGE, reconciliation — every silver table written.
+
+| bronze rows | silver events | seconds | bronze rows/s |
+|---:|---:|---:|---:|
+| {bronze_rows:,} | {silver_rows:,} | {silver_s:.1f} | {bronze_rows / silver_s:,.0f} |
 """
     (ROOT / "bench" / "RESULTS.md").write_text(text)
     print(format_table(["source", "lines", "valid", "quarantined", "seconds", "lines/s"], rows))

@@ -90,3 +90,32 @@ def stitch(identity: DataFrame) -> DataFrame:
         .where(F.col("_rank") == 1)
         .select("anonymous_id", "user_id", "users_on_device")
     )
+
+
+def stitch_sessions(sessions: DataFrame, identity: DataFrame) -> DataFrame:
+    """Give a session without a logged-in user the device's account as known when the session ended.
+
+    Point in time: only pairs first seen at or before ``session_end`` count, and of those the one
+    first seen most recently wins (ties: the smaller user_id). So a session never borrows an
+    account the device only met later, and the answer does not depend on when the job ran: a
+    daily run and a full rebuild stitch alike. Sessions without analytics consent stay unstitched.
+    """
+    s = sessions.alias("s")
+    candidates = (
+        s.where(F.col("s.user_id").isNull() & F.col("s.consent_analytics"))
+        .select("s.session_id", "s.anonymous_id", "s.session_end")
+        .join(identity.alias("i"), "anonymous_id")
+        .where(F.col("i.first_seen") <= F.col("session_end"))
+    )
+    pick = Window.partitionBy("session_id").orderBy(F.col("i.first_seen").desc(), F.col("i.user_id").asc())
+    known = (
+        candidates.withColumn("_rank", F.row_number().over(pick))
+        .where(F.col("_rank") == 1)
+        .select("session_id", F.col("i.user_id").alias("_stitched"))
+    )
+    return (
+        sessions.join(known, "session_id", "left")
+        .withColumn("user_id", F.coalesce(F.col("user_id"), F.col("_stitched")))
+        .drop("_stitched")
+        .select(*sessions.columns)
+    )
