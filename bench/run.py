@@ -19,11 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.score import score_bots, score_sessions  # noqa: E402
 from jobs.bronze.ingest import ingest_source  # noqa: E402
 from jobs.common.config import load_settings  # noqa: E402
 from jobs.common.spark import get_spark  # noqa: E402
+from jobs.common.tables import read_table  # noqa: E402
 from jobs.common.text import format_table  # noqa: E402
 from jobs.silver.daily import run_silver  # noqa: E402
+from jobs.silver.privacy import pseudonym_key  # noqa: E402
 from jobs.simulate import generate  # noqa: E402
 
 # One ordinary weekday of about a million events (the 1-million-event day of the targets).
@@ -83,6 +86,10 @@ def main() -> int:
     bronze_rows = sum(r["bronze_rows"] for r in day_rows)
     silver_rows = sum(r["silver_rows"] for r in day_rows)
     print(f"silver: {bronze_rows:,} bronze rows → {silver_rows:,} silver events in {silver_s:.1f}s", flush=True)
+    silver_events = read_table(spark, "silver.events", conf)
+    bots = score_bots(spark, silver_events, home / "truth", pseudonym_key(conf))
+    sessions = score_sessions(spark, silver_events, home / "truth", conf["silver"])
+    print(f"bots: {bots}\nsessions: {sessions}", flush=True)
     spark.stop()
 
     now = datetime.now(UTC)
@@ -120,6 +127,14 @@ sessions, orders MERGE, identity MERGE, reconciliation — every silver table wr
 | bronze rows | silver events | seconds | bronze rows/s |
 |---:|---:|---:|---:|
 | {bronze_rows:,} | {silver_rows:,} | {silver_s:.1f} | {bronze_rows / silver_s:,.0f} |
+
+Against the simulator's truth (bench/score.py), on this day:
+
+- Bots and threats, per device: {bots["bot_devices"]:,} bot devices, {bots["flagged_devices"]:,} flagged;
+  precision {bots["precision"]:.4f}, recall {bots["recall"]:.4f}; recall by kind
+  {", ".join(f"{k} {v:.3f}" for k, v in bots["recall_by_kind"].items())}.
+- Human sessions: {sessions["matched"]:,} of {sessions["true_sessions"]:,} true sessions formed exactly
+  by detak ({sessions["match_rate"]:.2%}).
 """
     (ROOT / "bench" / "RESULTS.md").write_text(text)
     print(format_table(["source", "lines", "valid", "quarantined", "seconds", "lines/s"], rows))

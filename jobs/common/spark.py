@@ -53,6 +53,10 @@ def get_spark(settings: Settings | None = None, app_name: str | None = None) -> 
     if active is not None:
         return active
     builder = SparkSession.builder
+    # An in-process session starts its Python workers with PYSPARK_PYTHON (default: whatever
+    # "python3" is on PATH), not spark.pyspark.python: pin them to this interpreter, which has
+    # the project's packages (pandas UDFs need them).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if not _inside_spark_submit():
         builder = builder.master(str(settings["spark"]["master"]))
         for key, value in spark_conf(settings).items():

@@ -114,7 +114,8 @@ def test_own_hosts_from_conf_are_not_referrals(spark: SparkSession, params: dict
         ("elsewhere", None, None, "www.kaskus.co.id", SHOP),
     ]
     with_own = {**params, "channels": {**params["channels"], "own_hosts": ["tokodetak.id"]}}
-    assert channels(spark, params, rows) == [
+    without_own = {**params, "channels": {**params["channels"], "own_hosts": []}}
+    assert channels(spark, without_own, rows) == [
         ("payment return", "referral"),
         ("apex", "referral"),
         ("elsewhere", "referral"),
