@@ -17,10 +17,18 @@ def table_path(name: str, settings: Settings) -> str:
     return f"{lake}/{table(name).path}"
 
 
-def ensure_table(spark: SparkSession, name: str, settings: Settings) -> DeltaTable:
-    """Create the Delta table from its contract if it does not exist yet (idempotent)."""
+def ensure_table(
+    spark: SparkSession, name: str, settings: Settings | None = None, path: str | None = None
+) -> DeltaTable:
+    """Create the Delta table from its contract if it does not exist yet (idempotent).
+
+    It lives at ``path`` when given, else where ``settings`` put the lake.
+    """
     contract: TableContract = table(name)
-    path = table_path(name, settings)
+    if path is None:
+        if settings is None:
+            raise ValueError("ensure_table needs settings or a path")
+        path = table_path(name, settings)
     if not path.startswith(("s3", "gs", "abfs", "hdfs")):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     builder = (

@@ -17,12 +17,10 @@ their first_seen/last_seen interval instead.
 
 from __future__ import annotations
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.common.contracts import table
-from jobs.common.tables import conform
+from jobs.common.tables import conform, ensure_table
 
 EVENTS = "silver.events"
 IDENTITY = "silver.identity_map"
@@ -42,23 +40,12 @@ def identity_pairs(events: DataFrame) -> DataFrame:
     )
 
 
-def _ensure(spark: SparkSession, path: str) -> DeltaTable:
-    contract = table(IDENTITY)
-    return (
-        DeltaTable.createIfNotExists(spark)
-        .location(path)
-        .addColumns(contract.spark_schema)
-        .comment(f"{contract.description} Grain: {contract.grain}.")
-        .execute()
-    )
-
-
 def merge_identity(spark: SparkSession, pairs: DataFrame, path: str) -> None:
     """MERGE ``identity_pairs`` into ``silver.identity_map`` at ``path``: insert new pairs, widen known ones.
 
     A known pair is rewritten only when the update widens its interval, so replays commit no change.
     """
-    target = _ensure(spark, path)
+    target = ensure_table(spark, IDENTITY, path=path)
     (
         target.alias("t")
         .merge(conform(pairs, IDENTITY).alias("s"), "t.anonymous_id = s.anonymous_id AND t.user_id = s.user_id")

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import logging
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from jobs.common.contracts import table
-from jobs.common.tables import conform
+from jobs.common.tables import conform, ensure_table
 from jobs.silver.privacy import hmac_sha256
 
 log = logging.getLogger(__name__)
@@ -183,20 +182,6 @@ def order_items(bronze_orders: DataFrame) -> DataFrame:
 # Delta writes
 
 
-def _ensure(spark: SparkSession, name: str, path: str) -> DeltaTable:
-    """The Delta table at ``path``, created from its contract when missing."""
-    contract = table(name)
-    builder = (
-        DeltaTable.createIfNotExists(spark)
-        .location(path)
-        .addColumns(contract.spark_schema)
-        .comment(f"{contract.description} Grain: {contract.grain}.")
-    )
-    if contract.partition_by:
-        builder = builder.partitionedBy(*contract.partition_by)
-    return builder.execute()
-
-
 def _newer(new: str, old: str) -> Column:
     """``new`` is a later state than ``old``: later updated_at, or same instant and later status."""
     return (F.col(f"{new}.updated_at") > F.col(f"{old}.updated_at")) | (
@@ -212,7 +197,7 @@ def merge_orders(spark: SparkSession, updates: DataFrame, path: str) -> None:
     (see :func:`_newer`); either way paid_at, cancelled_at and refunded_at become the earliest of
     the stored and the updated value, so a late event can fill them without moving the status back.
     """
-    target = _ensure(spark, ORDERS, path)
+    target = ensure_table(spark, ORDERS, path=path)
     milestones: dict[str, str | Column] = {c: F.least(F.col(f"t.{c}"), F.col(f"s.{c}")) for c in MILESTONES.values()}
     fills_milestone = F.lit(False)
     for c in MILESTONES.values():
@@ -234,7 +219,7 @@ def merge_orders(spark: SparkSession, updates: DataFrame, path: str) -> None:
 
 def merge_status_history(spark: SparkSession, history: DataFrame, path: str) -> None:
     """Insert-only MERGE of ``status_history`` rows: an event already stored is never touched again."""
-    target = _ensure(spark, HISTORY, path)
+    target = ensure_table(spark, HISTORY, path=path)
     (
         target.alias("t")
         .merge(
@@ -254,7 +239,7 @@ def merge_order_items(spark: SparkSession, items: DataFrame, path: str) -> None:
     such an order beyond its new line count are deleted, so an order whose lines shrank keeps no
     stale ones. Lines from an older or the same change are ignored, which makes replays no-ops.
     """
-    target = _ensure(spark, ITEMS, path)
+    target = ensure_table(spark, ITEMS, path=path)
     columns = table(ITEMS).spark_schema.fieldNames()
     stored = target.toDF().groupBy("order_id").agg(F.max("changed_at").alias("_stored_at"))
     fresh = (
