@@ -28,3 +28,14 @@ def type_counts(events: list[tuple[str, dict[str, Any]]]) -> Counter[tuple[str, 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` by relative path, with its bytes."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def assert_every_line_follows_its_contract(out: Path, lines_written: int) -> None:
+    """Every landing line under ``out`` validates against its event type's JSON Schema."""
+    from jobs.common.contracts import json_validator
+
+    events = read_landing(out)
+    assert len(events) == lines_written
+    validators = {key: json_validator(*key) for key in type_counts(events)}
+    for source, event in events:
+        validators[(source, event["event_type"])].validate(event)
