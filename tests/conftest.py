@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,47 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 def conf(tmp_path: Path) -> Settings:
     """Settings whose landing, lake and checkpoints live in this test's own folder."""
     return ci_settings(tmp_path / "home")
+
+
+#: The shared simulated data set: four days around 11.11 (Nov 9-12) of a small population.
+SIM_START = date(2026, 11, 9)
+SIM_DAYS = 4
+SIM_USERS = 400
+SIM_SEED = 7
+
+
+def sim_settings(home: Path, **overrides: object) -> Settings:
+    """CI settings for the shared simulated data set, rooted at ``home``."""
+    # A few small scrapers keep the bot rules busy without the volume of a real scraping day.
+    bots = {"scrapers_per_day": 1, "scraper_minutes": [3, 5], "crawler_share_of_visits": 0.02}
+    simulator: dict[str, object] = {"bots": bots}
+    simulator.update(overrides.pop("simulator", None) or {})  # type: ignore[call-overload]
+    return ci_settings(home, simulator=simulator, **overrides)
+
+
+@pytest.fixture(scope="session")
+def sim_home(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with landing files, bronze and silver for the shared simulated data set.
+
+    Read-only for tests: one that writes tables copies it first with :func:`copy_home`. The
+    simulator's truth (planted causes, sessions, bots) is under ``<home>/truth``.
+    """
+    from jobs.bronze.ingest import ingest_source
+    from jobs.silver.daily import run_silver
+    from jobs.simulate import generate
+
+    home = tmp_path_factory.mktemp("sim")
+    conf = sim_settings(home, silver={"lookback_days": SIM_DAYS - 1})
+    generate(home, SIM_START, SIM_DAYS, SIM_USERS, seed=SIM_SEED, settings=conf, progress=False)
+    for source in ("clickstream", "search", "orders"):
+        ingest_source(spark, source, conf, run_id="fixture")
+    run_silver(spark, SIM_START + timedelta(days=SIM_DAYS - 1), conf)
+    return home
+
+
+def copy_home(src: Path, dst: Path) -> Path:
+    """A writable copy of a test home (lake and truth; not checkpoints or landing)."""
+    for part in ("lake", "truth"):
+        if (src / part).exists():
+            shutil.copytree(src / part, dst / part)
+    return dst

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from delta.tables import DeltaTable
@@ -50,3 +51,23 @@ def conform(df: DataFrame, name: str) -> DataFrame:
     """Select the contract's columns in the contract's order, cast to the contract's types."""
     schema = table(name).spark_schema
     return df.select([df[f.name].cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def replace_dates(df: DataFrame, name: str, start: date, end: date, settings: Settings) -> None:
+    """Atomically replace the partitions ``start``..``end`` of a date-partitioned table.
+
+    One Delta transaction (``replaceWhere`` on the contract's partition column): readers see the
+    old dates or the new ones, and rows of ``df`` outside the range fail the write rather than
+    land silently.
+    """
+    contract = table(name)
+    if len(contract.partition_by) != 1:
+        raise ValueError(f"{name} is not partitioned by one date column")
+    col = contract.partition_by[0]
+    (
+        conform(df, name)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"{col} >= '{start}' AND {col} <= '{end}'")
+        .save(table_path(name, settings))
+    )

@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Settings
-from jobs.common.tables import conform, ensure_table, read_table, table_path
+from jobs.common.tables import conform, ensure_table, read_table, replace_dates, table_path
 from jobs.silver import bots, events, identity, orders, sessions
 from jobs.silver.privacy import hmac_sha256, pseudonym_key
 
@@ -79,12 +79,16 @@ def build(
 
     verdicts_raw = bots.detect_actors(kept, params)
     flagged = bots.flag_events(kept, verdicts_raw)
-    protected = events.protect(flagged, key, params).persist()
-    silver_events = protected.where(_between("event_date", window.start, window.end))
+    protected = events.protect(flagged, key, params)
+    # Human events carry their session; bots' events stay in silver.events with none.
+    sessionized = sessions.sessionize(protected.where(~F.col("is_bot")), params)
+    labelled = sessionized.unionByName(
+        protected.where(F.col("is_bot")).withColumn("session_id", F.lit(None).cast("string"))
+    ).persist()
+    silver_events = labelled.where(_between("event_date", window.start, window.end))
 
-    humans = protected.where(~F.col("is_bot"))
-    sessionized = sessions.sessionize(humans, params)
-    silver_sessions = sessions.sessions(sessionized, None).where(_between("session_date", window.start, window.end))
+    humans = labelled.where(~F.col("is_bot"))
+    silver_sessions = sessions.sessions(humans, None).where(_between("session_date", window.start, window.end))
     verdicts = verdicts_raw.where(_between("verdict_date", window.start, window.end)).withColumn(
         "actor", hmac_sha256(F.col("actor"), key)
     )
@@ -132,13 +136,7 @@ PARTITION_COLUMN = {
 
 def replace_window(df: DataFrame, name: str, window: Window, settings: Settings) -> None:
     """Atomically replace the window's partitions of a table (one Delta transaction)."""
-    col = PARTITION_COLUMN[name]
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"{col} >= '{window.start}' AND {col} <= '{window.end}'")
-        .save(table_path(name, settings))
-    )
+    replace_dates(df, name, window.start, window.end, settings)
 
 
 def run_silver(spark: SparkSession, run_date: date, settings: Settings) -> dict[str, Any]:

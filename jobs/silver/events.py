@@ -29,7 +29,6 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.common import tables
 from jobs.common.contracts import table
 from jobs.silver.channels import channel_expr, normalise_tag, url_host
 from jobs.silver.privacy import hmac_sha256, truncate_ip
@@ -37,8 +36,9 @@ from jobs.silver.useragents import parse_user_agents
 
 TABLE = "silver.events"
 SOURCES = ("clickstream", "search")
-# Added after conform: by bot detection (is_bot, bot_reasons) and by protect (ip_prefix).
-_ADDED_LATER = ("ip_prefix", "is_bot", "bot_reasons")
+# Added after conform: by bot detection (is_bot, bot_reasons), by protect (ip_prefix) and by
+# sessionization (session_id).
+_ADDED_LATER = ("ip_prefix", "is_bot", "bot_reasons", "session_id")
 _EPOCH_NTZ = "1970-01-01 00:00:00"
 _COPIES_OF = "event_id"
 
@@ -181,4 +181,5 @@ def protect(flagged: DataFrame, key: bytes, params: Mapping[str, Any]) -> DataFr
             "ip_prefix": truncate_ip(F.col("ip"), int(privacy["ipv4_prefix"]), int(privacy["ipv6_prefix"])),
         }
     ).drop("ip", "email", "user_agent")
-    return tables.conform(out, TABLE)
+    fields = [f for f in table(TABLE).spark_schema.fields if f.name != "session_id"]
+    return out.select([out[f.name].cast(f.dataType).alias(f.name) for f in fields])
