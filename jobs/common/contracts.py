@@ -201,6 +201,8 @@ class TableContract:
     path: str
     partition_by: list[str]
     columns: list[Column]
+    #: Columns OPTIMIZE clusters the files by (Z-order), for data skipping on them; optional.
+    zorder_by: list[str] = field(default_factory=list)
 
     @property
     def layer(self) -> str:
@@ -277,6 +279,16 @@ def _event_columns(source: str) -> list[Column]:
     ]
 
 
+def _check_zorder(contract: TableContract) -> None:
+    names = {c.name for c in contract.columns}
+    for col in contract.zorder_by:
+        if col not in names:
+            raise ContractError(f"{contract.name}: zorder_by column {col!r} is not a column of the table")
+        if col in contract.partition_by:
+            # Delta refuses to Z-order by a partition column: files never mix its values anyway.
+            raise ContractError(f"{contract.name}: zorder_by column {col!r} is a partition column")
+
+
 @cache
 def table_contracts() -> dict[str, TableContract]:
     """Every table contract under ``schemas/tables``, keyed by ``layer.table``.
@@ -301,7 +313,9 @@ def table_contracts() -> dict[str, TableContract]:
                 path=fill(doc["path"]),
                 partition_by=list(doc.get("partition_by", [])),
                 columns=cols,
+                zorder_by=list(doc.get("zorder_by", [])),
             )
+            _check_zorder(contract)
             if contract.name in out:
                 raise ContractError(f"table {contract.name} is declared twice")
             out[contract.name] = contract
