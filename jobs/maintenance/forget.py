@@ -1,0 +1,436 @@
+"""Forget requests (right to erasure): remove a person from every layer, from Delta history and from landing.
+
+A request names shop account ids (raw ``user_id``). The person is then, in this order:
+
+1. **Pseudonyms**: the keyed pseudonym (HMAC-SHA256, the key of silver) of each account id.
+2. **Devices**: every device seen logged in to the account, from ``silver.identity_map`` and from
+   the raw bronze rows (which also hold non-consenting logins, which silver keeps no account for).
+3. **Raw values** from the bronze rows of the account or of its devices: device ids, e-mails and
+   phones typed or sent with orders, order ids, cart ids, and the landing files they came from.
+
+Then every Delta table whose contract exists and whose folder exists is erased from, chosen by
+its columns, so tables added later are covered without code changes here:
+
+- **bronze** (raw ids): rows whose ``user_id``, ``anonymous_id``, ``email``, ``customer_email``,
+  ``customer_phone``, ``order_id`` or ``cart_id`` is one of the person's raw values; in a table with
+  a ``raw_line`` (``bronze.quarantine``), lines that contain one of them as a JSON string.
+  Rows of other devices that typed the person's e-mail (credential stuffing) go too: they hold it.
+- **every other layer** (pseudonymous ids): rows whose ``user_id``, ``anonymous_id``, ``order_id``,
+  ``session_id`` or ``cart_id`` is one of the person's; verdicts on the person's devices
+  (``actor_type = 'anonymous_id'``). Verdicts on IP addresses stay: they judge an address that
+  others share, and hold only its pseudonym. Aggregates without ids (daily counts) keep the
+  person's contribution: they are not personal data.
+- ``maintenance.*`` is left alone: ``maintenance.forget_requests`` keeps the account's pseudonym on
+  purpose, as the record that the request was carried out and so that :func:`reapply_forget_requests`
+  can erase the person again from data that arrives later.
+
+Every table that lost rows is then VACUUMed with a retention of 0 hours, so the Parquet files that
+still held the person's rows are deleted from storage. Trade-off: time travel to versions before
+the request is lost for those tables, and a writer committing to one of them at that moment could
+lose files it had written but not committed yet, so run it in the maintenance window, not next to
+ingestion. Delta's commit files keep min/max column statistics of removed files (string prefixes)
+until log retention (``delta.logRetentionDuration``, 30 days) expires them.
+
+Landing: the JSON-lines files the person's bronze rows came from are rewritten without the
+person's lines (same rules as bronze, plus any line mentioning one of the raw values), atomically,
+with the original modification time so the ingestion's file source does not take a rewritten file
+for a new one; a file left empty is deleted. Files of the person not yet ingested are not found
+(they have no bronze rows yet): :func:`reapply_forget_requests` erases them after ingestion.
+
+Warehouse: rows with the person's pseudonymous ids are deleted from every table of the DuckDB file
+(``paths.warehouse``) that has such a column; other warehouses plug in through
+``maintenance.forget.warehouse_hooks``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import importlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import reduce
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.config import Settings
+from jobs.common.tables import conform, ensure_table, table_path
+from jobs.maintenance.lake import (
+    column_names,
+    delete_counted,
+    existing_tables,
+    is_delta_table,
+    purge_deletion_vectors,
+    retention_check_lifted,
+)
+from jobs.silver.privacy import hmac_sha256, pseudonym_key
+
+log = logging.getLogger(__name__)
+
+REQUESTS = "maintenance.forget_requests"
+
+#: Raw personal values held by bronze columns, by column name.
+RAW_COLUMNS = ("user_id", "anonymous_id", "email", "customer_email", "customer_phone", "order_id", "cart_id")
+#: Columns by which tables outside bronze are erased: they hold pseudonyms or non-personal order/cart/session ids.
+ID_COLUMNS = ("user_id", "anonymous_id", "order_id", "session_id", "cart_id")
+
+#: A warehouse hook: (settings, ids by column) -> rows deleted per table.
+WarehouseHook = Callable[[Settings, Mapping[str, list[str]]], Mapping[str, int]]
+
+
+def pseudonym(raw: str, key: bytes) -> str:
+    """The keyed pseudonym of one id, equal to silver's ``hmac_sha256`` column expression."""
+    return hmac.new(key, raw.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Person:
+    """Everything that identifies the people of one request, raw (bronze, landing) and pseudonymous."""
+
+    users: set[str] = field(default_factory=set)
+    devices: set[str] = field(default_factory=set)
+    orders: set[str] = field(default_factory=set)
+    sessions: set[str] = field(default_factory=set)
+    carts: set[str] = field(default_factory=set)
+    raw: dict[str, set[str]] = field(default_factory=dict)
+
+    def raw_ids(self) -> dict[str, set[str]]:
+        """Raw values by bronze column; e-mails count whatever column they were found in."""
+        emails = self.raw.get("email", set()) | self.raw.get("customer_email", set())
+        return {
+            "user_id": self.raw.get("user_id", set()),
+            "anonymous_id": self.raw.get("anonymous_id", set()),
+            "email": emails,
+            "customer_email": emails,
+            "customer_phone": self.raw.get("customer_phone", set()),
+            "order_id": self.orders,
+            "cart_id": self.carts,
+        }
+
+    def pseudonymous_ids(self) -> dict[str, set[str]]:
+        """Ids by column for every layer after bronze."""
+        return {
+            "user_id": self.users,
+            "anonymous_id": self.devices,
+            "order_id": self.orders,
+            "session_id": self.sessions,
+            "cart_id": self.carts,
+        }
+
+    def tokens(self) -> set[str]:
+        """Every raw value, for text that is not split into columns (quarantined and landing lines)."""
+        return set().union(*self.raw_ids().values())
+
+
+def match_any(columns: Iterable[str], ids: Mapping[str, Iterable[str]]) -> Column | None:
+    """Rows where any of ``columns`` holds one of its ids; None when no column has ids to match."""
+    present = set(columns)
+    parts = [F.col(c).isin(sorted(v)) for c, v in ids.items() if c in present and v]
+    return reduce(lambda a, b: a | b, parts) if parts else None
+
+
+def mentions_any(col: Column, tokens: Iterable[str]) -> Column | None:
+    """Text that contains one of ``tokens`` as a JSON string (quoted, so "u12" does not hit "u123")."""
+    parts = [col.contains(json.dumps(t)) for t in sorted(tokens)]
+    return reduce(lambda a, b: a | b, parts) if parts else None
+
+
+def line_mentions(line: str, ids: Mapping[str, set[str]], tokens: set[str]) -> bool:
+    """Whether one landing line belongs to the person: by its fields, or by a raw value it contains."""
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and any(str(doc.get(c)) in v for c, v in ids.items() if doc.get(c) is not None):
+        return True
+    return any(json.dumps(t) in line for t in tokens)
+
+
+def _either(*conds: Column | None) -> Column | None:
+    parts = [c for c in conds if c is not None]
+    return reduce(lambda a, b: a | b, parts) if parts else None
+
+
+def _collect_set(df: Any, col: str) -> set[str]:
+    # Bounded: the distinct values of one request's people, never event-level data.
+    return {r[0] for r in df.select(col).where(F.col(col).isNotNull()).distinct().collect()}
+
+
+def resolve(spark: SparkSession, settings: Settings, users: set[str], raw_users: set[str], key: bytes) -> Person:
+    """Find every id of the people whose account pseudonyms are ``users`` (raw ids too, when known)."""
+    person = Person(users=set(users), raw={"user_id": set(raw_users)})
+    tables = existing_tables(spark, settings)
+    bronze = [(c, p) for c, p in tables if c.layer == "bronze" and {"user_id", "anonymous_id"} <= column_names(c)]
+    by_name = {c.name: p for c, p in tables}
+    user_list = sorted(users)
+
+    if "silver.identity_map" in by_name:
+        imap = spark.read.format("delta").load(by_name["silver.identity_map"])
+        person.devices |= _collect_set(imap.where(F.col("user_id").isin(user_list)), "anonymous_id")
+    for _, path in bronze:
+        df = spark.read.format("delta").load(path)
+        logged_in = df.where(hmac_sha256(F.col("user_id"), key).isin(user_list))
+        person.devices |= _collect_set(logged_in.select(hmac_sha256(F.col("anonymous_id"), key).alias("d")), "d")
+
+    device_list = sorted(person.devices)
+    for contract, path in bronze:
+        df = spark.read.format("delta").load(path)
+        theirs = df.where(
+            hmac_sha256(F.col("user_id"), key).isin(user_list)
+            | hmac_sha256(F.col("anonymous_id"), key).isin(device_list)
+        )
+        wanted = [c for c in RAW_COLUMNS if c in column_names(contract)]
+        row = theirs.agg(*[F.collect_set(c).alias(c) for c in wanted]).first()  # one row of bounded sets
+        for c in wanted:
+            person.raw.setdefault(c, set()).update(row[c] if row is not None else [])
+    # A device shared with another account holds that account's id too: keep only the requested ones.
+    person.raw["user_id"] = {u for u in person.raw.get("user_id", set()) if pseudonym(u, key) in users}
+    person.orders |= person.raw.get("order_id", set())
+    person.carts |= person.raw.get("cart_id", set())
+
+    if "silver.orders" in by_name:
+        orders = (
+            spark.read.format("delta")
+            .load(by_name["silver.orders"])
+            .where(F.col("user_id").isin(user_list) | F.col("anonymous_id").isin(device_list))
+        )
+        person.orders |= _collect_set(orders, "order_id")
+        person.carts |= _collect_set(orders, "cart_id")
+    if "silver.sessions" in by_name:
+        sessions = spark.read.format("delta").load(by_name["silver.sessions"])
+        person.sessions |= _collect_set(sessions.where(F.col("anonymous_id").isin(device_list)), "session_id")
+    return person
+
+
+def _condition(contract: Any, person: Person) -> Column | None:
+    cols = column_names(contract)
+    if contract.layer == "bronze":
+        raw_line = mentions_any(F.col("raw_line"), person.tokens()) if "raw_line" in cols else None
+        return _either(match_any(cols, person.raw_ids()), raw_line)
+    verdicts = None
+    if {"actor_type", "actor"} <= cols and person.devices:
+        verdicts = (F.col("actor_type") == "anonymous_id") & F.col("actor").isin(sorted(person.devices))
+    return _either(match_any(cols, person.pseudonymous_ids()), verdicts)
+
+
+def _local_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    return None
+
+
+def rewrite_landing(files: Iterable[str], person: Person) -> dict[str, int]:
+    """Rewrite landing files without the person's lines; delete files left empty.
+
+    Each file is written beside itself under a hidden name (which the ingestion's file source never
+    lists), given the original modification time, then renamed over the original in one step.
+    """
+    ids, tokens = person.raw_ids(), person.tokens()
+    out = {"files_rewritten": 0, "files_deleted": 0, "lines_removed": 0, "files_skipped": 0}
+    for uri in sorted(set(files)):
+        path = _local_path(uri)
+        if path is None or not path.exists():
+            # Object storage or a file already removed by retention: nothing to rewrite here.
+            out["files_skipped"] += 1
+            continue
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            lines = fh.read().splitlines(keepends=True)
+        kept = [ln for ln in lines if not line_mentions(ln.rstrip("\r\n"), ids, tokens)]
+        removed = len(lines) - len(kept)
+        if removed == 0:
+            continue
+        out["lines_removed"] += removed
+        if not kept:
+            path.unlink()
+            out["files_deleted"] += 1
+            continue
+        stat = path.stat()
+        tmp = path.with_name(f".{path.name}.forget.tmp")
+        with opener(tmp, "wt", encoding="utf-8", newline="") as fh:
+            fh.writelines(kept)
+        os.utime(tmp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        os.replace(tmp, path)
+        out["files_rewritten"] += 1
+    return out
+
+
+def forget_in_duckdb(settings: Settings, ids: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Delete rows with the person's ids from every table of the DuckDB warehouse, if there is one."""
+    target = Path(str(settings["paths"]["warehouse"]))
+    if "://" in str(settings["paths"]["warehouse"]) or not target.exists():
+        return {}
+    import duckdb
+
+    deleted: dict[str, int] = {}
+    con = duckdb.connect(str(target))
+    try:
+        cols = con.execute(
+            "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+            "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
+            "WHERE t.table_type = 'BASE TABLE'"
+        ).fetchall()
+        tables: dict[tuple[str, str], set[str]] = {}
+        for schema, name, col in cols:
+            tables.setdefault((schema, name), set()).add(col)
+        for (schema, name), present in sorted(tables.items()):
+            clauses, params = [], []
+            for col in ID_COLUMNS:
+                values = sorted(ids.get(col, []))
+                if col in present and values:
+                    clauses.append(f'"{col}" IN ({", ".join("?" * len(values))})')
+                    params += values
+            if not clauses:
+                continue
+            n = con.execute(f'DELETE FROM "{schema}"."{name}" WHERE {" OR ".join(clauses)}', params).fetchone()
+            if n and n[0]:
+                deleted[f"{schema}.{name}"] = int(n[0])
+        # Rewrites the file's blocks so deleted rows do not linger in the write-ahead log.
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return deleted
+
+
+def warehouse_hooks(settings: Settings) -> list[WarehouseHook]:
+    """The configured extra warehouses' forget functions (``module:function``), e.g. PostgreSQL's."""
+    hooks = []
+    for spec in settings.get("maintenance.forget.warehouse_hooks") or []:
+        module, _, name = str(spec).partition(":")
+        hooks.append(getattr(importlib.import_module(module), name))
+    return hooks
+
+
+def read_requests(path: Path) -> list[str]:
+    """Account ids of a request file: one per line; blank lines and ``#`` comments are skipped."""
+    ids = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if text:
+            ids.append(text)
+    return ids
+
+
+def erase(
+    spark: SparkSession,
+    settings: Settings,
+    users: set[str],
+    raw_users: set[str] | None = None,
+    key: bytes | None = None,
+) -> dict[str, Any]:
+    """Erase the people with account pseudonyms ``users`` from lake, landing and warehouses (not logged)."""
+    key = key if key is not None else pseudonym_key(settings)
+    person = resolve(spark, settings, users, raw_users or set(), key)
+    rows: dict[str, int] = {}
+    files: set[str] = set()
+    for contract, path in existing_tables(spark, settings):
+        if contract.layer == "maintenance":
+            continue
+        cond = _condition(contract, person)
+        if cond is None:
+            continue
+        if "_source_file" in column_names(contract):
+            files |= _collect_set(spark.read.format("delta").load(path).where(cond), "_source_file")
+        n = delete_counted(spark, path, cond)
+        if n:
+            purge_deletion_vectors(spark, path)
+            rows[contract.name] = n
+    landing = rewrite_landing(files, person)
+    # Deleted rows stay in files that older versions reference until VACUUM removes those files.
+    with retention_check_lifted(spark):
+        for name in rows:
+            DeltaTable.forPath(spark, table_path(name, settings)).vacuum(0.0)
+    ids = {k: sorted(v) for k, v in person.pseudonymous_ids().items()}
+    warehouse = {f"duckdb:{t}": n for t, n in forget_in_duckdb(settings, ids).items()}
+    for hook in warehouse_hooks(settings):
+        warehouse.update({f"{hook.__module__}:{t}": int(n) for t, n in hook(settings, ids).items()})
+    result = {
+        "users": len(person.users),
+        "devices": len(person.devices),
+        "orders": len(person.orders),
+        "sessions": len(person.sessions),
+        "rows_deleted": rows,
+        "tables_vacuumed": sorted(rows),
+        "landing": landing,
+        "warehouse_rows_deleted": warehouse,
+    }
+    log.info("forget: %s", result)
+    return result
+
+
+def forget_users(
+    spark: SparkSession,
+    settings: Settings,
+    user_ids: list[str] | None = None,
+    request_file: Path | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Remove the people with these raw account ids from every layer, Delta history, landing and warehouses.
+
+    ``user_ids`` and the ids of ``request_file`` (one per line) are processed together in one pass;
+    one row per account is appended to ``maintenance.forget_requests`` with the account's pseudonym
+    (never the raw id) and the request's totals. Returns those totals.
+    """
+    raw = list(user_ids or []) + (read_requests(request_file) if request_file is not None else [])
+    raw_users = {u.strip() for u in raw if u and u.strip()}
+    if not raw_users:
+        raise ValueError("forget_users needs at least one user id (user_ids or request_file)")
+    requested = datetime.now(UTC).replace(tzinfo=None)
+    request_id = request_id or f"forget-{requested:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    key = pseudonym_key(settings)
+    users = {pseudonym(u, key) for u in raw_users}
+    result = erase(spark, settings, users, raw_users, key)
+    completed = datetime.now(UTC).replace(tzinfo=None)
+    landing = result["landing"]
+    rows = [
+        (
+            request_id,
+            user,
+            requested,
+            completed,
+            len(users),
+            result["devices"],
+            sorted(result["rows_deleted"]),
+            result["rows_deleted"],
+            landing["files_rewritten"] + landing["files_deleted"],
+            landing["lines_removed"],
+            result["warehouse_rows_deleted"],
+        )
+        for user in sorted(users)
+    ]
+    schema = (
+        "request_id string, user_pseudonym string, requested_at timestamp, completed_at timestamp, "
+        "users_in_request int, devices int, tables_touched array<string>, rows_deleted map<string,long>, "
+        "landing_files_changed long, landing_lines_removed long, warehouse_rows_deleted map<string,long>"
+    )
+    ensure_table(spark, REQUESTS, settings)
+    conform(spark.createDataFrame(rows, schema), REQUESTS).write.format("delta").mode("append").save(
+        table_path(REQUESTS, settings)
+    )
+    return {"request_id": request_id, **result}
+
+
+def reapply_forget_requests(spark: SparkSession, settings: Settings) -> dict[str, Any]:
+    """Erase every person of ``maintenance.forget_requests`` again, from data that arrived since.
+
+    Works from the pseudonyms alone: bronze rows are matched by the pseudonym of their raw ids.
+    """
+    path = table_path(REQUESTS, settings)
+    if not is_delta_table(spark, path):
+        return {"users": 0, "rows_deleted": {}}
+    users = _collect_set(spark.read.format("delta").load(path), "user_pseudonym")  # bounded: one per request
+    if not users:
+        return {"users": 0, "rows_deleted": {}}
+    return erase(spark, settings, users)

@@ -1,0 +1,148 @@
+"""Weekly housekeeping of the lake: retention of raw data, OPTIMIZE with Z-order, VACUUM.
+
+Rules (conf ``maintenance``):
+
+- **Forget requests again** (``forget.reapply_on_maintenance``): people recorded in
+  ``maintenance.forget_requests`` are erased again, from data that arrived after their request.
+- **Retention** of raw data: every bronze table partitioned by one date column (the event tables by
+  ``event_date``, ``bronze.quarantine`` by ``ingest_date``) loses the partitions older than
+  ``bronze_retention_days`` before ``today``: a DELETE on the partition column only, which Delta
+  carries out by dropping whole files without reading them. Landing date folders
+  (``<landing>/<source>/date=YYYY-MM-DD``) older than ``landing_retention_days`` are deleted: they
+  were ingested long ago and their lines are in bronze (or past its retention too). Silver and
+  later layers keep their history: they hold pseudonyms, not raw ids.
+- **OPTIMIZE** every existing lake table: Z-order by the contract's ``zorder_by`` when it names
+  columns, plain compaction otherwise; it rewrites small files into large ones without changing
+  a row.
+- **VACUUM** every table with ``vacuum_retention_hours``: files no version of the last that many
+  hours needs are deleted (time travel reaches that far back).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.config import Settings
+from jobs.common.contracts import TableContract
+from jobs.maintenance.forget import reapply_forget_requests
+from jobs.maintenance.lake import existing_tables, last_operation_metrics, version
+
+log = logging.getLogger(__name__)
+
+#: Days a daily silver run reads bronze before its lookback window: the context day, the device-clock
+#: margin, and the logical date being yesterday when the run starts.
+SILVER_EXTRA_DAYS = 3
+
+
+def retention_column(contract: TableContract) -> str | None:
+    """The date partition column retention deletes by: bronze tables partitioned by one date only."""
+    if contract.layer != "bronze" or len(contract.partition_by) != 1:
+        return None
+    col = contract.partition_by[0]
+    kind = next(c.type for c in contract.columns if c.name == col)
+    return col if kind.lower() == "date" else None
+
+
+def cutoff(today: date, days: int) -> date:
+    """First date kept: partitions strictly before it are past retention."""
+    return today - timedelta(days=days)
+
+
+def check_params(settings: Settings) -> dict[str, Any]:
+    params = dict(settings["maintenance"])
+    need = int(settings["silver"]["lookback_days"]) + SILVER_EXTRA_DAYS
+    for key in ("bronze_retention_days", "landing_retention_days"):
+        if int(params[key]) < need:
+            raise ValueError(
+                f"maintenance.{key} = {params[key]} would delete raw data the daily silver job still reads "
+                f"(silver.lookback_days + {SILVER_EXTRA_DAYS} = {need})"
+            )
+    return params
+
+
+def old_landing_folders(landing: Path, first_kept: date) -> list[Path]:
+    """``<landing>/<source>/date=YYYY-MM-DD`` folders older than ``first_kept``."""
+    out = []
+    for folder in sorted(landing.glob("*/date=*")):
+        try:
+            day = date.fromisoformat(folder.name.removeprefix("date="))
+        except ValueError:
+            continue  # not a date folder: not ours to delete
+        if folder.is_dir() and day < first_kept:
+            out.append(folder)
+    return out
+
+
+def delete_landing(settings: Settings, first_kept: date) -> dict[str, int]:
+    landing = str(settings["paths"]["landing"])
+    if "://" in landing:
+        log.warning("landing retention is not applied to object storage (%s): use a bucket lifecycle rule", landing)
+        return {"folders_deleted": 0, "files_deleted": 0}
+    folders = old_landing_folders(Path(landing), first_kept)
+    files = 0
+    for folder in folders:
+        files += sum(1 for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder)
+    return {"folders_deleted": len(folders), "files_deleted": files}
+
+
+def _num_files(table: DeltaTable) -> int:
+    row = table.detail().select("numFiles").first()
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+def run_maintenance(spark: SparkSession, settings: Settings, today: date | None = None) -> dict[str, Any]:
+    """Forget again, retention, OPTIMIZE and VACUUM on every existing lake table; metrics per table.
+
+    ``today`` (default: the UTC date now) anchors retention; the Airflow DAG passes its logical date.
+    """
+    params = check_params(settings)
+    today = today or datetime.now(UTC).date()
+    result: dict[str, Any] = {"today": str(today), "tables": {}}
+    if (params.get("forget") or {}).get("reapply_on_maintenance", True):
+        result["forget"] = reapply_forget_requests(spark, settings)
+
+    bronze_first_kept = cutoff(today, int(params["bronze_retention_days"]))
+    landing_first_kept = cutoff(today, int(params["landing_retention_days"]))
+    result["landing"] = {"first_kept": str(landing_first_kept), **delete_landing(settings, landing_first_kept)}
+    hours = float(params["vacuum_retention_hours"])
+
+    for contract, path in existing_tables(spark, settings):
+        table = DeltaTable.forPath(spark, path)
+        metrics: dict[str, Any] = {"files_before": _num_files(table)}
+        col = retention_column(contract)
+        if col is not None:
+            old = F.col(col) < F.lit(bronze_first_kept)
+            # Counted first: a delete of whole partitions does not always report rows.
+            n = table.toDF().where(old).count()
+            if n:
+                table.delete(old)
+            metrics.update(retention_column=col, first_kept=str(bronze_first_kept), rows_deleted=n)
+        before = version(table)
+        builder = table.optimize()
+        if contract.zorder_by:
+            builder.executeZOrderBy(*contract.zorder_by)
+        else:
+            builder.executeCompaction()
+        changed = version(table) != before
+        opt = last_operation_metrics(table) if changed else {}
+        metrics.update(
+            zorder_by=list(contract.zorder_by),
+            optimize_files_added=int(opt.get("numAddedFiles", 0)),
+            optimize_files_removed=int(opt.get("numRemovedFiles", 0)),
+            files_after=_num_files(table),
+        )
+        table.vacuum(hours)
+        vac = last_operation_metrics(table)
+        metrics["vacuum_files_deleted"] = int(vac.get("numDeletedFiles", 0)) if "numDeletedFiles" in vac else None
+        result["tables"][contract.name] = metrics
+        log.info("maintenance %s: %s", contract.name, metrics)
+    return result
