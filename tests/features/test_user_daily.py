@@ -221,3 +221,12 @@ def test_events_after_d_leave_rows_up_to_d_unchanged(spark: SparkSession, sim_ho
     snapshot = latest_features(spark, conf)
     assert snapshot.columns == ["user_id", "as_of_date", *feature_names()]
     assert {r.as_of_date for r in snapshot.select("as_of_date").distinct().collect()} == {last}
+
+    # The ML example's training path on the same table: labels one day ahead (the data is four days).
+    from jobs.ml.purchase import train_purchase
+
+    metrics = train_purchase(spark, sim_settings(home, features={"ml": {"horizon_days": 1}}), save=False)
+    assert metrics["test_dates"] == ["2026-11-12", "2026-11-12"]
+    assert metrics["train_dates"] == ["2026-11-10", "2026-11-11"]
+    assert metrics["train_rows"] > 0 and metrics["test_rows"] > 0
+    assert 0.0 <= metrics["roc_auc"] <= 1.0
