@@ -191,6 +191,14 @@ class Column:
     type: str
     nullable: bool
     description: str
+    #: Optional quality defaults (expectations are generated from them): the only values allowed,
+    #: an inclusive range, whether the column holds keyed pseudonyms, and the severity of the
+    #: value checks ("critical" blocks publishing, "warning" reports).
+    accepted_values: list[Any] | None = None
+    min: Any = None
+    max: Any = None
+    pseudonym: bool = False
+    severity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,10 @@ class TableContract:
     columns: list[Column]
     #: Columns OPTIMIZE clusters the files by (Z-order), for data skipping on them; optional.
     zorder_by: list[str] = field(default_factory=list)
+    #: The grain as columns (unique and not null together); optional, empty when not stated.
+    key: list[str] = field(default_factory=list)
+    #: The contract file, so that files next to it (``<table>.checks.yaml``) can be found.
+    source: Path | None = None
 
     @property
     def layer(self) -> str:
@@ -267,7 +279,19 @@ def _columns(spec: list[dict[str, Any]]) -> list[Column]:
     for c in spec:
         if not c.get("description"):
             raise ContractError(f"column {c.get('name')!r} has no description")
-        cols.append(Column(c["name"], c["type"], bool(c.get("nullable", True)), c["description"]))
+        cols.append(
+            Column(
+                c["name"],
+                c["type"],
+                bool(c.get("nullable", True)),
+                c["description"],
+                accepted_values=list(c["accepted_values"]) if c.get("accepted_values") is not None else None,
+                min=c.get("min"),
+                max=c.get("max"),
+                pseudonym=bool(c.get("pseudonym", False)),
+                severity=c.get("severity"),
+            )
+        )
     return cols
 
 
@@ -289,6 +313,33 @@ def _check_zorder(contract: TableContract) -> None:
             raise ContractError(f"{contract.name}: zorder_by column {col!r} is a partition column")
 
 
+#: Further folders of table contracts (tests register their own); searched after ``schemas/tables``.
+_EXTRA_CONTRACT_DIRS: list[Path] = []
+
+
+def register_contracts_dir(folder: Path) -> None:
+    """Also read table contracts from ``folder`` (idempotent); clears the contract cache."""
+    folder = Path(folder).resolve()
+    if folder not in _EXTRA_CONTRACT_DIRS:
+        _EXTRA_CONTRACT_DIRS.append(folder)
+    table_contracts.cache_clear()
+
+
+def _contract_files() -> list[Path]:
+    files: list[Path] = []
+    for folder in [schemas_dir() / "tables", *_EXTRA_CONTRACT_DIRS]:
+        # Files named <table>.checks.yaml beside a contract are its quality checks, not contracts.
+        files += [p for p in sorted(folder.rglob("*.yaml")) if not p.name.endswith(".checks.yaml")]
+    return files
+
+
+def _check_key(contract: TableContract) -> None:
+    names = {c.name for c in contract.columns}
+    for col in contract.key:
+        if col not in names:
+            raise ContractError(f"{contract.name}: key column {col!r} is not a column of the table")
+
+
 @cache
 def table_contracts() -> dict[str, TableContract]:
     """Every table contract under ``schemas/tables``, keyed by ``layer.table``.
@@ -297,7 +348,7 @@ def table_contracts() -> dict[str, TableContract]:
     with the source's event columns (from the JSON Schemas) before its own columns.
     """
     out: dict[str, TableContract] = {}
-    for path in sorted((schemas_dir() / "tables").rglob("*.yaml")):
+    for path in _contract_files():
         doc = yaml.safe_load(path.read_text())
         sources = event_sources() if doc.get("for_each_source") else [None]
         for source in sources:
@@ -314,8 +365,11 @@ def table_contracts() -> dict[str, TableContract]:
                 partition_by=list(doc.get("partition_by", [])),
                 columns=cols,
                 zorder_by=list(doc.get("zorder_by", [])),
+                key=list(doc.get("key", [])),
+                source=path,
             )
             _check_zorder(contract)
+            _check_key(contract)
             if contract.name in out:
                 raise ContractError(f"table {contract.name} is declared twice")
             out[contract.name] = contract

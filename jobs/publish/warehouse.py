@@ -1,0 +1,360 @@
+"""Warehouse targets: load a staging table, then swap it into the stable name in one transaction.
+
+Two targets, chosen by ``warehouse.target`` (or per call):
+
+- ``duckdb``: the file ``paths.warehouse``. Spark writes the snapshot to Parquet under
+  ``warehouse.staging_dir`` (DuckDB's own Delta reader is an extension that cannot be downloaded
+  here), DuckDB loads it with the built-in ``read_parquet`` into a staging table.
+- ``postgres``: Spark's JDBC writer loads the staging table, psycopg runs the swap.
+
+The swap is one transaction: create the table from the contract when missing, delete the published
+dates (every row of an unpartitioned table), insert the staging rows with the contract's types, set
+the table and column comments from the contract, drop the staging table. A reader sees the old rows
+or the new ones, never a mix; a run that dies before the swap leaves the stable table untouched.
+
+Warehouse tables live at ``<layer>.<table>`` (schema = the lake layer), the lake table's name.
+Columns keep the contract's types; ``timestamp`` is an instant (``TIMESTAMPTZ``), ``timestamp_ntz``
+a wall-clock time (``TIMESTAMP``) and arrays, maps and structs are JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.common.config import Settings
+from jobs.common.contracts import Column, TableContract, parse_type
+
+
+class InjectedFailure(RuntimeError):
+    """Raised by the ``fail_after`` test hook."""
+
+
+class PublishError(RuntimeError):
+    """A table cannot be published as asked."""
+
+
+_DUCKDB_TYPES = {
+    T.StringType: "VARCHAR",
+    T.LongType: "BIGINT",
+    T.IntegerType: "INTEGER",
+    T.DoubleType: "DOUBLE",
+    T.BooleanType: "BOOLEAN",
+    T.DateType: "DATE",
+    T.TimestampType: "TIMESTAMPTZ",
+    T.TimestampNTZType: "TIMESTAMP",
+}
+_POSTGRES_TYPES = {
+    T.StringType: "text",
+    T.LongType: "bigint",
+    T.IntegerType: "integer",
+    T.DoubleType: "double precision",
+    T.BooleanType: "boolean",
+    T.DateType: "date",
+    T.TimestampType: "timestamptz",
+    T.TimestampNTZType: "timestamp",
+}
+
+
+def _kind(col: Column) -> type[T.DataType]:
+    return type(parse_type(col.type))
+
+
+def staging_frame(df: DataFrame, contract: TableContract) -> DataFrame:
+    """The contract's columns in a form every loader carries without loss or time-zone shifts.
+
+    Instants become epoch microseconds, wall-clock times ISO text, nested values JSON text; the
+    swap turns them back into the warehouse types.
+    """
+    out: list[SparkColumn] = []
+    for col in contract.columns:
+        kind = _kind(col)
+        src = F.col(col.name)
+        if kind is T.TimestampType:
+            out.append(F.unix_micros(src).alias(col.name))
+        elif kind is T.TimestampNTZType:
+            out.append(F.date_format(src, "yyyy-MM-dd HH:mm:ss.SSSSSS").alias(col.name))
+        elif kind in (T.ArrayType, T.MapType, T.StructType):
+            out.append(F.to_json(src).alias(col.name))
+        else:
+            out.append(src.cast(parse_type(col.type)).alias(col.name))
+    return df.select(out)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def split_name(table_name: str) -> tuple[str, str]:
+    schema, _, name = table_name.partition(".")
+    return schema, name
+
+
+class Warehouse:
+    """One warehouse target (a subclass per kind)."""
+
+    kind = ""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        """Identifier of the target in ``quality.publish_log``."""
+        raise NotImplementedError
+
+    # -- per target
+    def column_type(self, col: Column) -> str:
+        raise NotImplementedError
+
+    def cast(self, col: Column, source: str) -> str:
+        raise NotImplementedError
+
+    def load_staging(self, frame: DataFrame, contract: TableContract, stage: str) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        raise NotImplementedError
+        yield
+
+    def existing_columns(self, cur: Any, schema: str, name: str) -> list[str]:
+        raise NotImplementedError
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def cleanup(self, stage: str) -> None:
+        """Remove what loading the staging table left outside the warehouse."""
+
+    # -- shared
+    def stage_name(self, contract: TableContract) -> str:
+        schema, name = split_name(contract.name)
+        return f"{_quote(schema)}.{_quote('_stage_' + name)}"
+
+    def swap(self, contract: TableContract, stage: str, dates: list[date] | None) -> int:
+        """Replace ``dates`` (all rows when None) of the stable table by the staging rows, atomically."""
+        schema, name = split_name(contract.name)
+        target = f"{_quote(schema)}.{_quote(name)}"
+        cols = ", ".join(_quote(c.name) for c in contract.columns)
+        casts = ", ".join(self.cast(c, _quote(c.name)) for c in contract.columns)
+        definition = ", ".join(
+            f"{_quote(c.name)} {self.column_type(c)}{'' if c.nullable else ' NOT NULL'}" for c in contract.columns
+        )
+        with self.transaction() as cur:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
+            existing = self.existing_columns(cur, schema, name)
+            if existing and existing != [c.name for c in contract.columns]:
+                if dates is not None:
+                    raise PublishError(
+                        f"{contract.name} in {self.name} has columns {existing}, the contract has "
+                        f"{[c.name for c in contract.columns]}: migrate the warehouse table first"
+                    )
+                # A whole-table publication can take the contract's new shape in the same swap.
+                cur.execute(f"DROP TABLE {target}")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {target} ({definition})")
+            if dates is None:
+                cur.execute(f"DELETE FROM {target}")
+            else:
+                column = _quote(contract.partition_by[0])
+                listed = ", ".join(f"DATE '{d}'" for d in dates)
+                cur.execute(f"DELETE FROM {target} WHERE {column} IN ({listed})")
+            cur.execute(f"INSERT INTO {target} ({cols}) SELECT {casts} FROM {stage}")
+            cur.execute(f"SELECT count(*) FROM {stage}")
+            rows = int(cur.fetchone()[0])
+            description = f"{contract.description} Grain: {contract.grain}."
+            cur.execute(f"COMMENT ON TABLE {target} IS {_literal(description)}")
+            for c in contract.columns:
+                cur.execute(f"COMMENT ON COLUMN {target}.{_quote(c.name)} IS {_literal(c.description)}")
+            cur.execute(f"DROP TABLE {stage}")
+        return rows
+
+
+class DuckDBWarehouse(Warehouse):
+    kind = "duckdb"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.path = Path(settings["paths"]["warehouse"])
+        self.staging_dir = str(settings.get("warehouse.staging_dir") or self.path.parent / "staging")
+
+    @property
+    def name(self) -> str:
+        return f"duckdb:{self.path}"
+
+    def column_type(self, col: Column) -> str:
+        return _DUCKDB_TYPES.get(_kind(col), "JSON")
+
+    def cast(self, col: Column, source: str) -> str:
+        kind = _kind(col)
+        if kind is T.TimestampType:
+            return f"CAST(make_timestamp({source}) AS TIMESTAMPTZ)"
+        return f"CAST({source} AS {self.column_type(col)})"
+
+    def _connect(self, read_only: bool = False) -> Any:
+        import duckdb
+
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path), read_only=read_only)
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    def _folder(self, stage: str) -> str:
+        return f"{self.staging_dir.rstrip('/')}/{stage.replace(chr(34), '')}"
+
+    def load_staging(self, frame: DataFrame, contract: TableContract, stage: str) -> None:
+        folder = self._folder(stage)
+        frame.write.mode("overwrite").parquet(folder)
+        schema, _ = split_name(contract.name)
+        con = self._connect()
+        try:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {stage} AS SELECT * FROM read_parquet({_literal(folder + '/*.parquet')})"
+            )
+        finally:
+            con.close()
+
+    def cleanup(self, stage: str) -> None:
+        folder = self._folder(stage)
+        if "://" not in folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        con = self._connect()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    def existing_columns(self, cur: Any, schema: str, name: str) -> list[str]:
+        rows = cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [schema, name],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        if not self.path.exists():
+            raise PublishError(f"no DuckDB warehouse at {self.path} yet: nothing has been published")
+        con = self._connect(read_only=True)
+        try:
+            return [tuple(r) for r in con.execute(sql).fetchall()]
+        finally:
+            con.close()
+
+
+class PostgresWarehouse(Warehouse):
+    kind = "postgres"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        conf = settings.get("warehouse.postgres") or {}
+        self.host = str(conf.get("host", "localhost"))
+        self.port = int(conf.get("port", 5432))
+        self.database = str(conf.get("database", "detak"))
+        self.user = str(conf.get("user", "detak"))
+        self.password = os.environ.get(str(conf.get("password_env", "DETAK_WAREHOUSE_PASSWORD")))
+        self.driver = str(conf.get("jdbc_driver", "org.postgresql.Driver"))
+        self.batch_size = int(conf.get("jdbc_batch_size", 10000))
+
+    @property
+    def name(self) -> str:
+        return f"postgres:{self.host}:{self.port}/{self.database}"
+
+    def column_type(self, col: Column) -> str:
+        return _POSTGRES_TYPES.get(_kind(col), "jsonb")
+
+    def cast(self, col: Column, source: str) -> str:
+        if _kind(col) is T.TimestampType:
+            return f"(timestamptz 'epoch' + {source} * interval '1 microsecond')"
+        return f"CAST({source} AS {self.column_type(col)})"
+
+    def load_staging(self, frame: DataFrame, contract: TableContract, stage: str) -> None:
+        schema, _ = split_name(contract.name)
+        with self.transaction() as cur:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
+        options = {
+            "url": f"jdbc:postgresql://{self.host}:{self.port}/{self.database}",
+            "dbtable": stage,
+            "user": self.user,
+            "driver": self.driver,
+            "batchsize": str(self.batch_size),
+        }
+        if self.password:
+            options["password"] = self.password
+        frame.write.format("jdbc").options(**options).mode("overwrite").save()
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host, port=self.port, dbname=self.database, user=self.user, password=self.password
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        con = self._connect()
+        try:
+            with con.transaction(), con.cursor() as cur:
+                cur.execute("SET LOCAL TIME ZONE 'UTC'")
+                yield cur
+        finally:
+            con.close()
+
+    def existing_columns(self, cur: Any, schema: str, name: str) -> list[str]:
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+            "ORDER BY ordinal_position",
+            (schema, name),
+        )
+        return [r[0] for r in cur.fetchall()]
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        con = self._connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute("SET TIME ZONE 'UTC'")
+                cur.execute(sql)  # type: ignore[arg-type]
+                return [tuple(r) for r in cur.fetchall()] if cur.description else []
+        finally:
+            con.close()
+
+
+TARGETS: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse, "postgres": PostgresWarehouse}
+
+
+def warehouse(settings: Settings, target: str | None = None) -> Warehouse:
+    """The warehouse ``target`` (default ``warehouse.target``, else duckdb)."""
+    kind = target or settings.get("warehouse.target") or "duckdb"
+    if kind not in TARGETS:
+        raise PublishError(f"unknown warehouse target {kind!r}; known: {sorted(TARGETS)}")
+    return TARGETS[kind](settings)
+
+
+def unique_stage_suffix() -> str:
+    return uuid.uuid4().hex[:8]

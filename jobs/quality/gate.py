@@ -1,0 +1,327 @@
+"""The quality gate: validate a lake table at one Delta version with Great Expectations 1.x.
+
+``gate(spark, table, dates, settings)`` reads the table AT its current Delta version (``versionAsOf``,
+so what is validated is exactly what gets published), runs the table's suite (see
+:mod:`jobs.quality.suites`) through a Checkpoint on a Spark dataframe asset (one batch per date of a
+date-partitioned table), appends every expectation's outcome to ``quality.validation_results``,
+rebuilds the HTML Data Docs under ``quality.data_docs_dir`` and, when a critical expectation failed,
+calls the alert callback (``quality.alert_callback``). A failed critical expectation blocks the
+table; warnings are reported and do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.config import Settings
+from jobs.common.contracts import TableContract, table
+from jobs.common.tables import conform, ensure_table, read_table, table_path
+from jobs.quality.alerts import load_callback
+from jobs.quality.suites import BATCH_VIEW, CRITICAL, WARNING, Check, build_suite, ref_view, table_checks
+
+log = logging.getLogger(__name__)
+
+RESULTS = "quality.validation_results"
+DOCS_SITE = "detak"
+DATASOURCE = "detak_spark"
+
+# Great Expectations would otherwise try to send usage statistics (there is no network for it).
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+class QualityGateError(RuntimeError):
+    """A table failed critical expectations; its publication is blocked."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's result on one batch."""
+
+    table: str
+    date: date
+    expectation: str
+    expectation_type: str
+    severity: str
+    success: bool
+    observed_value: str | None
+    rows: int
+
+
+@dataclass
+class GateResult:
+    """What one gate run found for one table at one Delta version."""
+
+    table: str
+    dates: list[date]
+    delta_version: int
+    run_id: str
+    run_at: datetime
+    outcomes: list[Outcome] = field(default_factory=list)
+    data_docs: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed_critical(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == CRITICAL]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == WARNING]
+
+    @property
+    def passed(self) -> bool:
+        """True when no critical expectation failed (warnings do not block)."""
+        return not self.failed_critical
+
+    def message(self) -> str:
+        if self.passed:
+            return f"{self.table}@v{self.delta_version}: all critical expectations hold ({len(self.warnings)} warnings)"
+        failed = "; ".join(f"{o.date} {o.expectation}: observed {o.observed_value}" for o in self.failed_critical)
+        return (
+            f"{self.table}@v{self.delta_version} blocked by failed critical expectations: {failed}. "
+            f"Data Docs: {self.data_docs}"
+        )
+
+    def raise_if_failed(self) -> None:
+        if not self.passed:
+            raise QualityGateError(self.message())
+
+
+def delta_version(spark: SparkSession, path: str) -> int:
+    """The current version of the Delta table at ``path``."""
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    if row is None:
+        raise ValueError(f"no Delta history at {path}")
+    return int(row[0])
+
+
+# ------------------------------------------------------------------------------------------------
+# Great Expectations context
+
+
+_CONTEXTS: dict[str, Any] = {}
+
+
+def gx_context(settings: Settings) -> Any:
+    """The file data context of ``quality.gx_dir`` with the detak Data Docs site (made once)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    root = str(Path(settings["quality"]["gx_dir"]).resolve())
+    if root in _CONTEXTS:
+        return _CONTEXTS[root]
+    Path(root).mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=root)
+    config: Any = context.get_config()
+    sites = config.data_docs_sites or {}
+    docs_dir = str(Path(settings["quality"]["data_docs_dir"]).resolve())
+    site: Any = {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    if DOCS_SITE in sites and sites[DOCS_SITE]["store_backend"].get("base_directory") != docs_dir:
+        context.delete_data_docs_site(DOCS_SITE)
+        sites = {}
+    if DOCS_SITE not in sites:
+        context.add_data_docs_site(DOCS_SITE, site)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.save()
+    _CONTEXTS[root] = context
+    return context
+
+
+def _checkpoint(context: Any, contract: TableContract, checks: list[Check]) -> Any:
+    import great_expectations as gx
+
+    source = context.data_sources.add_or_update_spark(DATASOURCE)
+    names = [a.name for a in source.assets]
+    asset = source.get_asset(contract.name) if contract.name in names else source.add_dataframe_asset(contract.name)
+    batch = next((b for b in asset.batch_definitions if b.name == "whole"), None)
+    if batch is None:
+        batch = asset.add_batch_definition_whole_dataframe("whole")
+    # The suite is regenerated from the contract and checks files on every run: they are the truth.
+    if contract.name in [s.name for s in context.suites.all()]:
+        context.suites.delete(contract.name)
+    suite = context.suites.add(build_suite(contract, checks))
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=contract.name, data=batch, suite=suite)
+    )
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=contract.name,
+            validation_definitions=[definition],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Gate
+
+
+def _observed(result: dict[str, Any], sample: int) -> str | None:
+    if "observed_value" in result and result["observed_value"] is not None:
+        text = str(result["observed_value"])
+    elif "unexpected_count" in result:
+        examples = list(result.get("partial_unexpected_list") or [])[:sample]
+        text = f"{result['unexpected_count']} unexpected" + (f", e.g. {examples}" if examples else "")
+    else:
+        return None
+    return text[:1000]
+
+
+def _register_views(spark: SparkSession, checks: list[Check], day: date | None, settings: Settings) -> None:
+    start = day or date.today()
+    spark.sql(
+        f"SELECT DATE'{start}' AS batch_date, TIMESTAMP'{start} 00:00:00' AS day_start, "
+        f"TIMESTAMP'{start + timedelta(days=1)} 00:00:00' AS day_end"
+    ).createOrReplaceTempView(BATCH_VIEW)
+    for check in checks:
+        for other, date_column in check.references.items():
+            # A reference table nothing has written yet is empty, not missing.
+            ensure_table(spark, other, settings)
+            df = read_table(spark, other, settings)
+            column = date_column or (table(other).partition_by[0] if table(other).partition_by else None)
+            if day is not None and column:
+                df = df.where(F.col(column) == F.lit(day))
+            df.createOrReplaceTempView(ref_view(other))
+
+
+def gate(
+    spark: SparkSession,
+    table_name: str,
+    dates: list[date],
+    settings: Settings,
+    *,
+    version: int | None = None,
+    raise_on_failure: bool = False,
+) -> GateResult:
+    """Validate ``table_name`` at Delta ``version`` (default: its current one) for ``dates``.
+
+    Appends the outcomes to ``quality.validation_results``, rebuilds the Data Docs and calls the
+    alert callback when a critical expectation failed (then raises :class:`QualityGateError` if
+    ``raise_on_failure``).
+    """
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    started = datetime.now(UTC)
+    contract = table(table_name)
+    dates = sorted(set(dates))
+    if not dates:
+        raise ValueError("gate needs at least one date")
+    path = table_path(table_name, settings)
+    version = delta_version(spark, path) if version is None else version
+    snapshot = spark.read.format("delta").option("versionAsOf", version).load(path)
+    checks = table_checks(contract, settings)
+    context = gx_context(settings)
+    checkpoint = _checkpoint(context, contract, checks)
+    run_id = f"{table_name}@v{version}_{started:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+    result = GateResult(table_name, dates, version, run_id, started.replace(tzinfo=None))
+    sample = int(settings.get("quality.sample_size", 5))
+    by_name = {c.name: c for c in checks}
+
+    batches: list[tuple[date, date | None, DataFrame]]
+    if contract.partition_by:
+        column = contract.partition_by[0]
+        batches = [(d, d, snapshot.where(F.col(column) == F.lit(d))) for d in dates]
+    else:
+        batches = [(dates[-1], None, snapshot)]
+    for day, batch_day, frame in batches:
+        # Every expectation scans the batch: keep it in memory for the run.
+        batch = frame.persist()
+        try:
+            rows = batch.count()
+            _register_views(spark, checks, batch_day, settings)
+            checkpoint_result = checkpoint.run(
+                batch_parameters={"dataframe": batch},
+                run_id=RunIdentifier(run_name=f"{run_id}_{day}", run_time=started),
+            )
+        finally:
+            batch.unpersist()
+        for validation in checkpoint_result.run_results.values():
+            for r in validation.results:
+                config = r.expectation_config
+                name = (config.meta or {}).get("detak_check") or config.type
+                check = by_name.get(name)
+                severity = check.severity if check else str(getattr(config.severity, "value", config.severity))
+                observed = _observed(r.result or {}, sample)
+                if r.exception_info and r.exception_info.get("raised_exception"):
+                    observed = f"error: {r.exception_info.get('exception_message')}"[:1000]
+                result.outcomes.append(
+                    Outcome(table_name, day, name, config.type, severity, bool(r.success), observed, rows)
+                )
+    urls = context.get_docs_sites_urls(site_name=DOCS_SITE)
+    result.data_docs = urls[0]["site_url"] if urls else None
+    write_results(spark, result, settings)
+    result.seconds = (datetime.now(UTC) - started).total_seconds()
+    for warning in result.warnings:
+        log.warning(
+            "quality warning %s %s %s: observed %s",
+            table_name,
+            warning.date,
+            warning.expectation,
+            warning.observed_value,
+        )
+    if not result.passed:
+        log.error(result.message())
+        alert = {
+            "table": table_name,
+            "dates": [str(d) for d in dates],
+            "delta_version": version,
+            "run_id": run_id,
+            "failed": [
+                {"date": str(o.date), "expectation": o.expectation, "observed_value": o.observed_value}
+                for o in result.failed_critical
+            ],
+            "data_docs": result.data_docs,
+            "message": result.message(),
+        }
+        load_callback(settings)(alert)
+        if raise_on_failure:
+            result.raise_if_failed()
+    return result
+
+
+def write_results(spark: SparkSession, result: GateResult, settings: Settings) -> None:
+    """Append a gate run's outcomes to ``quality.validation_results`` (one small Delta append)."""
+    ensure_table(spark, RESULTS, settings)
+    rows = [
+        (
+            result.run_id,
+            o.table,
+            o.date,
+            result.delta_version,
+            o.expectation,
+            o.expectation_type,
+            o.severity,
+            o.observed_value,
+            o.success,
+            o.rows,
+            result.run_at,
+        )
+        for o in result.outcomes
+    ]
+    frame = spark.createDataFrame(rows, schema=table(RESULTS).spark_schema)
+    conform(frame, RESULTS).write.format("delta").mode("append").save(table_path(RESULTS, settings))
+
+
+def gated_versions(spark: SparkSession, table_name: str, settings: Settings) -> DataFrame:
+    """Per (delta_version, date) of a table: whether its last gate run passed every critical expectation."""
+    ensure_table(spark, RESULTS, settings)
+    results = read_table(spark, RESULTS, settings).where(F.col("table") == table_name)
+    per_run = results.groupBy("run_id", "run_at", "delta_version", "date").agg(
+        F.min(F.when(F.col("severity") == CRITICAL, F.col("success").cast("int")).otherwise(1)).alias("passed")
+    )
+    return per_run

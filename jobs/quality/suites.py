@@ -1,0 +1,300 @@
+"""Expectation suites as data: defaults from the table contract plus the table's ``.checks.yaml``.
+
+Every table gets, from its contract (``schemas/tables/**/<table>.yaml``):
+
+- ``key_unique(...)`` and ``not_null(...)`` on the grain key (``key: [cols]``; skipped when absent),
+- ``not_null(col)`` for every column declared ``nullable: false``,
+- ``type(col)``: the column has the contract's Spark type,
+- ``accepted_values(col)`` and ``range(col)`` from a column's ``accepted_values`` / ``min`` / ``max``,
+- ``pseudonym(col)``: every value of a pseudonymised column (``pseudonym: true``, or a column named in
+  ``quality.pseudonym_columns``) is 64 hex characters, so a raw id, an e-mail or an IP never passes,
+- ``not_empty`` (a warning): the batch has rows.
+
+All are critical except ``not_empty``; a column's ``severity: warning`` softens its value checks.
+
+Table-specific checks live next to the contract in ``<table>.checks.yaml``::
+
+    checks:
+      - {name: funnel_non_increasing, type: non_increasing, column: sessions, order_by: step_index,
+         partition_by: [date, channel], severity: critical}
+      - {name: reconciles, type: row_condition, condition: "bronze_rows = silver_rows + duplicates + too_late"}
+      - {name: revenue_matches_orders, type: matches_table, expression: "sum(revenue)", date_column: date,
+         other_table: silver.orders, other_expression: "sum(total)", other_where: "status = 'paid'"}
+      - {name: bot_share, type: aggregate_between, expression: "sum(bot_events) / sum(silver_rows)", max: 0.6}
+      - {name: fresh, type: freshness, column: received_at, max_lag_hours: 6}
+      - {name: any_builtin, type: expectation, expectation: expect_column_values_to_be_between,
+         kwargs: {column: sessions, min_value: 0}}
+      - {name: raw_sql, type: sql, query: "SELECT * FROM {batch} WHERE sessions < 0"}
+
+Custom types compile to Great Expectations' ``UnexpectedRowsExpectation`` (a query whose rows are the
+violations) run by Spark SQL; ``{batch}`` is the validated batch, ``ref_<layer>_<table>`` views are
+other tables restricted to the batch's date and ``detak_batch`` has the batch's date and day bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+import yaml
+from great_expectations.expectations.expectation import Expectation
+from great_expectations.expectations.metadata_types import FailureSeverity
+
+from jobs.common.config import Settings
+from jobs.common.contracts import ContractError, TableContract, parse_type
+
+CRITICAL = "critical"
+WARNING = "warning"
+SEVERITIES = (CRITICAL, WARNING)
+
+#: The view holding the batch's date and its day bounds (one row), for checks that need the date.
+BATCH_VIEW = "detak_batch"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named expectation with its severity."""
+
+    name: str
+    severity: str
+    expectation: Expectation
+    #: Lake tables the check reads besides the batch (registered as ``ref_<layer>_<table>`` views).
+    references: dict[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ContractError(f"check {self.name}: severity must be one of {SEVERITIES}, not {self.severity!r}")
+
+
+def ref_view(table_name: str) -> str:
+    """Name of the temporary view a check uses to read another lake table."""
+    return "ref_" + table_name.replace(".", "_")
+
+
+def _expect(kind: type[Expectation], name: str, severity: str, **kwargs: Any) -> Expectation:
+    return kind(**kwargs, severity=FailureSeverity(severity), meta={"detak_check": name, "severity": severity})
+
+
+def _braces(sql: str) -> str:
+    """Escape braces of user SQL for Great Expectations' ``str.format`` (``{batch}`` is kept)."""
+    return sql.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
+
+
+def _unexpected_rows(name: str, severity: str, query: str, description: str) -> Expectation:
+    return _expect(
+        gx.expectations.UnexpectedRowsExpectation,
+        name,
+        severity,
+        unexpected_rows_query=query,
+        description=description,
+    )
+
+
+def default_checks(contract: TableContract, settings: Settings) -> list[Check]:
+    """Checks every table gets from its contract."""
+    quality = settings.get("quality", {}) or {}
+    pseudonym_names = set(quality.get("pseudonym_columns", []))
+    if contract.layer not in quality.get("pseudonym_layers", ["silver", "gold", "features"]):
+        pseudonym_names = set()
+    regex = str(quality.get("pseudonym_regex", "^[0-9a-f]{64}$"))
+    checks: list[Check] = []
+    key = list(contract.key)
+    if len(key) == 1:
+        name = f"key_unique({key[0]})"
+        checks.append(
+            Check(name, CRITICAL, _expect(gx.expectations.ExpectColumnValuesToBeUnique, name, CRITICAL, column=key[0]))
+        )
+    elif key:
+        name = f"key_unique({', '.join(key)})"
+        checks.append(
+            Check(
+                name,
+                CRITICAL,
+                _expect(gx.expectations.ExpectCompoundColumnsToBeUnique, name, CRITICAL, column_list=key),
+            )
+        )
+    for col in contract.columns:
+        if not col.nullable or col.name in key:
+            name = f"not_null({col.name})"
+            checks.append(
+                Check(
+                    name,
+                    CRITICAL,
+                    _expect(gx.expectations.ExpectColumnValuesToNotBeNull, name, CRITICAL, column=col.name),
+                )
+            )
+    for col in contract.columns:
+        name = f"type({col.name})"
+        type_name = type(parse_type(col.type)).__name__
+        checks.append(
+            Check(
+                name,
+                CRITICAL,
+                _expect(gx.expectations.ExpectColumnValuesToBeOfType, name, CRITICAL, column=col.name, type_=type_name),
+            )
+        )
+    for col in contract.columns:
+        severity = col.severity or CRITICAL
+        if col.accepted_values is not None:
+            name = f"accepted_values({col.name})"
+            checks.append(
+                Check(
+                    name,
+                    severity,
+                    _expect(
+                        gx.expectations.ExpectColumnValuesToBeInSet,
+                        name,
+                        severity,
+                        column=col.name,
+                        value_set=list(col.accepted_values),
+                    ),
+                )
+            )
+        if col.min is not None or col.max is not None:
+            name = f"range({col.name})"
+            checks.append(
+                Check(
+                    name,
+                    severity,
+                    _expect(
+                        gx.expectations.ExpectColumnValuesToBeBetween,
+                        name,
+                        severity,
+                        column=col.name,
+                        min_value=col.min,
+                        max_value=col.max,
+                    ),
+                )
+            )
+        if (col.pseudonym or col.name in pseudonym_names) and col.type.lower() == "string":
+            name = f"pseudonym({col.name})"
+            checks.append(
+                Check(
+                    name,
+                    CRITICAL,
+                    _expect(
+                        gx.expectations.ExpectColumnValuesToMatchRegex, name, CRITICAL, column=col.name, regex=regex
+                    ),
+                )
+            )
+    checks.append(
+        Check(
+            "not_empty",
+            WARNING,
+            _expect(gx.expectations.ExpectTableRowCountToBeBetween, "not_empty", WARNING, min_value=1, max_value=None),
+        )
+    )
+    return checks
+
+
+def _builtin(spec: dict[str, Any], name: str, severity: str) -> Expectation:
+    """A Great Expectations built-in by its snake_case type, e.g. expect_column_values_to_be_between."""
+    type_name = str(spec["expectation"])
+    class_name = "".join(part.capitalize() for part in type_name.split("_"))
+    kind = getattr(gx.expectations, class_name, None)
+    if kind is None:
+        raise ContractError(f"check {name}: unknown expectation {type_name!r}")
+    return _expect(kind, name, severity, **dict(spec.get("kwargs", {})))
+
+
+def custom_check(spec: dict[str, Any], contract: TableContract) -> Check:
+    """One check of a ``.checks.yaml`` file."""
+    kind = spec.get("type")
+    name = str(spec.get("name") or kind)
+    severity = str(spec.get("severity", CRITICAL))
+    description = str(spec.get("description", "")).strip()
+    references: dict[str, str | None] = {}
+    if kind == "expectation":
+        return Check(name, severity, _builtin(spec, name, severity))
+    if kind == "sql":
+        query = str(spec["query"])
+    elif kind == "row_condition":
+        query = f"SELECT * FROM {{batch}} WHERE NOT ({_braces(str(spec['condition']))})"
+        description = description or f"every row satisfies {spec['condition']}"
+    elif kind == "non_increasing":
+        col, order = spec["column"], spec["order_by"]
+        groups = ", ".join(spec.get("partition_by", []))
+        over = f"PARTITION BY {groups} ORDER BY {order}" if groups else f"ORDER BY {order}"
+        query = (
+            f"SELECT * FROM (SELECT *, LAG({col}) OVER ({over}) AS _previous FROM {{batch}}) WHERE {col} > _previous"
+        )
+        description = description or f"{col} never increases with {order} within ({groups})"
+    elif kind == "aggregate_between":
+        expr = _braces(str(spec["expression"]))
+        bounds = []
+        if spec.get("min") is not None:
+            bounds.append(f"value < {float(spec['min'])}")
+        if spec.get("max") is not None:
+            bounds.append(f"value > {float(spec['max'])}")
+        if not bounds:
+            raise ContractError(f"check {name}: aggregate_between needs min or max")
+        query = f"SELECT value FROM (SELECT {expr} AS value FROM {{batch}}) WHERE {' OR '.join(bounds)}"
+        description = description or f"{spec['expression']} within [{spec.get('min')}, {spec.get('max')}]"
+    elif kind == "freshness":
+        col, lag = spec["column"], float(spec.get("max_lag_hours", 24))
+        query = (
+            f"SELECT m.latest, b.day_end FROM (SELECT max({col}) AS latest FROM {{batch}}) m "
+            f"CROSS JOIN {BATCH_VIEW} b "
+            f"WHERE m.latest IS NULL OR m.latest < b.day_end - make_dt_interval(0, 0, 0, {lag * 3600})"
+        )
+        description = description or f"latest {col} at most {lag:g} hours before the end of the date"
+    elif kind == "matches_table":
+        other = str(spec["other_table"])
+        view = ref_view(other)
+        references[other] = spec.get("other_date_column")
+        date_col = spec.get("date_column") or (contract.partition_by[0] if contract.partition_by else None)
+        other_date = spec.get("other_date_column")
+        tolerance = float(spec.get("tolerance", 0))
+        where = f"WHERE {_braces(str(spec['other_where']))}" if spec.get("other_where") else ""
+        mine = _braces(str(spec["expression"]))
+        theirs = _braces(str(spec["other_expression"]))
+        if date_col and other_date:
+            query = (
+                f"SELECT * FROM (SELECT {date_col} AS d, {mine} AS value FROM {{batch}} GROUP BY {date_col}) a "
+                f"FULL OUTER JOIN (SELECT {other_date} AS d, {theirs} AS expected FROM {view} {where} "
+                f"GROUP BY {other_date}) b USING (d) "
+                f"WHERE abs(coalesce(a.value, 0) - coalesce(b.expected, 0)) > {tolerance}"
+            )
+        else:
+            query = (
+                f"SELECT * FROM (SELECT {mine} AS value FROM {{batch}}) a "
+                f"CROSS JOIN (SELECT {theirs} AS expected FROM {view} {where}) b "
+                f"WHERE abs(coalesce(a.value, 0) - coalesce(b.expected, 0)) > {tolerance}"
+            )
+        description = description or f"{spec['expression']} equals {spec['other_expression']} of {other}"
+    else:
+        raise ContractError(f"check {name}: unknown type {kind!r}")
+    return Check(name, severity, _unexpected_rows(name, severity, query, description or name), references)
+
+
+def checks_file(contract: TableContract) -> Path | None:
+    """``<table>.checks.yaml`` next to the contract file, when there is one."""
+    if contract.source is None:
+        return None
+    candidate = contract.source.with_name(contract.source.name.removesuffix(".yaml") + ".checks.yaml")
+    return candidate if candidate.exists() else None
+
+
+def table_checks(contract: TableContract, settings: Settings) -> list[Check]:
+    """Every check of a table: the contract's defaults, then its ``.checks.yaml``."""
+    checks = default_checks(contract, settings)
+    path = checks_file(contract)
+    if path is not None:
+        doc = yaml.safe_load(path.read_text()) or {}
+        for spec in doc.get("checks", []):
+            checks.append(custom_check(spec, contract))
+    names = [c.name for c in checks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ContractError(f"{contract.name}: check names must be unique, repeated: {duplicates}")
+    return checks
+
+
+def build_suite(contract: TableContract, checks: list[Check]) -> gx.ExpectationSuite:
+    """The Great Expectations suite of a table (named after it)."""
+    suite = gx.ExpectationSuite(name=contract.name, meta={"grain": contract.grain, "description": contract.description})
+    for check in checks:
+        suite.add_expectation(check.expectation)
+    return suite

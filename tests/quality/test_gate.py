@@ -1,0 +1,136 @@
+"""Quality gate: suites from contracts and checks files, Great Expectations runs at a Delta version."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.contracts import ContractError, table
+from jobs.common.tables import read_table
+from jobs.quality.gate import QualityGateError, gate
+from jobs.quality.suites import CRITICAL, WARNING, custom_check, table_checks
+from tests.conftest import ci_settings
+from tests.quality.helpers import ALERTS, FUNNEL, extra_contracts, funnel_rows, write_funnel
+
+GOOD_DAY = date(2026, 11, 10)
+BAD_DAY = date(2026, 11, 11)
+
+
+def settings_for(home: Path):  # type: ignore[no-untyped-def]
+    return ci_settings(home, quality={"alert_callback": "tests.quality.helpers.record_alert"})
+
+
+def test_contract_defaults_and_checks_file(tmp_path: Path) -> None:
+    with extra_contracts():
+        checks = {c.name: c.severity for c in table_checks(table(FUNNEL), settings_for(tmp_path))}
+    assert checks["key_unique(date, channel, device_type, region, top_category, step)"] == CRITICAL
+    # channel is nullable in the test contract but part of the key: the key is never null.
+    assert checks["not_null(channel)"] == CRITICAL
+    assert checks["type(sessions)"] == CRITICAL
+    assert checks["accepted_values(device_type)"] == CRITICAL
+    assert checks["range(sessions)"] == CRITICAL
+    assert checks["range(revenue)"] == WARNING  # the column says severity: warning
+    assert checks["funnel_non_increasing"] == CRITICAL
+    assert checks["purchase_revenue_matches_orders"] == WARNING
+    assert checks["not_empty"] == WARNING
+
+
+def test_contract_without_key_skips_uniqueness(tmp_path: Path) -> None:
+    checks = [c.name for c in table_checks(table("silver.reconciliation"), settings_for(tmp_path))]
+    assert "key_unique(event_date, source)" in checks
+    no_key = [c.name for c in table_checks(table("bronze.ingest_runs"), settings_for(tmp_path))]
+    assert not [n for n in no_key if n.startswith("key_unique")]
+    # Bronze keeps raw ids by design: no pseudonym check there; silver has them.
+    assert not [
+        n for n in table_checks(table("bronze.clickstream_events"), settings_for(tmp_path)) if "pseudonym" in n.name
+    ]
+    assert "pseudonym(user_id)" in [c.name for c in table_checks(table("silver.sessions"), settings_for(tmp_path))]
+
+
+def test_unknown_check_type_is_a_contract_error() -> None:
+    with pytest.raises(ContractError, match="unknown type"):
+        custom_check({"name": "x", "type": "nope"}, table("silver.sessions"))
+
+
+def test_gate_blocks_a_corrupted_day_and_passes_a_good_one(spark: SparkSession, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "home")
+    ALERTS.clear()
+    with extra_contracts():
+        write_funnel(spark, funnel_rows(GOOD_DAY, [100, 60, 20, 5]), GOOD_DAY, settings)
+        bad = (
+            funnel_rows(BAD_DAY, [100, 60, 70, 5])  # the funnel rises at add_to_cart
+            + funnel_rows(BAD_DAY, [10, 5, 2, 1], channel=None)  # a null key column
+            + funnel_rows(BAD_DAY, [10, 5, 2, 1], device="tablet")[:1] * 2  # a duplicated key
+        )
+        write_funnel(spark, bad, BAD_DAY, settings)
+        result = gate(spark, FUNNEL, [GOOD_DAY, BAD_DAY], settings)
+
+        assert not result.passed
+        failed = {(o.date, o.expectation) for o in result.failed_critical}
+        assert failed == {
+            (BAD_DAY, "funnel_non_increasing"),
+            (BAD_DAY, "not_null(channel)"),
+            (BAD_DAY, "key_unique(date, channel, device_type, region, top_category, step)"),
+        }
+        # The revenue check against silver.orders (empty here) is a warning: reported, not blocking.
+        assert {(o.date, o.expectation) for o in result.warnings} == {
+            (GOOD_DAY, "purchase_revenue_matches_orders"),
+            (BAD_DAY, "purchase_revenue_matches_orders"),
+        }
+        with pytest.raises(QualityGateError, match="funnel_non_increasing"):
+            result.raise_if_failed()
+
+        stored = read_table(spark, "quality.validation_results", settings)
+        assert stored.count() == len(result.outcomes)
+        rising = stored.where(F.col("expectation") == "funnel_non_increasing").orderBy("date").collect()
+        assert [(r["date"], r["success"], r["severity"], r["delta_version"]) for r in rising] == [
+            (GOOD_DAY, True, CRITICAL, 2),
+            (BAD_DAY, False, CRITICAL, 2),
+        ]
+        assert rising[1]["observed_value"] == "1"  # one row where sessions rose
+
+        assert len(ALERTS) == 1 and ALERTS[0]["table"] == FUNNEL
+        assert {f["expectation"] for f in ALERTS[0]["failed"]} >= {"funnel_non_increasing"}
+
+        # The good day alone passes, validated at the version asked for.
+        alone = gate(spark, FUNNEL, [GOOD_DAY], settings, version=1)
+        assert alone.passed and alone.delta_version == 1
+
+    index = tmp_path / "home" / "quality" / "data_docs" / "index.html"
+    assert index.exists()
+    assert result.data_docs == index.as_uri()
+    _check_docs_in_browser(index)
+
+
+def _check_docs_in_browser(index: Path) -> None:
+    """A headless Chromium opens the Data Docs and finds the suite of the table."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        import os
+
+        if os.environ.get("CI"):
+            pytest.fail("chromium missing in CI: apt-get install -y chromium")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            index.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert FUNNEL in dom
+    assert "Expectation Suites" in dom or "expectations/" in dom
