@@ -1,0 +1,131 @@
+"""Helpers shared by the scikit-learn models: bounded hand-over from Spark, time splits, metrics, saving.
+
+A model is trained on one row per entity (cart, user, ...) that Spark has already aggregated; only
+that frame reaches the driver, capped at a configured number of rows. Splits are by date, never at
+random across days, so a test set is always later than what the model learned from. A trained model
+is saved as ``<home>/models/<name>/<run>/`` with ``model.joblib``, ``metrics.json`` and
+``model_card.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+
+from jobs.common.config import Settings
+
+
+def to_pandas_capped(df: DataFrame, max_rows: int, seed: int) -> tuple[pd.DataFrame, int]:
+    """``df`` on the driver, at most ``max_rows`` rows (a seeded random sample above that), and its full size.
+
+    Call only on an aggregated frame (one row per entity): this is the one bounded collect.
+    """
+    total = df.count()
+    if total > max_rows:
+        # A little over the fraction so the limit, not the sample's randomness, sets the size.
+        df = df.sample(fraction=min(1.0, 1.1 * max_rows / total), seed=seed).limit(max_rows)
+    return df.toPandas(), total
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Train on the dates before ``test_start``, test on ``test_start`` .. ``test_end``."""
+
+    train_start: date
+    train_end: date
+    test_start: date
+    test_end: date
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.__dict__.items()}
+
+
+def time_split(dates: pd.Series, test_days: int) -> TimeSplit:
+    """Hold out the last ``test_days`` distinct dates of ``dates``; every earlier date trains."""
+    days = sorted(pd.to_datetime(dates).dt.date.unique())
+    if len(days) <= test_days:
+        raise ValueError(f"need more than {test_days} distinct dates for a time split, got {len(days)}")
+    return TimeSplit(days[0], days[-test_days - 1], days[-test_days], days[-1])
+
+
+def split_mask(dates: pd.Series, split: TimeSplit) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (train, test) of ``dates`` for ``split``."""
+    d = pd.to_datetime(dates).dt.date
+    train = ((d >= split.train_start) & (d <= split.train_end)).to_numpy()
+    test = ((d >= split.test_start) & (d <= split.test_end)).to_numpy()
+    return train, test
+
+
+def binary_metrics(y_true: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """ROC AUC and PR AUC (average precision) with their no-skill baselines (0.5 and the positive rate)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = np.asarray(y_true)
+    s = np.asarray(scores)
+    positive_rate = float(y.mean()) if len(y) else float("nan")
+    both = len(np.unique(y)) == 2
+    return {
+        "rows": float(len(y)),
+        "positive_rate": positive_rate,
+        "roc_auc": float(roc_auc_score(y, s)) if both else float("nan"),
+        "roc_auc_baseline": 0.5,
+        "pr_auc": float(average_precision_score(y, s)) if both else float("nan"),
+        "pr_auc_baseline": positive_rate,
+    }
+
+
+def model_dir(settings: Settings, name: str, run: str) -> Path:
+    """``<home>/models/<name>/<run>``."""
+    return Path(settings.home) / "models" / name / run
+
+
+def model_card(
+    title: str,
+    purpose: str,
+    split: TimeSplit,
+    features: dict[str, str],
+    metrics: dict[str, Any],
+    limits: Sequence[str],
+) -> str:
+    """A short markdown model card: purpose, data window, features, metrics against baselines, limits."""
+    lines = [f"# {title}", "", purpose, "", "## Data window", ""]
+    lines += [
+        f"- train: {split.train_start} .. {split.train_end}",
+        f"- test (held-out days): {split.test_start} .. {split.test_end}",
+        "",
+        "## Features",
+        "",
+    ]
+    lines += [f"- `{name}`: {text}" for name, text in features.items()]
+    lines += ["", "## Metrics (held-out days)", "", "| metric | model | no-skill baseline |", "|---|---|---|"]
+    test = metrics.get("test", {})
+    lines += [
+        f"| ROC AUC | {test.get('roc_auc', float('nan')):.4f} | {test.get('roc_auc_baseline', 0.5):.4f} |",
+        f"| PR AUC | {test.get('pr_auc', float('nan')):.4f} | {test.get('pr_auc_baseline', float('nan')):.4f} |",
+        "",
+        f"Rows: train {int(metrics.get('train', {}).get('rows', 0))}, test {int(test.get('rows', 0))}; "
+        f"positive rate in test {test.get('positive_rate', float('nan')):.4f}.",
+        "",
+        "## Limits",
+        "",
+    ]
+    lines += [f"- {text}" for text in limits]
+    return "\n".join(lines) + "\n"
+
+
+def save_model(folder: Path, model: Any, metrics: dict[str, Any], card: str) -> Path:
+    """Write ``model.joblib``, ``metrics.json`` and ``model_card.md`` into ``folder`` (replacing them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, folder / "model.joblib")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n")
+    (folder / "model_card.md").write_text(card)
+    return folder
