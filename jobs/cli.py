@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from jobs.common.config import settings
 
@@ -81,14 +82,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="end", type=date.fromisoformat, default=None, help="last date (default: --from)")
 
 
-@verb("run", "run the daily pipeline (bronze → silver) for each date in a range, in order")(_run_args)
+@verb("run", "run the daily pipeline (silver → gold → …) for each date in a range, in order")(_run_args)
 def _run(args: argparse.Namespace) -> int:
-    import time
     from datetime import timedelta
 
     from jobs.common.spark import get_spark
-    from jobs.common.text import format_table
-    from jobs.silver.daily import run_silver
+    from jobs.registry import jobs
 
     conf = settings()
     end = args.end or args.start
@@ -98,14 +97,47 @@ def _run(args: argparse.Namespace) -> int:
     days = (end - args.start).days + 1
     for i in range(days):
         day = args.start + timedelta(days=i)
-        t0 = time.monotonic()
-        report = run_silver(spark, day, conf)
-        print(f"[{i + 1}/{days}] {day}: silver window {report['window'][0]}..{report['window'][1]} "
-              f"in {time.monotonic() - t0:.0f}s", flush=True)  # fmt: skip
-        rows = [r for r in report["rows"] if str(r["event_date"]) == str(day)]
+        for j in jobs("daily"):
+            _run_daily(spark, j.name, day, conf, f"[{i + 1}/{days}] ")
+    return 0
+
+
+def _run_daily(spark: Any, name: str, day: date, conf: Any, prefix: str = "") -> dict[str, Any]:
+    import time
+
+    from jobs.common.text import format_table
+    from jobs.registry import job
+
+    t0 = time.monotonic()
+    report = job(name).load()(spark, day, conf)
+    window = report.get("window")
+    span = f" window {window[0]}..{window[1]}" if window else ""
+    print(f"{prefix}{day} {name}:{span} in {time.monotonic() - t0:.0f}s", flush=True)
+    rows = report.get("rows")
+    if name == "silver" and rows:
+        rows = [r for r in rows if str(r["event_date"]) == str(day)]
         head = ["source", "bronze rows", "duplicates", "too late", "silver rows", "bot events", "no consent"]
         cols = ["source", "bronze_rows", "duplicates", "too_late", "silver_rows", "bot_events", "no_consent_events"]
         print(format_table(head, [[r[c] for c in cols] for r in rows]))
+    elif isinstance(rows, dict):
+        print(format_table(["table", "rows in window"], [[k, v] for k, v in rows.items()]))
+    return report
+
+
+def _job_args(p: argparse.ArgumentParser) -> None:
+    from jobs.registry import jobs
+
+    p.add_argument("name", choices=[j.name for j in jobs("daily")], help="daily job")
+    p.add_argument("--date", type=date.fromisoformat, required=True, help="logical date, YYYY-MM-DD")
+
+
+@verb("job", "run one daily job for one logical date (what each Airflow task of detak_behaviour runs)")(_job_args)
+def _job(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+
+    conf = settings()
+    spark = get_spark(conf, app_name=f"detak-{args.name}")
+    _run_daily(spark, args.name, args.date, conf)
     return 0
 
 

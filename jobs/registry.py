@@ -6,7 +6,10 @@ the CLI runs the same verbs, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from jobs.common.contracts import event_sources
 
@@ -19,14 +22,82 @@ class Job:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     description: str
+    #: ``module:function`` taking (spark, run_date, settings) for the daily jobs.
+    runner: str = ""
+    #: Daily jobs that must have run for the same date first.
+    after: tuple[str, ...] = ()
+    #: Task group of the daily DAG: silver, gold, features or publish.
+    stage: str = ""
 
     @property
     def task_id(self) -> str:
         return self.name.replace(".", "_").replace("-", "_")
 
+    def load(self) -> Callable[..., dict[str, Any]]:
+        """The job's function; imported only when a job runs, never when a DAG file is parsed."""
+        module, _, func = self.runner.partition(":")
+        return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+
+
+SILVER = (
+    "silver.events",
+    "silver.sessions",
+    "silver.actor_verdicts",
+    "silver.orders",
+    "silver.order_items",
+    "silver.order_status_history",
+    "silver.identity_map",
+    "silver.reconciliation",
+)
+GOLD_BROWSING = (
+    "gold.session_facts",
+    "gold.funnel_daily",
+    "gold.page_transitions_daily",
+    "gold.navigation_paths",
+    "gold.search_quality_daily",
+    "gold.product_engagement_daily",
+    "gold.product_pairs_daily",
+    "gold.traffic_hourly",
+)
+
+
+def _daily() -> list[Job]:
+    """The daily graph for one logical date, in an order that respects ``after``."""
+    return [
+        Job(
+            name="silver",
+            group="daily",
+            args=("job", "silver"),
+            inputs=tuple(f"bronze.{s}_events" for s in event_sources()),
+            outputs=SILVER,
+            description="Bronze → silver for the date's window: events, sessions, bots, orders, identity.",
+            runner="jobs.silver.daily:run_silver",
+            stage="silver",
+        ),
+        Job(
+            name="gold_browsing",
+            group="daily",
+            args=("job", "gold_browsing"),
+            inputs=("silver.events", "silver.sessions", "silver.orders", "silver.order_items"),
+            outputs=GOLD_BROWSING,
+            description="Silver → browsing patterns: session facts, funnels, paths, search, products, traffic.",
+            runner="jobs.gold.browsing:run_browsing",
+            after=("silver",),
+            stage="gold",
+        ),
+    ]
+
+
+def job(name: str) -> Job:
+    """One job by name."""
+    for j in jobs():
+        if j.name == name:
+            return j
+    raise KeyError(f"no job named {name!r}; known: {', '.join(j.name for j in jobs())}")
+
 
 def jobs(group: str | None = None) -> list[Job]:
-    """Every job, or those of one group (``ingest``), in a stable order."""
+    """Every job, or those of one group (``ingest``, ``daily``), in a stable order."""
     registry = [
         Job(
             name=f"ingest_{source}",
@@ -38,4 +109,5 @@ def jobs(group: str | None = None) -> list[Job]:
         )
         for source in event_sources()
     ]
+    registry += _daily()
     return [j for j in registry if group is None or j.group == group]
