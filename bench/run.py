@@ -2,7 +2,8 @@
 
 Measured on one simulated weekday of about a million events: the shop simulator (events/s),
 bronze ingestion (lines/s through the streaming file source, validation and the Delta writes)
-and the silver job (bronze rows/s), on local[*].
+the silver job (bronze rows/s) and the gold browsing job (alone and over 30 days of history), on
+local[*].
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.gold import HISTORY_DAYS, bench_gold_browsing  # noqa: E402
 from bench.score import score_bots, score_sessions  # noqa: E402
 from jobs.bronze.ingest import ingest_source  # noqa: E402
 from jobs.common.config import load_settings  # noqa: E402
@@ -90,6 +92,14 @@ def main() -> int:
     bots = score_bots(spark, silver_events, home / "truth", pseudonym_key(conf))
     sessions = score_sessions(spark, silver_events, home / "truth", conf["silver"])
     print(f"bots: {bots}\nsessions: {sessions}", flush=True)
+
+    gold = bench_gold_browsing(spark, conf, START)
+    print(f"gold browsing: {gold['alone_s']:.1f}s alone, {gold['with_history_s']:.1f}s with history", flush=True)
+    gold_rows = [
+        ["the day alone", f"{gold['alone_s']:.1f}", *[f"{v:,}" for v in gold["rows"].values()]],
+        [f"with {HISTORY_DAYS} days of history", f"{gold['with_history_s']:.1f}",
+         *[f"{v:,}" for v in gold["rows_with_history"].values()]],
+    ]  # fmt: skip
     spark.stop()
 
     now = datetime.now(UTC)
@@ -135,6 +145,16 @@ Against the simulator's truth (bench/score.py), on this day:
   {", ".join(f"{k} {v:.3f}" for k, v in bots["recall_by_kind"].items())}.
 - Human sessions: {sessions["matched"]:,} of {sessions["true_sessions"]:,} true sessions formed exactly
   by detak ({sessions["match_rate"]:.2%}).
+
+## Gold browsing
+
+`run_browsing` for {START}: all eight browsing tables (session facts, funnel, transitions, paths,
+search quality, product engagement and pairs, hourly traffic), first on the day alone, then again
+after {HISTORY_DAYS} earlier days of silver and gold ({", ".join(f"{k} {v:,}" for k, v in gold["history_rows"].items())}
+rows, copies of the day) were added before its window. The second build reads history only for
+each device's first session and last week's funnel, so it should cost about the same.
+
+{format_markdown(["build", "seconds", *gold["rows"]], gold_rows)}
 """
     (ROOT / "bench" / "RESULTS.md").write_text(text)
     print(format_table(["source", "lines", "valid", "quarantined", "seconds", "lines/s"], rows))
