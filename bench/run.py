@@ -8,14 +8,17 @@ local[*].
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,7 +29,6 @@ from jobs.bronze.ingest import ingest_source  # noqa: E402
 from jobs.common.config import load_settings  # noqa: E402
 from jobs.common.spark import get_spark  # noqa: E402
 from jobs.common.tables import read_table  # noqa: E402
-from jobs.common.text import format_table  # noqa: E402
 from jobs.silver.daily import run_silver  # noqa: E402
 from jobs.silver.privacy import pseudonym_key  # noqa: E402
 from jobs.simulate import generate  # noqa: E402
@@ -55,20 +57,30 @@ def machine() -> str:
     )
 
 
-def main() -> int:
-    home = ROOT / "var" / "bench"
-    shutil.rmtree(home, ignore_errors=True)
-    conf = load_settings("local", environ={"DETAK_HOME": str(home)}, overrides={"spark": {"ui": False}})
+RESULTS = ROOT / "bench" / "results"
+HOME = ROOT / "var" / "bench"
 
+
+def settings_for_bench() -> Any:
+    return load_settings("local", environ={"DETAK_HOME": str(HOME)}, overrides={"spark": {"ui": False}})
+
+
+def stamp() -> str:
+    return f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def pipeline(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """Simulator, bronze and silver on a fresh bench home."""
+    shutil.rmtree(HOME, ignore_errors=True)
+    conf = settings_for_bench()
     t = time.perf_counter()
-    truth = generate(home, START, DAYS, USERS, seed=42, settings=conf, progress=True)
+    truth = generate(HOME, START, DAYS, USERS, seed=42, settings=conf, progress=True)
     sim_s = time.perf_counter() - t
     events = truth["good_events_total"]
     lines = truth["lines_total"]
     print(f"simulator: {events:,} events ({lines:,} lines) in {sim_s:.1f}s", flush=True)
 
-    spark = get_spark(conf, app_name="detak-bench")
-    spark.range(1).count()  # JVM warm-up is not ingestion
+    spark = spark_of()
     rows = []
     total_lines, total_s = 0, 0.0
     for source in conf["ingest"]["sources"]:
@@ -89,32 +101,13 @@ def main() -> int:
     silver_rows = sum(r["silver_rows"] for r in day_rows)
     print(f"silver: {bronze_rows:,} bronze rows → {silver_rows:,} silver events in {silver_s:.1f}s", flush=True)
     silver_events = read_table(spark, "silver.events", conf)
-    bots = score_bots(spark, silver_events, home / "truth", pseudonym_key(conf))
-    sessions = score_sessions(spark, silver_events, home / "truth", conf["silver"])
+    bots = score_bots(spark, silver_events, HOME / "truth", pseudonym_key(conf))
+    sessions = score_sessions(spark, silver_events, HOME / "truth", conf["silver"])
     print(f"bots: {bots}\nsessions: {sessions}", flush=True)
+    text = f"""## Shop simulator
 
-    gold = bench_gold_browsing(spark, conf, START)
-    print(f"gold browsing: {gold['alone_s']:.1f}s alone, {gold['with_history_s']:.1f}s with history", flush=True)
-    gold_rows = [
-        ["the day alone", f"{gold['alone_s']:.1f}", *[f"{v:,}" for v in gold["rows"].values()]],
-        [f"with {HISTORY_DAYS} days of history", f"{gold['with_history_s']:.1f}",
-         *[f"{v:,}" for v in gold["rows_with_history"].values()]],
-    ]  # fmt: skip
-    spark.stop()
-
-    now = datetime.now(UTC)
-    driver_memory = conf["spark"]["conf"]["spark.driver.memory"]
-    text = f"""# Benchmarks
-
-Produced by `make bench` ({Path(__file__).name}); numbers from one run, not a timed test.
-
-- Date: {now:%Y-%m-%d %H:%M} UTC
-- Machine: {machine()}
-- Spark: local[*], {conf["spark"]["shuffle_partitions"]} shuffle partitions, driver memory {driver_memory}
-
-## Shop simulator
-
-`generate(start={START}, days={DAYS}, users={USERS:,}, seed=42)` with {conf["simulator"]["workers"]} worker processes.
+Measured {stamp()}. `generate(start={START}, days={DAYS}, users={USERS:,}, seed=42)` with
+{conf["simulator"]["workers"]} worker processes.
 
 | events | lines written | seconds | events/s |
 |---:|---:|---:|---:|
@@ -145,19 +138,76 @@ Against the simulator's truth (bench/score.py), on this day:
   {", ".join(f"{k} {v:.3f}" for k, v in bots["recall_by_kind"].items())}.
 - Human sessions: {sessions["matched"]:,} of {sessions["true_sessions"]:,} true sessions formed exactly
   by detak ({sessions["match_rate"]:.2%}).
-
-## Gold browsing
-
-`run_browsing` for {START}: all eight browsing tables (session facts, funnel, transitions, paths,
-search quality, product engagement and pairs, hourly traffic), first on the day alone, then again
-after {HISTORY_DAYS} earlier days of silver and gold ({", ".join(f"{k} {v:,}" for k, v in gold["history_rows"].items())}
-rows, copies of the day) were added before its window. The second build reads history only for
-each device's first session and last week's funnel, so it should cost about the same.
-
-{format_markdown(["build", "seconds", *gold["rows"]], gold_rows)}
 """
+    return text, {"silver_s": silver_s, "ingest_s": total_s, "events": events, "silver_rows": silver_rows}
+
+
+def gold_browsing(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """The gold browsing build on the bench day, alone and with 30 days of history."""
+    gold = bench_gold_browsing(spark_of(), settings_for_bench(), START)
+    print(f"gold browsing: {gold['alone_s']:.1f}s alone, {gold['with_history_s']:.1f}s with history", flush=True)
+    gold_rows = [
+        ["the day alone", f"{gold['alone_s']:.1f}", *[f"{v:,}" for v in gold["rows"].values()]],
+        [f"with {HISTORY_DAYS} days of history", f"{gold['with_history_s']:.1f}",
+         *[f"{v:,}" for v in gold["rows_with_history"].values()]],
+    ]  # fmt: skip
+    history = ", ".join(f"{k} {v:,}" for k, v in gold["history_rows"].items())
+    text = f"""## Gold browsing
+
+Measured {stamp()}. `run_browsing` for {START}: all eight browsing tables (session facts, funnel,
+transitions, paths, search quality, product engagement and pairs, hourly traffic), first on the day
+alone, then again after {HISTORY_DAYS} earlier days of silver and gold (copies of the day: {history}
+rows) were added before its window. The second build reads history only for each device's first
+session and last week's funnel, so it should cost about the same.
+
+{format_markdown(["build", "seconds", *[k.removeprefix("gold.") for k in gold["rows"]]], gold_rows)}
+"""
+    return text, {"alone_s": gold["alone_s"], "with_history_s": gold["with_history_s"]}
+
+
+SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] = {
+    "pipeline": pipeline,
+    "gold": gold_browsing,
+}
+
+
+def main(argv: list[str]) -> int:
+    """Run the named sections (all by default) and rewrite bench/RESULTS.md from every section's result.
+
+    Sections after ``pipeline`` work on the bench home it built, so one can be re-run alone.
+    """
+    chosen = argv or list(SECTIONS)
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown sections {sorted(unknown)}; known: {list(SECTIONS)}")
+    RESULTS.mkdir(exist_ok=True)
+    session: list[Any] = []
+
+    def spark_of() -> Any:
+        if not session:
+            session.append(get_spark(settings_for_bench(), app_name="detak-bench"))
+            session[0].range(1).count()  # JVM warm-up is not part of any job
+        return session[0]
+
+    for name in chosen:
+        text, numbers = SECTIONS[name](spark_of)
+        (RESULTS / f"{name}.md").write_text(text)
+        (RESULTS / f"{name}.json").write_text(json.dumps(numbers, indent=2, default=str))
+    if session:
+        session[0].stop()
+    conf = settings_for_bench()
+    driver_memory = conf["spark"]["conf"]["spark.driver.memory"]
+    parts = [(RESULTS / f"{n}.md").read_text() for n in SECTIONS if (RESULTS / f"{n}.md").exists()]
+    text = f"""# Benchmarks
+
+Produced by `make bench` ({Path(__file__).name}); numbers from one run, not a timed test. Each section
+says when it was measured (`python bench/run.py SECTION` re-runs one on the existing bench data).
+
+- Machine: {machine()}
+- Spark: local[*], {conf["spark"]["shuffle_partitions"]} shuffle partitions, driver memory {driver_memory}
+
+""" + "\n".join(parts)
     (ROOT / "bench" / "RESULTS.md").write_text(text)
-    print(format_table(["source", "lines", "valid", "quarantined", "seconds", "lines/s"], rows))
     print(f"written to {ROOT / 'bench' / 'RESULTS.md'}")
     return 0
 
@@ -169,4 +219,4 @@ def format_markdown(head: list[str], rows: list[list[str]]) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
