@@ -65,14 +65,16 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Settings
+from jobs.common.contracts import event_sources
 from jobs.common.tables import conform, ensure_table, table_path
 from jobs.maintenance.lake import (
     column_names,
-    delete_counted,
     existing_tables,
     is_delta_table,
+    last_operation_metrics,
     purge_deletion_vectors,
     retention_check_lifted,
+    version,
 )
 from jobs.silver.privacy import hmac_sha256, pseudonym_key
 
@@ -224,14 +226,69 @@ def _condition(contract: Any, person: Person) -> Column | None:
     return _either(match_any(cols, person.pseudonymous_ids()), verdicts)
 
 
-def _local_path(uri: str) -> Path | None:
+TEXT = "__text__"
+ACTOR = "__device_verdict__"
+
+
+def _id_rows(contract: Any, person: Person) -> list[tuple[str, str]]:
+    """(kind, value) rows to erase ``contract``'s table by: a column name, TEXT or ACTOR, and one id."""
+    cols = column_names(contract)
+    ids = person.raw_ids() if contract.layer == "bronze" else person.pseudonymous_ids()
+    rows = [(c, v) for c, values in ids.items() if c in cols for v in sorted(values)]
+    if contract.layer == "bronze" and "raw_line" in cols:
+        rows += [(TEXT, t) for t in sorted(person.tokens())]
+    if contract.layer != "bronze" and {"actor_type", "actor"} <= cols:
+        rows += [(ACTOR, d) for d in sorted(person.devices)]
+    return rows
+
+
+def delete_ids(spark: SparkSession, path: str, contract: Any, person: Person) -> int:
+    """Delete the person's rows with a MERGE whose source holds the ids; the number of rows deleted.
+
+    A DELETE would write its predicate, ids and all, into the table's commit log, where it stays
+    after VACUUM; a MERGE's logged condition names only columns and kinds.
+    """
+    rows = _id_rows(contract, person)
+    if not rows:
+        return 0
+    kinds = {k for k, _ in rows}
+    conds = [f"(s.kind = '{c}' AND t.`{c}` = s.value)" for c in sorted(kinds - {TEXT, ACTOR})]
+    if TEXT in kinds:
+        conds.append(f"(s.kind = '{TEXT}' AND contains(t.raw_line, concat('\"', s.value, '\"')))")
+    if ACTOR in kinds:
+        conds.append(f"(s.kind = '{ACTOR}' AND t.actor_type = 'anonymous_id' AND t.actor = s.value)")
+    source = spark.createDataFrame(rows, "kind string, value string")
+    table = DeltaTable.forPath(spark, path)
+    before = version(table)
+    # Several ids may match one row (its account and its device): allowed for an unconditional delete.
+    table.alias("t").merge(F.broadcast(source).alias("s"), " OR ".join(conds)).whenMatchedDelete().execute()
+    if version(table) == before:
+        return 0
+    return int(last_operation_metrics(table).get("numTargetRowsDeleted", 0))
+
+
+def landing_file(uri: str, landing: Path, sources: Iterable[str]) -> Path | None:
+    """The local landing file a bronze row came from, only ever inside the ``landing`` folder.
+
+    A home moved or copied after ingestion keeps the old paths in ``_source_file``: they are
+    re-rooted at their ``<source>/`` folder. Anything else (object storage, files outside landing)
+    is None and left alone.
+    """
     parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(unquote(parsed.path))
+    if parsed.scheme not in ("", "file"):
+        return None
+    path = Path(unquote(parsed.path))
+    root = landing.resolve()
+    if path.is_relative_to(root):
+        return path
+    parts = path.parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] in set(sources):
+            return root.joinpath(*parts[i:])
     return None
 
 
-def rewrite_landing(files: Iterable[str], person: Person) -> dict[str, int]:
+def rewrite_landing(files: Iterable[str], person: Person, landing: Path, sources: Iterable[str]) -> dict[str, int]:
     """Rewrite landing files without the person's lines; delete files left empty.
 
     Each file is written beside itself under a hidden name (which the ingestion's file source never
@@ -240,7 +297,7 @@ def rewrite_landing(files: Iterable[str], person: Person) -> dict[str, int]:
     ids, tokens = person.raw_ids(), person.tokens()
     out = {"files_rewritten": 0, "files_deleted": 0, "lines_removed": 0, "files_skipped": 0}
     for uri in sorted(set(files)):
-        path = _local_path(uri)
+        path = landing_file(uri, landing, sources)
         if path is None or not path.exists():
             # Object storage or a file already removed by retention: nothing to rewrite here.
             out["files_skipped"] += 1
@@ -343,11 +400,16 @@ def erase(
             continue
         if "_source_file" in column_names(contract):
             files |= _collect_set(spark.read.format("delta").load(path).where(cond), "_source_file")
-        n = delete_counted(spark, path, cond)
+        n = delete_ids(spark, path, contract, person)
         if n:
             purge_deletion_vectors(spark, path)
             rows[contract.name] = n
-    landing = rewrite_landing(files, person)
+    landing_root = str(settings["paths"]["landing"])
+    if "://" in landing_root:
+        log.warning("landing on object storage (%s) is not rewritten: erase its files there", landing_root)
+        landing = {"files_rewritten": 0, "files_deleted": 0, "lines_removed": 0, "files_skipped": len(files)}
+    else:
+        landing = rewrite_landing(files, person, Path(landing_root), event_sources())
     # Deleted rows stay in files that older versions reference until VACUUM removes those files.
     with retention_check_lifted(spark):
         for name in rows:

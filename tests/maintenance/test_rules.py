@@ -14,8 +14,11 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.common.contracts import ContractError, TableContract, _check_zorder, table
+from jobs.common.tables import ensure_table
 from jobs.maintenance.forget import (
     Person,
+    delete_ids,
+    landing_file,
     line_mentions,
     match_any,
     mentions_any,
@@ -77,7 +80,7 @@ def test_rewrite_landing_keeps_other_lines_and_the_modification_time(tmp_path: P
         fh.write(lines[0] + "\n")
     os.utime(mixed, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
     person = Person(users={"p"}, raw={"user_id": {"u1"}, "anonymous_id": {"d1"}})
-    out = rewrite_landing([f"file://{mixed}", str(only), f"file://{tmp_path}/gone.jsonl.gz"], person)
+    out = rewrite_landing([f"file://{mixed}", str(only), f"file://{tmp_path}/gone.jsonl.gz"], person, tmp_path, [])
     assert out == {"files_rewritten": 1, "files_deleted": 1, "lines_removed": 3, "files_skipped": 1}
     with gzip.open(mixed, "rt") as fh:
         assert fh.read() == lines[1] + "\n"
@@ -124,3 +127,38 @@ def test_zorder_columns_must_be_plain_columns() -> None:
     with pytest.raises(ContractError, match="not a column"):
         _check_zorder(TableContract(**fields, zorder_by=["nope"]))
     assert table("silver.events").zorder_by == ["anonymous_id", "event_type"]
+
+
+def test_landing_file_stays_inside_landing(tmp_path: Path) -> None:
+    landing = tmp_path / "home" / "landing"
+    inside = landing / "orders" / "date=2026-11-11" / "hour=01" / "part-00000.jsonl.gz"
+    assert landing_file(f"file://{inside}", landing, ["orders"]) == inside
+    # A home copied after ingestion: re-rooted at the source folder.
+    moved = "file:///elsewhere/landing/orders/date=2026-11-11/hour=01/part-00000.jsonl.gz"
+    assert landing_file(moved, landing, ["orders", "search"]) == inside
+    assert landing_file("file:///etc/passwd", landing, ["orders"]) is None
+    assert landing_file("s3a://bucket/landing/orders/x.jsonl.gz", landing, ["orders"]) is None
+
+
+def test_delete_ids_leaves_no_id_in_the_commit_log(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "verdicts")
+    ensure_table(spark, "silver.actor_verdicts", path=path)
+    rows = [
+        (date(2026, 11, 11), kind, actor, ["headless"], 3, None, None, {})
+        for kind, actor in [("anonymous_id", "secret-device"), ("ip", "secret-device"), ("anonymous_id", "other")]
+    ]
+    df = spark.createDataFrame(
+        rows, "d date, k string, a string, r array<string>, e long, f timestamp, l timestamp, m map<string,double>"
+    )
+    df = df.withColumn("f", F.lit("2026-11-11 01:00:00").cast("timestamp")).withColumn("l", F.col("f"))
+    df.toDF(*[c.name for c in table("silver.actor_verdicts").columns]).write.format("delta").mode("append").save(path)
+    person = Person(users={"secret-user"}, devices={"secret-device"})
+
+    assert delete_ids(spark, path, table("silver.actor_verdicts"), person) == 1
+
+    left = {(r["actor_type"], r["actor"]) for r in spark.read.format("delta").load(path).collect()}
+    assert left == {("ip", "secret-device"), ("anonymous_id", "other")}
+    newest = sorted((tmp_path / "verdicts" / "_delta_log").glob("*.json"))[-1].read_text().splitlines()
+    commit = next(json.loads(line)["commitInfo"] for line in newest if '"commitInfo"' in line)
+    # The logged operation names columns only (the file statistics hold the rows that stay).
+    assert commit["operation"] == "MERGE" and "secret" not in json.dumps(commit)
