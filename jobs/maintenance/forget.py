@@ -24,18 +24,23 @@ its columns, so tables added later are covered without code changes here:
   purpose, as the record that the request was carried out and so that :func:`reapply_forget_requests`
   can erase the person again from data that arrives later.
 
-Every table that lost rows is then VACUUMed with a retention of 0 hours, so the Parquet files that
-still held the person's rows are deleted from storage. Trade-off: time travel to versions before
-the request is lost for those tables, and a writer committing to one of them at that moment could
-lose files it had written but not committed yet, so run it in the maintenance window, not next to
-ingestion. Delta's commit files keep min/max column statistics of removed files (string prefixes)
-until log retention (``delta.logRetentionDuration``, 30 days) expires them.
+Rows are deleted by a MERGE whose source is a small frame of (kind, id) rows, not by a DELETE with
+the ids in its predicate: Delta writes an operation's predicate into the commit log, which VACUUM
+never removes. Every table that lost rows is then VACUUMed with a retention of 0 hours, so the
+Parquet files that still held the person's rows are deleted from storage. Trade-off: time travel
+to versions before the request is lost for those tables, and a writer committing to one of them at
+that moment could lose files it had written but not committed yet, so run it in the maintenance
+window, not next to ingestion. What remains: the commit files written before the request keep the
+min/max column statistics of the files they added (string prefixes of 32 characters), which can be
+one of the person's values, until Delta's log cleanup removes commit files older than
+``delta.logRetentionDuration`` (30 days by default) at a checkpoint.
 
-Landing: the JSON-lines files the person's bronze rows came from are rewritten without the
-person's lines (same rules as bronze, plus any line mentioning one of the raw values), atomically,
-with the original modification time so the ingestion's file source does not take a rewritten file
-for a new one; a file left empty is deleted. Files of the person not yet ingested are not found
-(they have no bronze rows yet): :func:`reapply_forget_requests` erases them after ingestion.
+Landing: the JSON-lines files the person's bronze rows came from (``_source_file``, only ever
+inside ``paths.landing``) are rewritten without the person's lines (same rules as bronze, plus any
+line mentioning one of the raw values), atomically, with the original modification time so the
+ingestion's file source does not take a rewritten file for a new one; a file left empty is
+deleted. Files of the person not yet ingested are not found (they have no bronze rows yet):
+:func:`reapply_forget_requests` erases them after ingestion.
 
 Warehouse: rows with the person's pseudonymous ids are deleted from every table of the DuckDB file
 (``paths.warehouse``) that has such a column; other warehouses plug in through

@@ -18,6 +18,7 @@ from jobs.common.tables import ensure_table
 from jobs.maintenance.forget import (
     Person,
     delete_ids,
+    forget_in_duckdb,
     landing_file,
     line_mentions,
     match_any,
@@ -162,3 +163,28 @@ def test_delete_ids_leaves_no_id_in_the_commit_log(spark: SparkSession, tmp_path
     commit = next(json.loads(line)["commitInfo"] for line in newest if '"commitInfo"' in line)
     # The logged operation names columns only (the file statistics hold the rows that stay).
     assert commit["operation"] == "MERGE" and "secret" not in json.dumps(commit)
+
+
+def test_forget_in_duckdb_deletes_from_every_table_with_an_id_column(tmp_path: Path) -> None:
+    import duckdb
+
+    settings = ci_settings(tmp_path)
+    target = Path(settings["paths"]["warehouse"])
+    target.parent.mkdir(parents=True)
+    con = duckdb.connect(str(target))
+    con.execute("CREATE SCHEMA gold")
+    con.execute("CREATE TABLE gold.sessions (session_id VARCHAR, user_id VARCHAR, n INT)")
+    con.execute("INSERT INTO gold.sessions VALUES ('s1', 'p1', 1), ('s2', 'p2', 2), ('s3', NULL, 3)")
+    con.execute("CREATE TABLE main.daily (day DATE, n INT)")
+    con.execute("INSERT INTO main.daily VALUES (DATE '2026-11-11', 5)")
+    con.execute("CREATE VIEW main.v AS SELECT * FROM gold.sessions")
+    con.close()
+
+    deleted = forget_in_duckdb(settings, {"user_id": ["p1"], "session_id": ["s3"], "anonymous_id": []})
+
+    assert deleted == {"gold.sessions": 2}
+    con = duckdb.connect(str(target))
+    assert con.execute("SELECT session_id FROM gold.sessions").fetchall() == [("s2",)]
+    assert con.execute("SELECT count(*) FROM main.daily").fetchall() == [(1,)]
+    con.close()
+    assert forget_in_duckdb(ci_settings(tmp_path / "none"), {"user_id": ["p1"]}) == {}
