@@ -1,7 +1,10 @@
-"""Write → audit → publish to a real DuckDB file and a real PostgreSQL cluster."""
+"""Write → audit → publish to a real DuckDB file and a throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,10 +14,10 @@ from pyspark.sql import SparkSession
 
 from jobs.common.config import Settings
 from jobs.publish.publish import PublishBlocked, PublishFailures, gate_and_publish, publish, run_sql
-from jobs.publish.warehouse import InjectedFailure
+from jobs.publish.warehouse import InjectedFailure, PublishError, warehouse
 from jobs.quality.gate import gate
 from tests.conftest import ci_settings
-from tests.quality.helpers import FUNNEL, extra_contracts, funnel_rows, postgres_cluster, write_funnel
+from tests.quality.helpers import FUNNEL, extra_contracts, funnel_rows, pg_bin, postgres_cluster, write_funnel
 
 DAY1 = date(2026, 11, 10)
 DAY2 = date(2026, 11, 11)
@@ -23,51 +26,19 @@ QUERY = f"SELECT {COLUMNS} FROM test.funnel_daily ORDER BY date, channel, step_i
 
 
 def _expected(rows: list[tuple]) -> list[tuple]:
-    """Rows as the warehouse query returns them (hand-built frames, not the code under test)."""
+    """Rows as the warehouse query returns them (from the hand-built frames, not the code under test)."""
     out = [(r[0], r[1], r[2], r[5], r[6], r[7], r[8]) for r in rows]
     return sorted(out, key=lambda r: (r[0], r[1], r[4]))
 
 
-def _scenario(spark: SparkSession, settings: Settings, target: str) -> None:
-    day1 = funnel_rows(DAY1, [100, 60, 20, 5])
-    day2_good = funnel_rows(DAY2, [80, 50, 10, 4])
-    day2_rising = funnel_rows(DAY2, [80, 50, 90, 4])
-    with extra_contracts():
-        # A good day publishes, and the warehouse holds exactly the lake table's rows.
-        write_funnel(spark, day1, DAY1, settings)
-        done = gate_and_publish(spark, [FUNNEL], [DAY1], settings, target=target)
-        assert done[FUNNEL]["publish"]["status"] == "published"
-        assert done[FUNNEL]["publish"]["rows"] == 4
-        assert run_sql(settings, QUERY, target) == _expected(day1)
-
-        # Re-publishing the same version is a no-op (publish_log).
-        again = publish(spark, FUNNEL, [DAY1], settings, target)
-        assert again["status"] == "noop" and again["skipped"] == [str(DAY1)]
-
-        # A corrupted day is blocked: the warehouse keeps the previous good data.
-        write_funnel(spark, day2_rising, DAY2, settings)
-        with pytest.raises(PublishFailures, match="funnel_non_increasing") as blocked:
-            gate_and_publish(spark, [FUNNEL], [DAY2], settings, target=target)
-        assert blocked.value.results[FUNNEL]["gate"]["failed_critical"] == [f"{DAY2} funnel_non_increasing"]
-        assert run_sql(settings, QUERY, target) == _expected(day1)
-        # Nor can it be published past the gate.
-        with pytest.raises(PublishBlocked):
-            publish(spark, FUNNEL, [DAY2], settings, target)
-
-        # A run that dies between staging and swap leaves the warehouse readable and unchanged...
-        write_funnel(spark, day2_good, DAY2, settings)
-        checked = gate(spark, FUNNEL, [DAY2], settings)
-        assert checked.passed
-        with pytest.raises(InjectedFailure):
-            publish(spark, FUNNEL, [DAY2], settings, target, version=checked.delta_version, fail_after="staging")
-        assert run_sql(settings, QUERY, target) == _expected(day1)
-        # ... and the re-run publishes only the changed date.
-        rerun = publish(spark, FUNNEL, [DAY2], settings, target, version=checked.delta_version)
-        assert rerun["status"] == "published" and rerun["dates"] == [str(DAY2)]
-        assert run_sql(settings, QUERY, target) == _expected(day1 + day2_good)
-
-        # Every table and column carries its description from the contract.
-        _assert_comments(settings, target)
+@contextmanager
+def _targets(tmp_path: Path) -> Iterator[tuple[list[str], dict[str, Any]]]:
+    """DuckDB always; PostgreSQL too when its binaries are there (always in CI)."""
+    if pg_bin() is None and not os.environ.get("CI"):
+        yield ["duckdb"], {}
+        return
+    with postgres_cluster(tmp_path) as pg:
+        yield ["duckdb", "postgres"], pg
 
 
 def _assert_comments(settings: Settings, target: str) -> None:
@@ -89,21 +60,53 @@ def _assert_comments(settings: Settings, target: str) -> None:
     assert column == [("Sessions that reached the step.",)]
 
 
-def test_publish_to_duckdb(spark: SparkSession, tmp_path: Path) -> None:
-    settings = ci_settings(tmp_path / "home")
-    _scenario(spark, settings, "duckdb")
+def test_write_audit_publish(spark: SparkSession, tmp_path: Path) -> None:
+    """One lake table, gated once per version, published to every target."""
+    day1 = funnel_rows(DAY1, [100, 60, 20, 5])
+    day2_rising = funnel_rows(DAY2, [80, 50, 90, 4])
+    day2_good = funnel_rows(DAY2, [80, 50, 10, 4])
+    with _targets(tmp_path) as (targets, pg), extra_contracts():
+        settings = ci_settings(tmp_path / "home", warehouse={"postgres": pg} if pg else {})
+        # A good day publishes, and each warehouse holds exactly the lake table's rows.
+        write_funnel(spark, day1, DAY1, settings)
+        done = gate_and_publish(spark, [FUNNEL], [DAY1], settings, target="duckdb")
+        assert done[FUNNEL]["publish"]["status"] == "published"
+        assert done[FUNNEL]["publish"]["rows"] == 4
+        for target in targets[1:]:
+            assert publish(spark, FUNNEL, [DAY1], settings, target)["status"] == "published"
+        for target in targets:
+            assert run_sql(settings, QUERY, target) == _expected(day1)
+            # Re-publishing the same version is a no-op (publish_log).
+            again = publish(spark, FUNNEL, [DAY1], settings, target)
+            assert again["status"] == "noop" and again["skipped"] == [str(DAY1)]
+
+        # A corrupted day is blocked: every warehouse keeps the previous good data.
+        write_funnel(spark, day2_rising, DAY2, settings)
+        with pytest.raises(PublishFailures, match="funnel_non_increasing") as blocked:
+            gate_and_publish(spark, [FUNNEL], [DAY2], settings, target="duckdb")
+        assert blocked.value.results[FUNNEL]["gate"]["failed_critical"] == [f"{DAY2} funnel_non_increasing"]
+        for target in targets:
+            with pytest.raises(PublishBlocked):
+                publish(spark, FUNNEL, [DAY2], settings, target)
+            assert run_sql(settings, QUERY, target) == _expected(day1)
+
+        # The fixed day passes; a run that dies between staging and swap leaves each warehouse
+        # readable and unchanged, and the re-run publishes only the changed date.
+        write_funnel(spark, day2_good, DAY2, settings)
+        checked = gate(spark, FUNNEL, [DAY2], settings)
+        assert checked.passed
+        for target in targets:
+            with pytest.raises(InjectedFailure):
+                publish(spark, FUNNEL, [DAY2], settings, target, version=checked.delta_version, fail_after="staging")
+            assert run_sql(settings, QUERY, target) == _expected(day1)
+            rerun = publish(spark, FUNNEL, [DAY2], settings, target, version=checked.delta_version)
+            assert rerun["status"] == "published" and rerun["dates"] == [str(DAY2)] and rerun["rows"] == 4
+            assert run_sql(settings, QUERY, target) == _expected(day1 + day2_good)
+            # Every table and column carries its description from the contract.
+            _assert_comments(settings, target)
     assert (tmp_path / "home" / "warehouse" / "detak.duckdb").exists()
 
 
-def test_publish_to_postgres(spark: SparkSession, tmp_path: Path) -> None:
-    with postgres_cluster(tmp_path) as pg:
-        settings = ci_settings(tmp_path / "home", warehouse={"target": "postgres", "postgres": pg})
-        _scenario(spark, settings, "postgres")
-
-
 def test_unknown_target(tmp_path: Path) -> None:
-    settings: Any = ci_settings(tmp_path / "home")
-    from jobs.publish.warehouse import PublishError, warehouse
-
     with pytest.raises(PublishError, match="unknown warehouse target"):
-        warehouse(settings, "oracle")
+        warehouse(ci_settings(tmp_path / "home"), "oracle")

@@ -66,7 +66,7 @@ def write_funnel(spark: SparkSession, rows: list[tuple], day: date, settings: Se
 # A throwaway PostgreSQL cluster
 
 
-def _pg_bin() -> Path | None:
+def pg_bin() -> Path | None:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     return found[-1].parent if found else None
 
@@ -84,7 +84,7 @@ def postgres_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     PostgreSQL refuses to run as root: then the cluster runs as the ``postgres`` system user (or
     ``nobody``) in a folder that user owns.
     """
-    bin_dir = _pg_bin()
+    bin_dir = pg_bin()
     if bin_dir is None:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL binaries missing in CI: apt-get install -y postgresql")
