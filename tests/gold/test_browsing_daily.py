@@ -240,7 +240,8 @@ def test_a_daily_rerun_equals_the_full_build_and_changes_nothing(
     spark: SparkSession, gold: Settings, tmp_path: Path
 ) -> None:
     # The same silver, gold rebuilt for the last two days only: must equal the full build.
-    conf = sim_settings(copy_home(Path(str(gold["paths"]["lake"])).parent, tmp_path), silver={"lookback_days": 1})
+    home = copy_home(Path(str(gold["paths"]["lake"])).parent, tmp_path)
+    conf = sim_settings(home, silver={"lookback_days": 1, "late_days": 1})
     run_browsing(spark, LAST_DAY, conf)
     for name in OUTPUTS:
         assertDataFrameEqual(read_table(spark, name, conf), read_table(spark, name, gold))
