@@ -110,7 +110,10 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
     n_test = min(len(dates) - 1, max(1, math.ceil(len(dates) * float(params["test_share"]))))
     test_start = dates[-n_test]
     test = (pdf["as_of_date"] >= test_start).to_numpy()
-    x = pdf[feature_names()].astype(float).to_numpy()
+    # A feature with no value at all in the training days (e.g. purchase gaps in a short history)
+    # carries nothing to learn and breaks the model's binning: leave it out, and say so.
+    used = [c for c in feature_names() if pdf.loc[~test, c].notna().any()]
+    x = pdf[used].astype(float).to_numpy()
     y = pdf["label"].astype(int).to_numpy()
     model = HistGradientBoostingClassifier(random_state=int(params["seed"]), max_iter=200, learning_rate=0.05)
     model.fit(x[~test], y[~test])
@@ -129,13 +132,15 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
         "roc_auc": _auc(y[test], scores),
         "roc_auc_baseline": _auc(y[test], baseline),
         "baseline_feature": BASELINE_FEATURE,
+        "features_used": len(used),
+        "features_unused": [c for c in feature_names() if c not in used],
     }
     if save:
         import joblib
 
         folder = Path(settings.home) / "models" / MODEL
         folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"model": model, "features": feature_names(), "metrics": metrics}, folder / "model.joblib")
+        joblib.dump({"model": model, "features": used, "metrics": metrics}, folder / "model.joblib")
         metrics["saved_to"] = str(folder / "model.joblib")
     return metrics
 

@@ -167,7 +167,7 @@ def test_events_after_d_leave_rows_up_to_d_unchanged(spark: SparkSession, sim_ho
     later_before = read_table(spark, TABLE, conf).where(F.col("as_of_date") > F.lit(d)).collect()
 
     # Change the world from D on: new human events for every user (copies of their events shifted to
-    # D and later), events of D deleted, orders placed on D 00:00 and every earlier order cancelled after D.
+    # D and later), events of D deleted, orders placed on D 00:00 and every open earlier order cancelled after D.
     events = read_table(spark, "silver.events", conf)
     shifted = (
         events.where(F.col("user_id").isNotNull() & (F.col("event_date") < F.lit(d)))
@@ -182,7 +182,8 @@ def test_events_after_d_leave_rows_up_to_d_unchanged(spark: SparkSession, sim_ho
     orders_path = table_path("silver.orders", conf)
     orders = DeltaTable.forPath(spark, orders_path)
     orders.update(
-        F.col("created_at") < F.lit(datetime(2026, 11, 11)),
+        # Only orders still open at D: moving an existing cancellation would rewrite the past, not add to it.
+        (F.col("created_at") < F.lit(datetime(2026, 11, 11))) & F.col("cancelled_at").isNull(),
         {"status": F.lit("cancelled"), "cancelled_at": F.lit(datetime(2026, 11, 11, 0, 0, 1)).cast("timestamp")},
     )
     new_orders = (
