@@ -134,3 +134,28 @@ def _check_docs_in_browser(index: Path) -> None:
     ).stdout
     assert FUNNEL in dom
     assert "Expectation Suites" in dom or "expectations/" in dom
+
+
+def _violations(spark: SparkSession, spec: dict, rows: list[tuple], schema: str) -> list[tuple]:
+    """Rows a custom check's query finds on a tiny batch (the query GE runs, without GE)."""
+    check = custom_check(spec, table("silver.reconciliation"))
+    spark.createDataFrame(rows, schema).createOrReplaceTempView("tiny_batch")
+    query = check.expectation.unexpected_rows_query.format(batch="tiny_batch")  # type: ignore[attr-defined]
+    return [tuple(r) for r in spark.sql(query).collect()]
+
+
+def test_custom_check_queries(spark: SparkSession) -> None:
+    recon = "event_date date, source string, bronze_rows long, silver_rows long, duplicates long, too_late long"
+    d = date(2026, 11, 10)
+    rows = [(d, "clickstream", 10, 7, 2, 1), (d, "search", 5, 5, 1, 0)]
+    condition = {"type": "row_condition", "condition": "bronze_rows = silver_rows + duplicates + too_late"}
+    assert _violations(spark, condition, rows, recon) == [(d, "search", 5, 5, 1, 0)]
+
+    funnel = "g string, step_index int, sessions long"
+    steps = [("a", 0, 10), ("a", 1, 12), ("a", 2, 3), ("b", 0, 5), ("b", 1, 5)]
+    rising = {"type": "non_increasing", "column": "sessions", "order_by": "step_index", "partition_by": ["g"]}
+    assert _violations(spark, rising, steps, funnel) == [("a", 1, 12, 10)]
+
+    share = {"type": "aggregate_between", "expression": "sum(duplicates) / sum(bronze_rows)", "max": 0.1}
+    assert _violations(spark, share, rows, recon) == [(0.2,)]
+    assert _violations(spark, {**share, "max": 0.5}, rows, recon) == []
