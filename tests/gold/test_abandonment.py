@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from bench.abandonment import score, truth_carts
+from bench.abandonment import markdown, score, truth_carts
 from jobs.bronze.ingest import ingest_source
 from jobs.common.config import Settings
 from jobs.common.contracts import table
@@ -394,7 +394,7 @@ def test_primary_reason_matches_planted_cause(spark: SparkSession, sim_home: Pat
     print("abandonment job:", metrics)
     gold = read_table(spark, "gold.cart_abandonment", conf)
     result = score(gold, truth_carts(spark, home))
-    print(result.get("markdown", result))
+    print(markdown(result))
     assert metrics["rows_written"]["gold.cart_abandonment"] == gold.count()
     assert result["abandoned_carts"] >= 100
     assert result["accuracy"] >= MIN_ACCURACY
