@@ -141,27 +141,100 @@ def _job(args: argparse.Namespace) -> int:
     return 0
 
 
-IMPORTERS = {"rees46": "import_rees46", "otto": "import_otto"}
+IMPORTERS = {
+    "rees46": "jobs.importers:import_rees46",
+    "otto": "jobs.importers:import_otto",
+    "uci-retail": "jobs.importers.uci_retail:import_uci_retail",
+}
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=sorted(IMPORTERS), help="input format")
-    p.add_argument("file", type=Path, help="input file (REES46 CSV, OTTO JSON lines)")
+    p.add_argument("file", type=Path, help="input file or folder (REES46 CSV, OTTO JSON lines, UCI Online Retail CSVs)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: DETAK_HOME)")
 
 
 @verb("import", "turn a public e-commerce data set into landing files of detak's contracts")(_import_args)
 def _import(args: argparse.Namespace) -> int:
-    import jobs.importers as importers
+    import importlib
 
+    module, _, func = IMPORTERS[args.kind].partition(":")
     out = args.out or settings().home
-    summary = getattr(importers, IMPORTERS[args.kind])(args.file, out)
+    summary = getattr(importlib.import_module(module), func)(args.file, out)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
 
 def _no_args(p: argparse.ArgumentParser) -> None:
     pass
+
+
+def _sql_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", help='SQL, e.g. "SELECT * FROM gold.funnel_daily LIMIT 5"')
+    p.add_argument("--target", default=None, help="warehouse target (default: warehouse.target of conf)")
+
+
+@verb("sql", "query the warehouse (DuckDB file by default) where published tables live")(_sql_args)
+def _sql(args: argparse.Namespace) -> int:
+    from jobs.common.text import format_table
+    from jobs.publish.publish import warehouse
+
+    head, rows = warehouse(settings(), args.target).query_with_columns(args.query)
+    print(format_table(head, [list(r) for r in rows]))
+    return 0
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", choices=["abandonment", "purchase"], help="which model")
+    p.add_argument("--until", type=date.fromisoformat, default=None, help="last day of data (abandonment)")
+
+
+@verb("train", "train a model on the latest validated gold and feature tables, and record its metrics")(_train_args)
+def _train(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+
+    conf = settings()
+    spark = get_spark(conf, app_name=f"detak-train-{args.model}")
+    if args.model == "abandonment":
+        from jobs.ml.abandonment import train_abandonment
+
+        result = train_abandonment(spark, conf, args.until)
+    else:
+        from jobs.ml.purchase import train_purchase
+
+        result = train_purchase(spark, conf)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _forget_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user", action="append", default=[], help="raw account id to erase (repeatable)")
+    p.add_argument("--requests", type=Path, default=None, help="file of account ids, one per line")
+
+
+@verb("forget", "erase people from every layer, the features, the warehouse and Delta history")(_forget_args)
+def _forget(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+    from jobs.maintenance.forget import forget_users
+
+    if not args.user and args.requests is None:
+        raise SystemExit("give --user ID (repeatable) or --requests FILE")
+    conf = settings()
+    spark = get_spark(conf, app_name="detak-forget")
+    result = forget_users(spark, conf, user_ids=args.user, request_file=args.requests)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+@verb("maintain", "OPTIMIZE with Z-order, VACUUM and bronze retention on every lake table")(_no_args)
+def _maintain(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+    from jobs.maintenance.housekeeping import run_maintenance
+
+    conf = settings()
+    result = run_maintenance(get_spark(conf, app_name="detak-maintain"), conf)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
 
 
 @verb("prefetch", "resolve Spark's jars (Delta, JDBC) into the local cache once, for offline runs")(_no_args)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
+from jobs.common.config import Settings
 from jobs.common.contracts import event_sources
 
 
@@ -28,6 +30,9 @@ class Job:
     after: tuple[str, ...] = ()
     #: Task group of the daily DAG: silver, gold, features or publish.
     stage: str = ""
+    #: Which dates a daily run for D rewrites: ``silver`` (silver's window), ``abandonment`` (the
+    #: carts' window) or ``next_day`` (as-of date D + 1 of point-in-time tables).
+    window: str = "silver"
 
     @property
     def task_id(self) -> str:
@@ -49,6 +54,8 @@ SILVER = (
     "silver.identity_map",
     "silver.reconciliation",
 )
+GOLD_ABANDONMENT = ("gold.cart_abandonment", "gold.abandonment_reasons_daily")
+FEATURES = ("gold.purchase_time_profile", "features.user_daily")
 GOLD_BROWSING = (
     "gold.session_facts",
     "gold.funnel_daily",
@@ -85,7 +92,53 @@ def _daily() -> list[Job]:
             after=("silver",),
             stage="gold",
         ),
+        Job(
+            name="gold_abandonment",
+            group="daily",
+            args=("job", "gold_abandonment"),
+            inputs=("silver.events", "silver.orders", "silver.sessions"),
+            outputs=GOLD_ABANDONMENT,
+            description="Silver → carts with outcome, stage and reasons, and lost value per reason.",
+            runner="jobs.gold.abandonment:run_abandonment",
+            after=("silver",),
+            stage="gold",
+            window="abandonment",
+        ),
+        Job(
+            name="features",
+            group="daily",
+            args=("job", "features"),
+            inputs=("silver.events", "silver.orders", "silver.order_items"),
+            outputs=FEATURES,
+            description="Silver → time-of-purchase profiles and point-in-time user features as of D + 1.",
+            runner="jobs.features.user_daily:run_features",
+            after=("silver",),
+            stage="features",
+            window="next_day",
+        ),
+        Job(
+            name="publish",
+            group="daily",
+            args=("job", "publish"),
+            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *FEATURES),
+            outputs=("quality.validation_results", "quality.publish_log"),
+            description="Quality gate on every gold and feature table the day rewrote; publish those that pass.",
+            runner="jobs.publish.daily:run_publish",
+            after=("gold_browsing", "gold_abandonment", "features"),
+            stage="publish",
+        ),
     ]
+
+
+def written_dates(j: Job, run_date: date, settings: Settings) -> list[date]:
+    """The dates a daily run of ``j`` for ``run_date`` rewrites (what the quality gate must check)."""
+    if j.window == "next_day":
+        return [run_date + timedelta(days=1)]
+    if j.window == "abandonment":
+        back = int(settings["gold"]["abandonment"]["lookback_days"])
+    else:
+        back = int(settings["silver"]["lookback_days"])
+    return [run_date - timedelta(days=i) for i in range(back, -1, -1)]
 
 
 def job(name: str) -> Job:

@@ -137,6 +137,10 @@ class Warehouse:
         raise NotImplementedError
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.query_with_columns(sql)[1]
+
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of a query (``detak sql``)."""
         raise NotImplementedError
 
     def cleanup(self, stage: str) -> None:
@@ -258,12 +262,14 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()
         return [r[0] for r in rows]
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         if not self.path.exists():
             raise PublishError(f"no DuckDB warehouse at {self.path} yet: nothing has been published")
         con = self._connect(read_only=True)
         try:
-            return [tuple(r) for r in con.execute(sql).fetchall()]
+            cur = con.execute(sql)
+            rows = [tuple(r) for r in cur.fetchall()]
+            return [d[0] for d in cur.description or []], rows
         finally:
             con.close()
 
@@ -334,13 +340,15 @@ class PostgresWarehouse(Warehouse):
         )
         return [r[0] for r in cur.fetchall()]
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         con = self._connect()
         try:
             with con.cursor() as cur:
                 cur.execute("SET TIME ZONE 'UTC'")
                 cur.execute(sql)  # type: ignore[arg-type]
-                return [tuple(r) for r in cur.fetchall()] if cur.description else []
+                if not cur.description:
+                    return [], []
+                return [d.name for d in cur.description], [tuple(r) for r in cur.fetchall()]
         finally:
             con.close()
 
