@@ -23,7 +23,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.abandonment import bench_abandonment  # noqa: E402
+from bench.features import bench_features  # noqa: E402
 from bench.gold import HISTORY_DAYS, bench_gold_browsing  # noqa: E402
+from bench.quality import bench_gate  # noqa: E402
 from bench.score import score_bots, score_sessions  # noqa: E402
 from jobs.bronze.ingest import ingest_source  # noqa: E402
 from jobs.common.config import load_settings  # noqa: E402
@@ -165,9 +168,72 @@ session and last week's funnel, so it should cost about the same.
     return text, {"alone_s": gold["alone_s"], "with_history_s": gold["with_history_s"]}
 
 
+def abandonment(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """Gold abandonment on the bench day, scored against the simulator's planted causes."""
+    result = bench_abandonment(spark_of(), settings_for_bench())
+    print(f"abandonment: {result['abandoned_carts']} carts scored, accuracy {result['accuracy']:.4f}", flush=True)
+    text = f"""## Gold cart abandonment
+
+Measured {stamp()}. `run_abandonment` over the bench day ({result["seconds"]:.1f} s), every cart's
+primary reason, stage and outcome compared with the cause the simulator planted (bench/abandonment.py).
+
+{result["markdown"]}"""
+    return text, {k: result[k] for k in ("abandoned_carts", "accuracy", "seconds", "per_reason")}
+
+
+def features(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """Features for 30 as-of dates over the bench population (after the gold section's history)."""
+    result = bench_features(spark_of(), settings_for_bench(), HISTORY_DAYS)
+    print(f"features: {result['rows']:,} rows in {result['seconds']:.1f}s", flush=True)
+    row = [str(result["days"]), f"{result['rows']:,}", f"{result['profile_rows']:,}", f"{result['seconds']:.1f}",
+           f"{result['rows_per_second']:,}"]  # fmt: skip
+    text = f"""## Time-of-purchase profiles and user features
+
+Measured {stamp()}. `build_features` for {HISTORY_DAYS} as-of dates ({result["as_of_dates"][0]} ..
+{result["as_of_dates"][1]}) in one pass over the bench population, on silver that holds the bench day
+and the {HISTORY_DAYS} earlier copies the gold section added (events and sessions; orders only on the
+bench day).
+
+{format_markdown(["as-of dates", "feature rows", "profile rows", "seconds", "rows/s"], [row])}
+"""
+    return text, {k: result[k] for k in ("days", "rows", "profile_rows", "seconds")}
+
+
+def quality(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """The quality gate on the bench day's gold tables, as a share of the daily pipeline's time."""
+    from jobs.registry import jobs
+
+    conf = settings_for_bench()
+    tables = [t for j in jobs("daily") if j.stage == "gold" for t in j.outputs]
+    result = bench_gate(spark_of(), tables, [START], conf)
+    earlier = {n: json.loads((RESULTS / f"{n}.json").read_text()) for n in ("pipeline", "gold", "abandonment")}
+    pipeline_s = earlier["pipeline"]["silver_s"] + earlier["gold"]["alone_s"] + earlier["abandonment"]["seconds"]
+    share = result["seconds"] / (pipeline_s + result["seconds"])
+    print(f"gate: {result['seconds']:.1f}s, {share:.1%} of the daily pipeline", flush=True)
+    rows = [
+        [name, str(r["expectations"]), f"{r['rows']:,}", "yes" if r["passed"] else "NO", f"{r['seconds']:.1f}"]
+        for name, r in result["tables"].items()
+    ]
+    text = f"""## Quality gate overhead
+
+Measured {stamp()}. `gate` on every gold table of the bench day at its current Delta version
+(validation results and Data Docs written, as in the daily run), against the day's silver, gold
+browsing and abandonment build times measured above ({pipeline_s:.1f} s). Target: 15 % or less.
+
+{format_markdown(["table", "expectations", "rows", "passed", "seconds"], rows)}
+
+Gate total {result["seconds"]:.1f} s: **{share:.1%}** of the daily pipeline (silver + gold + gate).
+"""
+    return text, {"seconds": result["seconds"], "share": share, "pipeline_s": pipeline_s}
+
+
+#: In order: abandonment scores the bench day alone, before gold adds 30 days of history.
 SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] = {
     "pipeline": pipeline,
+    "abandonment": abandonment,
     "gold": gold_browsing,
+    "features": features,
+    "quality": quality,
 }
 
 
