@@ -210,6 +210,7 @@ def _train(args: argparse.Namespace) -> int:
 def _forget_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", action="append", default=[], help="raw account id to erase (repeatable)")
     p.add_argument("--requests", type=Path, default=None, help="file of account ids, one per line")
+    p.add_argument("--request-id", default=None, help="id to record the request under (default: generated)")
 
 
 @verb("forget", "erase people from every layer, the features, the warehouse and Delta history")(_forget_args)
@@ -221,18 +222,22 @@ def _forget(args: argparse.Namespace) -> int:
         raise SystemExit("give --user ID (repeatable) or --requests FILE")
     conf = settings()
     spark = get_spark(conf, app_name="detak-forget")
-    result = forget_users(spark, conf, user_ids=args.user, request_file=args.requests)
+    result = forget_users(spark, conf, user_ids=args.user, request_file=args.requests, request_id=args.request_id)
     print(json.dumps(result, indent=2, default=str))
     return 0
 
 
-@verb("maintain", "OPTIMIZE with Z-order, VACUUM and bronze retention on every lake table")(_no_args)
+def _maintain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--today", type=date.fromisoformat, default=None, help="date retention counts from (default: today)")
+
+
+@verb("maintain", "forget again, retention, OPTIMIZE with Z-order and VACUUM on every lake table")(_maintain_args)
 def _maintain(args: argparse.Namespace) -> int:
     from jobs.common.spark import get_spark
     from jobs.maintenance.housekeeping import run_maintenance
 
     conf = settings()
-    result = run_maintenance(get_spark(conf, app_name="detak-maintain"), conf)
+    result = run_maintenance(get_spark(conf, app_name="detak-maintain"), conf, today=args.today)
     print(json.dumps(result, indent=2, default=str))
     return 0
 
