@@ -19,19 +19,11 @@ from pyspark.sql import functions as F
 from jobs.common.config import Settings
 from jobs.common.tables import ensure_table, read_table, replace_dates
 from jobs.gold import funnel, paths, products, search, sessions, traffic
+from jobs.registry import GOLD_BROWSING
 from jobs.silver.daily import Window, window_for
 
 INPUTS = ("silver.events", "silver.sessions", "silver.orders", "silver.order_items")
-OUTPUTS = (
-    "gold.session_facts",
-    "gold.funnel_daily",
-    "gold.page_transitions_daily",
-    "gold.navigation_paths",
-    "gold.search_quality_daily",
-    "gold.product_engagement_daily",
-    "gold.product_pairs_daily",
-    "gold.traffic_hourly",
-)
+OUTPUTS = GOLD_BROWSING
 #: A session starting on the window's last day may run past midnight.
 SPILL = timedelta(days=1)
 
