@@ -24,7 +24,7 @@ from jobs.silver.daily import Window, window_for
 
 INPUTS = ("silver.events", "silver.sessions", "silver.orders", "silver.order_items")
 OUTPUTS = GOLD_BROWSING
-#: A session starting on the window's last day may run past midnight.
+#: A session may run past midnight: into the day after the window, or from the day before into it.
 SPILL = timedelta(days=1)
 
 
@@ -45,14 +45,16 @@ def build(
     """Every gold browsing table for ``window`` (pure: inputs in, frames out).
 
     ``events``, ``orders`` and ``order_items`` cover the window and the day after it;
-    ``silver_sessions`` the window; ``first_seen`` is ``sessions.first_seen`` over the whole
+    ``silver_sessions`` the window and the day before it; ``first_seen`` is ``sessions.first_seen`` over the whole
     history; ``earlier_funnel`` holds gold.funnel_daily of the previous period before the window.
     """
     params = settings["gold"]["browsing"]
     timeout = float(settings["silver"]["sessions"]["timeout_minutes"])
-    scoped, consenting = sessions.behaviour_scope(events, silver_sessions)
+    # Sessions of the day before the window scope the events they carry past midnight into it.
+    scoped, with_spill = sessions.behaviour_scope(events, silver_sessions)
+    consenting = with_spill.where(_between("session_date", window.start, window.end))
     scoped = scoped.persist()
-    owned = sessions.session_orders(consenting, orders, timeout).persist()
+    owned = sessions.session_orders(with_spill, orders, timeout).persist()
     facts = sessions.transform(consenting, scoped, owned, first_seen, params).persist()
     dates = facts.select("session_id", "session_date")
     dated = scoped.join(dates, "session_id")
@@ -88,7 +90,7 @@ def run_browsing(spark: SparkSession, run_date: date, settings: Settings) -> dic
     after = window.end + SPILL
     events = read_table(spark, "silver.events", settings).where(_between("event_date", window.start, after))
     silver_sessions = read_table(spark, "silver.sessions", settings).where(
-        _between("session_date", window.start, window.end)
+        _between("session_date", window.start - SPILL, window.end)
     )
     orders = read_table(spark, "silver.orders", settings).where(_between("order_date", window.start, after))
     items = read_table(spark, "silver.order_items", settings).where(_between("order_date", window.start, after))
