@@ -407,6 +407,7 @@ def run_abandonment(spark: SparkSession, run_date: date, settings: Settings) -> 
     written = read_table(spark, "gold.cart_abandonment", settings).where(
         F.col("cart_date").between(F.lit(start), F.lit(run_date))
     )
+    # bounded: one row per outcome, stage or reason
     by_outcome = {r["outcome"]: r["n"] for r in written.groupBy("outcome").agg(F.count("*").alias("n")).collect()}
     by_stage = {
         r["stage_reached"]: r["n"]

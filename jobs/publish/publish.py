@@ -40,7 +40,7 @@ def _published(spark: SparkSession, table_name: str, target: str, settings: Sett
         .where((F.col("table") == table_name) & (F.col("target") == target))
         .groupBy("date")
         .agg(F.max_by("delta_version", "published_at").alias("delta_version"))
-        .collect()
+        .collect()  # bounded: one row per date
     )
     return {r["date"]: int(r["delta_version"]) for r in rows}
 
@@ -58,7 +58,7 @@ def _gate_passed(
         .agg(F.min(F.when(F.col("severity") == "critical", F.col("success").cast("int")).otherwise(1)).alias("ok"))
         .groupBy("date")
         .agg(F.max_by("ok", "run_at").alias("ok"))
-        .collect()
+        .collect()  # bounded: one row per date
     )
     verdict = {r["date"]: int(r["ok"]) for r in runs}
     if None in dates:
