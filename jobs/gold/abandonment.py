@@ -407,21 +407,21 @@ def run_abandonment(spark: SparkSession, run_date: date, settings: Settings) -> 
     written = read_table(spark, "gold.cart_abandonment", settings).where(
         F.col("cart_date").between(F.lit(start), F.lit(run_date))
     )
-    # bounded: one row per outcome, stage or reason
-    by_outcome = {r["outcome"]: r["n"] for r in written.groupBy("outcome").agg(F.count("*").alias("n")).collect()}
+    outcomes = written.groupBy("outcome").agg(F.count("*").alias("n"))
+    by_outcome = {r["outcome"]: r["n"] for r in outcomes.collect()}  # bounded: one row per outcome
     by_stage = {
         r["stage_reached"]: r["n"]
         for r in written.where(F.col("outcome") == "abandoned")
         .groupBy("stage_reached")
         .agg(F.count("*").alias("n"))
-        .collect()
+        .collect()  # bounded: one row per stage
     }
     by_reason = {
         r["primary_reason"]: r["n"]
         for r in written.where(F.col("outcome") == "abandoned")
         .groupBy("primary_reason")
         .agg(F.count("*").alias("n"))
-        .collect()
+        .collect()  # bounded: one row per reason
     }
     ex = (
         outputs["excluded"]

@@ -171,7 +171,7 @@ def _either(*conds: Column | None) -> Column | None:
 
 def _collect_set(df: Any, col: str) -> set[str]:
     # Bounded: the distinct values of one request's people, never event-level data.
-    return {r[0] for r in df.select(col).where(F.col(col).isNotNull()).distinct().collect()}
+    return {r[0] for r in df.select(col).where(F.col(col).isNotNull()).distinct().collect()}  # bounded
 
 
 def resolve(spark: SparkSession, settings: Settings, users: set[str], raw_users: set[str], key: bytes) -> Person:

@@ -120,9 +120,8 @@ def publish(
     wh.load_staging(staging_frame(snapshot, contract), contract, stage)
     if fail_after == "staging":
         raise InjectedFailure(f"injected failure between staging and swap of {table_name}")
-    per_date = (
-        {r[0]: int(r[1]) for r in snapshot.groupBy(contract.partition_by[0]).count().collect()} if partitioned else {}
-    )
+    counts = snapshot.groupBy(contract.partition_by[0]).count()
+    per_date = {r[0]: int(r[1]) for r in counts.collect()} if partitioned else {}  # bounded: one row per date
     rows = wh.swap(contract, stage, [d for d in todo if d is not None] if partitioned else None)
     wh.cleanup(stage)
     now = datetime.now(UTC).replace(tzinfo=None)
