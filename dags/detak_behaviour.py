@@ -2,12 +2,25 @@
 ### detak_behaviour — silver → gold → features → quality gate → publish, daily
 
 Once a day, for its logical date D, every daily job of detak's registry (`jobs/registry.py`) runs
-for D, in dependency order, one Spark submission per job through the `spark_default` connection:
-silver rewrites D's window (D − `silver.lookback_days` .. D) from bronze, then the gold groups
-(browsing patterns, …) rebuild the same window from silver. Each job replaces exactly the date
+for D, in dependency order, one task per job (a Spark submission through the `spark_default`
+connection, or the job in the task's process when `airflow.task_runner` is `in_process`):
+
+silver → gold (browsing, cart abandonment, time of purchase, in parallel) → features
+→ quality_gate → publish
+
+Silver rewrites D's window (D − `silver.lookback_days` .. D) from bronze; the gold groups rebuild
+their windows from silver; features are computed as of D + 1; the quality gate validates every
+gold and feature date the run rewrote with Great Expectations, and publish copies to the
+warehouse the table versions that passed. Each job replaces exactly the date
 partitions of its window in one Delta transaction, so re-running a date, or a backfill over a range
 (`airflow backfill create --dag-id detak_behaviour --from-date … --to-date …`), gives the same
 tables as running each day once.
+
+A run triggered with `{"since": "YYYY-MM-DD"}` stands for every daily run from that date to its
+logical date: each job runs once over the union of their windows and writes what those daily runs
+would have written (a catch-up or backfill in one run, paying each job's fixed cost once):
+
+    airflow dags trigger detak_behaviour --logical-date 2026-11-14 --conf '{"since": "2026-11-08"}'
 
 Each task updates the Assets of the tables it writes. A run still going
 `airflow.behaviour_deadline_hours` after it was queued raises a deadline alert
@@ -18,11 +31,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset, DeadlineAlert, DeadlineReference, SyncCallback, TaskGroup, dag
+from airflow.sdk import Asset, DeadlineAlert, DeadlineReference, Param, SyncCallback, TaskGroup, dag
 
 from jobs.common.config import settings
-from jobs.orchestration.airflow import asset_uri, default_args, spark_task_kwargs
+from jobs.orchestration.airflow import asset_uri, default_args, job_task
 from jobs.registry import jobs
 
 DEADLINE_HOURS = float(settings()["airflow"]["behaviour_deadline_hours"])
@@ -37,6 +49,15 @@ DEADLINE_HOURS = float(settings()["airflow"]["behaviour_deadline_hours"])
     default_args=default_args(),
     tags=["detak", "silver", "gold", "daily"],
     doc_md=__doc__,
+    params={
+        "since": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="First logical date this run stands for (a catch-up or backfill in one run); "
+            "empty: the run's own date.",
+        )
+    },
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(hours=DEADLINE_HOURS),
@@ -51,13 +72,12 @@ def detak_behaviour() -> None:
     for job in jobs("daily"):
         if job.stage not in groups:
             groups[job.stage] = TaskGroup(group_id=job.stage)
-        tasks[job.name] = SparkSubmitOperator(
-            task_id=job.task_id,
+        tasks[job.name] = job_task(
+            job.task_id,
+            [*job.args, "--date", "{{ ds }}", "--since", "{{ params.since or '' }}"],
             task_group=groups[job.stage],
             doc_md=job.description,
-            application_args=[*job.args, "--date", "{{ ds }}"],
             outlets=[Asset(name=table, uri=asset_uri(table)) for table in job.outputs],
-            **spark_task_kwargs(),
         )
     for job in jobs("daily"):
         for upstream in job.after:

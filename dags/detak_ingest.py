@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, dag
 
-from jobs.orchestration.airflow import asset_uri, default_args, spark_task_kwargs
+from jobs.orchestration.airflow import asset_uri, default_args, job_task
 from jobs.registry import jobs
 
 
@@ -35,12 +34,11 @@ from jobs.registry import jobs
 )
 def detak_ingest() -> None:
     for job in jobs("ingest"):
-        SparkSubmitOperator(
-            task_id=job.task_id,
+        job_task(
+            job.task_id,
+            [*job.args, "--run-id", "{{ run_id }}__try{{ ti.try_number }}"],
             doc_md=job.description,
-            application_args=[*job.args, "--run-id", "{{ run_id }}__try{{ ti.try_number }}"],
             outlets=[Asset(name=table, uri=asset_uri(table)) for table in job.outputs[:1]],
-            **spark_task_kwargs(),
         )
 
 

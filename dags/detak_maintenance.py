@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import dag
 
-from jobs.orchestration.airflow import default_args, spark_task_kwargs
+from jobs.orchestration.airflow import default_args, job_task
 
 
 @dag(
@@ -30,11 +29,10 @@ from jobs.orchestration.airflow import default_args, spark_task_kwargs
     doc_md=__doc__,
 )
 def detak_maintenance() -> None:
-    SparkSubmitOperator(
-        task_id="maintain",
+    job_task(
+        "maintain",
+        ["maintain", "--today", "{{ ds }}"],
         doc_md="Forget again, retention, OPTIMIZE with Z-order and VACUUM on every lake table.",
-        application_args=["maintain", "--today", "{{ ds }}"],
-        **spark_task_kwargs(),
     )
 
 

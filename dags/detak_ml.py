@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, dag
 
-from jobs.orchestration.airflow import asset_uri, default_args, spark_task_kwargs
+from jobs.orchestration.airflow import asset_uri, default_args, job_task
 
 
 @dag(
@@ -30,20 +29,18 @@ from jobs.orchestration.airflow import asset_uri, default_args, spark_task_kwarg
     doc_md=__doc__,
 )
 def detak_ml() -> None:
-    SparkSubmitOperator(
-        task_id="train_abandonment",
+    job_task(
+        "train_abandonment",
+        ["train", "abandonment", "--until", "{{ ds }}"],
         doc_md="Abandonment propensity model and gold.abandonment_drivers.",
-        application_args=["train", "abandonment", "--until", "{{ ds }}"],
         inlets=[Asset(name="gold.cart_abandonment", uri=asset_uri("gold.cart_abandonment"))],
         outlets=[Asset(name="gold.abandonment_drivers", uri=asset_uri("gold.abandonment_drivers"))],
-        **spark_task_kwargs(),
     )
-    SparkSubmitOperator(
-        task_id="train_purchase",
+    job_task(
+        "train_purchase",
+        ["train", "purchase"],
         doc_md="Purchase-in-the-next-7-days model on point-in-time features.",
-        application_args=["train", "purchase"],
         inlets=[Asset(name="features.user_daily", uri=asset_uri("features.user_daily"))],
-        **spark_task_kwargs(),
     )
 
 

@@ -80,10 +80,20 @@ def _ingest(args: argparse.Namespace) -> int:
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="start", type=date.fromisoformat, required=True, help="first date, YYYY-MM-DD")
     p.add_argument("--to", dest="end", type=date.fromisoformat, default=None, help="last date (default: --from)")
+    p.add_argument(
+        "--daily",
+        action="store_true",
+        help="run every job once per date, as the scheduler does (default: each job once over the whole range)",
+    )
 
 
-@verb("run", "run the daily pipeline (silver → gold → …) for each date in a range, in order")(_run_args)
+@verb("run", "run the daily pipeline (silver → gold → features → gate → publish) over a range of dates")(_run_args)
 def _run(args: argparse.Namespace) -> int:
+    """Without Airflow. One pass per job over the range gives the tables the daily runs would give.
+
+    Each job's window covers every date a daily run in the range would rewrite, so the range is
+    processed once instead of (lookback + 1) times; ``--daily`` runs date by date instead.
+    """
     from datetime import timedelta
 
     from jobs.common.spark import get_spark
@@ -94,30 +104,42 @@ def _run(args: argparse.Namespace) -> int:
     if end < args.start:
         raise SystemExit("--to is before --from")
     spark = get_spark(conf, app_name="detak-run")
+    if not args.daily:
+        for j in jobs("daily"):
+            _run_daily(spark, j.name, end, conf, since=args.start)
+        return 0
     days = (end - args.start).days + 1
     for i in range(days):
         day = args.start + timedelta(days=i)
         for j in jobs("daily"):
-            _run_daily(spark, j.name, day, conf, f"[{i + 1}/{days}] ")
+            _run_daily(spark, j.name, day, conf, prefix=f"[{i + 1}/{days}] ")
     return 0
 
 
-def _run_daily(spark: Any, name: str, day: date, conf: Any, prefix: str = "") -> dict[str, Any]:
+def _run_daily(
+    spark: Any, name: str, day: date, conf: Any, prefix: str = "", since: date | None = None
+) -> dict[str, Any]:
     import time
 
     from jobs.common.text import format_table
     from jobs.registry import job
 
     t0 = time.monotonic()
-    report = job(name).load()(spark, day, conf)
+    if since is not None and since > day:
+        raise SystemExit(f"--since {since} is after --date {day}")
+    runs = f"{since}..{day}" if since is not None and since != day else str(day)
+    print(f"{prefix}{runs} {name}: started", flush=True)
+    report = job(name).load()(spark, day, conf, since=since if since != day else None)
     window = report.get("window")
     span = f" window {window[0]}..{window[1]}" if window else ""
-    print(f"{prefix}{day} {name}:{span} in {time.monotonic() - t0:.0f}s", flush=True)
+    print(f"{prefix}{runs} {name}:{span} done in {time.monotonic() - t0:.0f}s", flush=True)
     rows = report.get("rows")
     if name == "silver" and rows:
-        rows = [r for r in rows if str(r["event_date"]) == str(day)]
-        head = ["source", "bronze rows", "duplicates", "too late", "silver rows", "bot events", "no consent"]
-        cols = ["source", "bronze_rows", "duplicates", "too_late", "silver_rows", "bot_events", "no_consent_events"]
+        if since is None:
+            rows = [r for r in rows if str(r["event_date"]) == str(day)]
+        head = ["date", "source", "bronze rows", "duplicates", "too late", "silver rows", "bot events", "no consent"]
+        cols = ["event_date", "source", "bronze_rows", "duplicates", "too_late", "silver_rows", "bot_events"]
+        cols.append("no_consent_events")
         print(format_table(head, [[r[c] for c in cols] for r in rows]))
     elif isinstance(rows, dict):
         print(format_table(["table", "rows in window"], [[k, v] for k, v in rows.items()]))
@@ -129,6 +151,12 @@ def _job_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("name", choices=[j.name for j in jobs("daily")], help="daily job")
     p.add_argument("--date", type=date.fromisoformat, required=True, help="logical date, YYYY-MM-DD")
+    p.add_argument(
+        "--since",
+        type=lambda v: date.fromisoformat(v) if v else None,
+        default=None,
+        help="first logical date: one run standing for the daily runs since .. --date (catch-up, backfill)",
+    )
 
 
 @verb("job", "run one daily job for one logical date (what each Airflow task of detak_behaviour runs)")(_job_args)
@@ -137,7 +165,7 @@ def _job(args: argparse.Namespace) -> int:
 
     conf = settings()
     spark = get_spark(conf, app_name=f"detak-{args.name}")
-    _run_daily(spark, args.name, args.date, conf)
+    _run_daily(spark, args.name, args.date, conf, since=args.since)
     return 0
 
 
@@ -259,7 +287,24 @@ def _prefetch(args: argparse.Namespace) -> int:
     return 0
 
 
-@verb("demo", "simulate 3 days around 11.11, ingest them through Airflow, reconcile with the truth")(_no_args)
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="start", type=date.fromisoformat, default=None, help="first date (default: first)")
+    p.add_argument("--to", dest="end", type=date.fromisoformat, default=None, help="last date (default: last)")
+    p.add_argument("--out", type=Path, default=None, help="HTML file (default: <home>/reports/behaviour.html)")
+    p.add_argument("--target", default=None, help="warehouse target (default: warehouse.target of conf)")
+
+
+@verb("report", "write the HTML behaviour report (charts and a per-day summary) from the warehouse")(_report_args)
+def _report(args: argparse.Namespace) -> int:
+    from jobs.report import build_report, format_summary
+
+    out, summary = build_report(settings(), args.out, args.start, args.end, target=args.target)
+    print(format_summary(summary))
+    print(f"Report: {out.as_uri()}")
+    return 0
+
+
+@verb("demo", "a week around 11.11 through Airflow into the warehouse: per-day summary and HTML report")(_no_args)
 def _demo(args: argparse.Namespace) -> int:
     from jobs.demo import demo
 

@@ -1,4 +1,12 @@
-"""``detak demo``: simulate days around 11.11, land them in bronze through Airflow, reconcile.
+"""``detak demo``: a week around 11.11 from simulated shop events to the warehouse and a report.
+
+1. simulate Nov 8–14 for 20,000 users into landing files;
+2. run the DAGs through Airflow (``dag.test()``, recorded in Airflow's database so ``make
+   airflow`` shows the runs and task logs): ``detak_ingest`` once, then one ``detak_behaviour``
+   run for Nov 14 with ``since`` Nov 8, which stands for the seven daily runs (silver → gold →
+   features → quality gate → publish), every task on one shared Spark session;
+3. reconcile landing, bronze and quarantine with the simulator's truth;
+4. print a per-day summary read from the DuckDB warehouse and write the HTML report.
 
 The demo lives in its own home (``var/demo`` unless ``DETAK_DEMO_HOME`` says otherwise) and starts
 from a clean slate there, so it never touches data a user keeps under ``DETAK_HOME``.
@@ -13,16 +21,16 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from jobs.common.config import REPO_ROOT, Settings, load_settings
 from jobs.common.text import format_table
 
-DEMO_START = date(2026, 11, 10)
-DEMO_DAYS = 3
-DEMO_USERS = 5000
+DEMO_START = date(2026, 11, 8)
+DEMO_DAYS = 7
+DEMO_USERS = 20000
 DEMO_SEED = 1111
 
 
@@ -85,57 +93,81 @@ def format_reconciliation(rows: list[dict[str, Any]]) -> str:
     return format_table(head, table[1:])
 
 
-def run_airflow(conf: Settings, log_path: Path) -> None:
-    """Migrate Airflow's database and run one detak_ingest DAG run, showing a line per task."""
+def run_airflow(conf: Settings, runs: list[str], log_path: Path) -> None:
+    """Migrate Airflow's database, then run ``runs`` (``DAG@DATE[,k=v]``) in one process, a line per task."""
     from jobs.orchestration.airflow import airflow_environ
 
     env = airflow_environ(conf)
+    # Every task of the runs below shares the runner process and so one Spark session.
+    env["DETAK__AIRFLOW__TASK_RUNNER"] = "in_process"
     airflow = str(Path(sys.executable).parent / "airflow")
     with log_path.open("w") as log:
         subprocess.run([airflow, "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-        logical = datetime.now(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
         proc = subprocess.Popen(
-            [airflow, "dags", "test", "detak_ingest", logical],
+            [sys.executable, "-m", "jobs.orchestration.dag_runs", *runs],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
-            if "[DAG TEST] starting task_id=" in line or "[DAG TEST] end task" in line:
-                what = line.split("[DAG TEST]", 1)[1].split("[", 1)[0].strip()
-                print(f"  airflow: {what}", flush=True)
-            elif "new_state=" in line and "Task instance state updated" in line:
-                print(f"  airflow: task {line.split('new_state=')[1].split()[0]}", flush=True)
+            text = line.rstrip()
+            # dag_runs' own lines and the jobs' start/finish lines; the rest stays in the log.
+            if text.startswith(("  airflow", "      ", "    detak_")):
+                print(text, flush=True)
+            elif text.endswith(": started") or " done in " in text:
+                print(f"        {text.strip()}", flush=True)
         if proc.wait() != 0:
-            raise SystemExit(f"the detak_ingest DAG run failed; see {log_path}")
+            raise SystemExit(f"a DAG run failed; see {log_path}")
 
 
 def demo(start: date = DEMO_START, days: int = DEMO_DAYS, users: int = DEMO_USERS, seed: int = DEMO_SEED) -> int:
+    from datetime import timedelta
+
     from jobs.common.spark import get_spark
+    from jobs.report import build_report, format_summary
     from jobs.simulate import generate
 
     home = Path(os.environ.get("DETAK_DEMO_HOME", REPO_ROOT / "var" / "demo")).resolve()
     os.environ["DETAK_HOME"] = str(home)
     conf = load_settings()
-    for name in ("landing", "lake", "checkpoints", "airflow_home"):
-        shutil.rmtree(conf.path(name), ignore_errors=True)
+    for name in ("landing", "lake", "checkpoints", "airflow_home", "warehouse", "reports"):
+        path = conf.path(name)
+        shutil.rmtree(path.parent if name == "warehouse" else path, ignore_errors=True)
+    shutil.rmtree(home / "quality", ignore_errors=True)
     (home / "logs").mkdir(parents=True, exist_ok=True)
+    end = start + timedelta(days=days - 1)
     t0 = time.monotonic()
-    print(f"1/3 simulating {days} days from {start} for {users:,} users into {home}/landing", flush=True)
+    print(f"1/4 simulating {start}..{end} for {users:,} users into {home}/landing", flush=True)
     truth = generate(home, start, days, users, seed, settings=conf, progress=True)
     print(f"    {truth['lines_total']:,} lines written ({time.monotonic() - t0:.0f}s)", flush=True)
 
     t1 = time.monotonic()
-    print("2/3 running the detak_ingest DAG through Airflow (dags test; a task per source)", flush=True)
-    run_airflow(conf, home / "logs" / "airflow-ingest.log")
-    print(f"    done ({time.monotonic() - t1:.0f}s; Airflow log: {home / 'logs' / 'airflow-ingest.log'})")
+    log_path = home / "logs" / "airflow.log"
+    print(
+        f"2/4 running the DAGs through Airflow: detak_ingest, then detak_behaviour for {end} with since={start}\n"
+        f"    (one run standing for the {days} daily runs: silver → gold → features → quality gate → publish)",
+        flush=True,
+    )
+    ingest_at = datetime.combine(end + timedelta(days=1), datetime.min.time())
+    run_airflow(
+        conf,
+        [f"detak_ingest@{ingest_at.isoformat()}", f"detak_behaviour@{end.isoformat()},since={start.isoformat()}"],
+        log_path,
+    )
+    print(f"    done ({time.monotonic() - t1:.0f}s; Airflow log: {log_path})", flush=True)
 
-    print("3/3 reconciling landing, bronze and quarantine with the simulator's truth", flush=True)
+    print("3/4 reconciling landing, bronze and quarantine with the simulator's truth", flush=True)
     spark = get_spark(conf, app_name="detak-demo")
     rows = reconcile(spark, conf, truth)
-    print()
     print(format_reconciliation(rows))
+    (home / "logs" / "demo-reconciliation.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+    print("4/4 per-day summary from the warehouse, and the HTML report", flush=True)
+    report, summary = build_report(conf, first=start, last=end)
+    print(format_summary(summary))
     print()
-    (home / "logs" / "demo-summary.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"Total {time.monotonic() - t0:.0f}s. Lake: {conf.path('lake')}")
+    print(f"Report: {report.as_uri()}")
+    print(f"Warehouse: {conf.path('warehouse')}")
+    print(f'  try: DETAK_HOME={home} .venv/bin/detak sql "SELECT * FROM gold.funnel_daily LIMIT 5"')
+    print(f"Total {time.monotonic() - t0:.0f}s.")
     return 0 if all(r["reconciles"] for r in rows) else 1

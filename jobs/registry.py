@@ -24,11 +24,12 @@ class Job:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     description: str
-    #: ``module:function`` taking (spark, run_date, settings) for the daily jobs.
+    #: ``module:function`` taking (spark, run_date, settings, since=None) for the daily jobs; with
+    #: ``since`` one run stands for the daily runs since .. run_date (a catch-up or backfill run).
     runner: str = ""
     #: Daily jobs that must have run for the same date first.
     after: tuple[str, ...] = ()
-    #: Task group of the daily DAG: silver, gold, features or publish.
+    #: Task group of the daily DAG: silver, gold, features, quality or publish.
     stage: str = ""
     #: Which dates a daily run for D rewrites: ``silver`` (silver's window), ``abandonment`` (the
     #: carts' window) or ``next_day`` (as-of date D + 1 of point-in-time tables).
@@ -55,7 +56,8 @@ SILVER = (
     "silver.reconciliation",
 )
 GOLD_ABANDONMENT = ("gold.cart_abandonment", "gold.abandonment_reasons_daily")
-FEATURES = ("gold.purchase_time_profile", "features.user_daily")
+PURCHASE_TIME = ("gold.purchase_time_profile",)
+FEATURES = ("features.user_daily",)
 GOLD_BROWSING = (
     "gold.session_facts",
     "gold.funnel_daily",
@@ -105,40 +107,64 @@ def _daily() -> list[Job]:
             window="abandonment",
         ),
         Job(
+            name="gold_purchase_time",
+            group="daily",
+            args=("job", "gold_purchase_time"),
+            inputs=("silver.orders", "silver.order_items", "silver.events"),
+            outputs=PURCHASE_TIME,
+            description="Silver → each customer's time-of-purchase profile in local time, as of D + 1.",
+            runner="jobs.features.user_daily:run_purchase_time",
+            after=("silver",),
+            stage="gold",
+            window="next_day",
+        ),
+        Job(
             name="features",
             group="daily",
             args=("job", "features"),
-            inputs=("silver.events", "silver.orders", "silver.order_items"),
+            inputs=("silver.events", "silver.orders", "gold.purchase_time_profile"),
             outputs=FEATURES,
-            description="Silver → time-of-purchase profiles and point-in-time user features as of D + 1.",
+            description="Silver and purchase-time profiles → point-in-time user features as of D + 1.",
             runner="jobs.features.user_daily:run_features",
-            after=("silver",),
+            after=("gold_purchase_time",),
             stage="features",
             window="next_day",
+        ),
+        Job(
+            name="quality_gate",
+            group="daily",
+            args=("job", "quality_gate"),
+            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *PURCHASE_TIME, *FEATURES),
+            outputs=("quality.validation_results",),
+            description="Great Expectations suites on every gold and feature date the day rewrote; results recorded.",
+            runner="jobs.publish.daily:run_gate",
+            after=("gold_browsing", "gold_abandonment", "features"),
+            stage="quality",
         ),
         Job(
             name="publish",
             group="daily",
             args=("job", "publish"),
-            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *FEATURES),
-            outputs=("quality.validation_results", "quality.publish_log"),
-            description="Quality gate on every gold and feature table the day rewrote; publish those that pass.",
+            inputs=("quality.validation_results", *GOLD_BROWSING, *GOLD_ABANDONMENT, *PURCHASE_TIME, *FEATURES),
+            outputs=("quality.publish_log",),
+            description="Publish the table versions that passed the gate to the warehouse; fail naming blocked ones.",
             runner="jobs.publish.daily:run_publish",
-            after=("gold_browsing", "gold_abandonment", "features"),
+            after=("quality_gate",),
             stage="publish",
         ),
     ]
 
 
-def written_dates(j: Job, run_date: date, settings: Settings) -> list[date]:
-    """The dates a daily run of ``j`` for ``run_date`` rewrites (what the quality gate must check)."""
+def written_dates(j: Job, run_date: date, settings: Settings, since: date | None = None) -> list[date]:
+    """The dates a run of ``j`` for ``run_date`` (since ``since``) rewrites: what the gate must check."""
+    first = since or run_date
     if j.window == "next_day":
-        return [run_date + timedelta(days=1)]
-    if j.window == "abandonment":
-        back = int(settings["gold"]["abandonment"]["lookback_days"])
+        start, end = first + timedelta(days=1), run_date + timedelta(days=1)
+    elif j.window == "abandonment":
+        start, end = first - timedelta(days=int(settings["gold"]["abandonment"]["lookback_days"])), run_date
     else:
-        back = int(settings["silver"]["lookback_days"])
-    return [run_date - timedelta(days=i) for i in range(back, -1, -1)]
+        start, end = first - timedelta(days=int(settings["silver"]["lookback_days"])), run_date
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def job(name: str) -> Job:

@@ -214,17 +214,28 @@ def _dates(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def build_features(spark: SparkSession, first: date, last: date, settings: Settings) -> dict[str, Any]:
-    """Write gold.purchase_time_profile and features.user_daily for as-of dates ``first``..``last``.
-
-    Each table's partitions of the range are replaced in one transaction (idempotent). Returns row
-    counts and the bot and non-consented events left out of the range's input.
-    """
+def build_purchase_time(spark: SparkSession, first: date, last: date, settings: Settings) -> dict[str, Any]:
+    """Write gold.purchase_time_profile for as-of dates ``first``..``last`` (one transaction)."""
     dates = _dates(first, last)
-    for name in ("silver.events", "silver.orders", "silver.order_items", PROFILE_TABLE, TABLE):
+    for name in ("silver.events", "silver.orders", "silver.order_items", PROFILE_TABLE):
         ensure_table(spark, name, settings)
     replace_dates(purchase_time.build_profiles(spark, dates, settings), PROFILE_TABLE, first, last, settings)
+    in_range = F.col("as_of_date").between(F.lit(first), F.lit(last))
+    return {
+        "as_of_dates": [str(first), str(last)],
+        "rows": {PROFILE_TABLE: read_table(spark, PROFILE_TABLE, settings).where(in_range).count()},
+    }
 
+
+def build_user_features(spark: SparkSession, first: date, last: date, settings: Settings) -> dict[str, Any]:
+    """Write features.user_daily for as-of dates ``first``..``last`` from silver and the profiles.
+
+    The range's partitions are replaced in one transaction (idempotent). Returns row counts and
+    the bot and non-consented events left out of the range's input.
+    """
+    dates = _dates(first, last)
+    for name in ("silver.events", "silver.orders", PROFILE_TABLE, TABLE):
+        ensure_table(spark, name, settings)
     lo = first - timedelta(days=MIX_WINDOW)
     hi = datetime.combine(last, time.min)
     events = read_table(spark, "silver.events", settings).where(
@@ -243,14 +254,39 @@ def build_features(spark: SparkSession, first: date, last: date, settings: Setti
     in_range = F.col("as_of_date").between(F.lit(first), F.lit(last))
     return {
         "as_of_dates": [str(first), str(last)],
-        "profile_rows": read_table(spark, PROFILE_TABLE, settings).where(in_range).count(),
-        "feature_rows": read_table(spark, TABLE, settings).where(in_range).count(),
+        "rows": {TABLE: read_table(spark, TABLE, settings).where(in_range).count()},
         "bot_events_excluded": int(excluded["bot_events"]) if excluded else 0,
         "no_consent_events_excluded": int(excluded["no_consent_events"]) if excluded else 0,
     }
 
 
-def run_features(spark: SparkSession, run_date: date, settings: Settings) -> dict[str, Any]:
-    """Daily job for logical date ``run_date``: rows of ``as_of_date = run_date + 1`` (data ≤ run_date)."""
-    as_of = run_date + timedelta(days=1)
-    return {"run_date": str(run_date), **build_features(spark, as_of, as_of, settings)}
+def build_features(spark: SparkSession, first: date, last: date, settings: Settings) -> dict[str, Any]:
+    """Write gold.purchase_time_profile, then features.user_daily, for as-of dates ``first``..``last``."""
+    profiles = build_purchase_time(spark, first, last, settings)
+    features = build_user_features(spark, first, last, settings)
+    return {
+        **features,
+        "profile_rows": profiles["rows"][PROFILE_TABLE],
+        "feature_rows": features["rows"][TABLE],
+        "rows": {**profiles["rows"], **features["rows"]},
+    }
+
+
+def run_purchase_time(
+    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None
+) -> dict[str, Any]:
+    """Daily job for logical date ``run_date``: profiles of ``as_of_date = run_date + 1`` (data ≤ run_date).
+
+    With ``since``, every as-of date since + 1 .. run_date + 1, as the daily runs would write them.
+    """
+    first = (since or run_date) + timedelta(days=1)
+    return {"run_date": str(run_date), **build_purchase_time(spark, first, run_date + timedelta(days=1), settings)}
+
+
+def run_features(spark: SparkSession, run_date: date, settings: Settings, since: date | None = None) -> dict[str, Any]:
+    """Daily job for logical date ``run_date``: features of ``as_of_date = run_date + 1`` (data ≤ run_date).
+
+    With ``since``, every as-of date since + 1 .. run_date + 1, as the daily runs would write them.
+    """
+    first = (since or run_date) + timedelta(days=1)
+    return {"run_date": str(run_date), **build_user_features(spark, first, run_date + timedelta(days=1), settings)}

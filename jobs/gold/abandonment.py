@@ -301,7 +301,8 @@ def transform(
         F.when(F.col("ordered_at") <= window_end, "converted")
         .when(emptied, "emptied")
         .when(F.col("ordered_at").isNotNull(), "recovered")
-        .when(window_end > _ts(run_date + timedelta(days=1)), "open")
+        # Open while the window has not closed by the end of the cart's data (its as_of).
+        .when(window_end > F.col("as_of"), "open")
         .otherwise("abandoned")
     )
     stage = F.element_at(F.array(*[F.lit(s) for s in STAGES]), F.coalesce("_stage", F.lit(1)))
@@ -376,11 +377,16 @@ def build(
     }
 
 
-def run_abandonment(spark: SparkSession, run_date: date, settings: Settings) -> dict[str, Any]:
-    """Rewrite the carts created on run_date - lookback_days .. run_date; return the job's metrics."""
+def run_abandonment(
+    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None
+) -> dict[str, Any]:
+    """Rewrite the carts created on since - lookback_days .. run_date; return the job's metrics.
+
+    ``since`` (default ``run_date``) makes one run stand for the daily runs since .. run_date.
+    """
     params = params_of(settings)
     lookback = int(params["lookback_days"])
-    start = run_date - timedelta(days=lookback)
+    start = (since or run_date) - timedelta(days=lookback)
     context = start - timedelta(days=lookback)
     for name in ("silver.events", "silver.orders", "silver.sessions", *OUTPUTS):
         ensure_table(spark, name, settings)

@@ -82,9 +82,9 @@ def build(
     }
 
 
-def run_browsing(spark: SparkSession, run_date: date, settings: Settings) -> dict[str, Any]:
-    """Build the gold browsing tables for ``run_date``'s window; returns rows written per table."""
-    window = window_for(run_date, settings["silver"])
+def run_browsing(spark: SparkSession, run_date: date, settings: Settings, since: date | None = None) -> dict[str, Any]:
+    """Build the gold browsing tables for ``run_date``'s window (from ``since``'s); returns rows per table."""
+    window = window_for(run_date, settings["silver"], since)
     for name in (*INPUTS, *OUTPUTS):
         ensure_table(spark, name, settings)
     after = window.end + SPILL

@@ -43,6 +43,51 @@ def spark_task_kwargs(conf: Settings | None = None) -> dict[str, Any]:
     }
 
 
+def run_cli(argv: list[str]) -> None:
+    """Run ``detak <argv>`` in this process (an in_process task); fail the task on a non-zero exit."""
+    from jobs.cli import main
+
+    code = main(argv)
+    if code:
+        raise RuntimeError(f"detak {' '.join(argv)} exited with {code}")
+
+
+def job_task(
+    task_id: str,
+    argv: list[str],
+    *,
+    outlets: list[Any] | None = None,
+    inlets: list[Any] | None = None,
+    doc_md: str,
+    task_group: Any = None,
+    conf: Settings | None = None,
+) -> Any:
+    """The Airflow task that runs ``detak <argv>`` (templated), as ``airflow.task_runner`` says.
+
+    ``spark_submit`` submits the detak CLI through the Spark connection; ``in_process`` is a
+    TaskFlow task calling the same CLI in the task's own process, so tasks sharing a process share
+    one Spark session. Either way the task runs the same verb with the same arguments.
+    """
+    conf = conf or current_settings()
+    runner = str(conf["airflow"].get("task_runner", "spark_submit"))
+    common = {
+        "task_id": task_id,
+        "outlets": outlets or [],
+        "inlets": inlets or [],
+        "doc_md": doc_md,
+        "task_group": task_group,
+    }
+    if runner == "spark_submit":
+        from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+        return SparkSubmitOperator(application_args=argv, **common, **spark_task_kwargs(conf))
+    if runner == "in_process":
+        from airflow.sdk import task
+
+        return task(run_cli, **common)(argv)
+    raise ValueError(f"airflow.task_runner must be spark_submit or in_process, not {runner!r}")
+
+
 def airflow_environ(conf: Settings | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for running Airflow on detak's DAGs: home, DAG folder, the Spark connection.
 
