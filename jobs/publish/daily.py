@@ -1,47 +1,71 @@
-"""The daily publish job: gate every gold and feature table the day rewrote, publish those that pass.
+"""The daily quality gate and publish jobs, run after the day's gold and feature jobs.
 
-It runs after the day's gold and feature jobs (see ``jobs/registry.py``) and checks exactly the
-dates each of them rewrote. One table failing its critical expectations does not hold back the
-others; the job then fails, naming every blocked table and expectation, so the Airflow task shows
-it.
+``quality_gate`` validates, with Great Expectations, exactly the dates each gold and feature job
+of the day rewrote, at the tables' current Delta versions, and records every outcome in
+``quality.validation_results`` (it fails only when a suite cannot run). ``publish`` then copies
+to the warehouse each table version whose dates passed; one table failing its critical
+expectations does not hold back the others, but the task fails, naming every blocked table and
+why, so the Airflow run shows it.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
 from pyspark.sql import SparkSession
 
 from jobs.common.config import Settings
-from jobs.publish.publish import PublishFailures, gate_and_publish
+from jobs.publish.publish import PublishFailures, publish
+from jobs.quality.gate import build_data_docs, gate
+
+log = logging.getLogger(__name__)
 
 #: Stages of the daily graph whose tables analysts and ML teams read from the warehouse.
 PUBLISHED_STAGES = ("gold", "features")
 
 
-def run_publish(spark: SparkSession, run_date: date, settings: Settings) -> dict[str, Any]:
-    """Gate and publish the gold and feature tables of ``run_date``'s daily run."""
+def published_tables(run_date: date, settings: Settings, since: date | None = None) -> list[tuple[str, list[date]]]:
+    """Each gold and feature table with the dates the run for ``run_date`` (since ``since``) rewrote."""
     from jobs.registry import jobs, written_dates
 
+    return [
+        (name, written_dates(j, run_date, settings, since))
+        for j in jobs("daily")
+        if j.stage in PUBLISHED_STAGES
+        for name in j.outputs
+    ]
+
+
+def run_gate(spark: SparkSession, run_date: date, settings: Settings, since: date | None = None) -> dict[str, Any]:
+    """Validate every table the day (or days since ``since``) rewrote, for its dates; record the outcomes."""
+    rows: dict[str, str] = {}
+    validation_ids: list[Any] = []
+    for name, dates in published_tables(run_date, settings, since):
+        result = gate(spark, name, dates, settings, data_docs=False)
+        validation_ids += result.validation_ids
+        rows[name] = "passed" if result.passed else f"BLOCKED ({len(result.failed_critical)} critical failed)"
+    docs = build_data_docs(settings, validation_ids)
+    return {"run_date": str(run_date), "rows": rows, "data_docs": docs}
+
+
+def run_publish(spark: SparkSession, run_date: date, settings: Settings, since: date | None = None) -> dict[str, Any]:
+    """Publish the day's gated table versions; raise :class:`PublishFailures` naming blocked ones."""
     results: dict[str, Any] = {}
-    failures: list[PublishFailures] = []
-    for j in jobs("daily"):
-        if j.stage not in PUBLISHED_STAGES:
-            continue
-        dates = written_dates(j, run_date, settings)
+    failures: dict[str, str] = {}
+    for name, dates in published_tables(run_date, settings, since):
         try:
-            results.update(gate_and_publish(spark, list(j.outputs), dates, settings))
-        except PublishFailures as exc:
-            results.update(exc.results)
-            failures.append(exc)
+            results[name] = publish(spark, name, dates, settings)
+        except Exception as exc:  # one table's failure must not stop the others
+            log.exception("publishing %s failed", name)
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            failures[name] = f"{type(exc).__name__}: {exc}"
     if failures:
-        raise PublishFailures("\n".join(str(f) for f in failures), results)
-    published = {name: r.get("publish", {}) for name, r in results.items()}
-    return {"run_date": str(run_date), "rows": {k: _rows(v) for k, v in published.items()}}
-
-
-def _rows(publish_result: Any) -> Any:
-    if isinstance(publish_result, dict):
-        return publish_result.get("rows", publish_result.get("status", ""))
-    return publish_result
+        listed = "\n".join(f"- {name}: {why}" for name, why in failures.items())
+        raise PublishFailures(
+            f"{len(failures)} of {len(results)} tables not published (see quality.validation_results and the "
+            f"Data Docs):\n{listed}",
+            results,
+        )
+    return {"run_date": str(run_date), "rows": {k: v.get("rows", v.get("status", "")) for k, v in results.items()}}

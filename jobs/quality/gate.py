@@ -15,7 +15,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,8 @@ class GateResult:
     outcomes: list[Outcome] = field(default_factory=list)
     data_docs: str | None = None
     seconds: float = 0.0
+    #: Great Expectations' identifiers of the run's validation results (for the Data Docs).
+    validation_ids: list[Any] = field(default_factory=list)
 
     @property
     def failed_critical(self) -> list[Outcome]:
@@ -125,12 +127,15 @@ def gx_context(settings: Settings) -> Any:
     config: Any = context.get_config()
     sites = config.data_docs_sites or {}
     docs_dir = str(Path(settings["quality"]["data_docs_dir"]).resolve())
+    # The index lists the newest validation runs only: building it reads every result it lists,
+    # and a daily gate adds a run per table and date.
+    limit = int(settings.get("quality.data_docs_index_limit", 500))
     site: Any = {
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "validation_results_limit": limit},
     }
-    if DOCS_SITE in sites and sites[DOCS_SITE]["store_backend"].get("base_directory") != docs_dir:
+    if DOCS_SITE in sites and _plain(sites[DOCS_SITE]) != _plain(site):
         context.delete_data_docs_site(DOCS_SITE)
         sites = {}
     if DOCS_SITE not in sites:
@@ -141,9 +146,31 @@ def gx_context(settings: Settings) -> Any:
     return context
 
 
-def _checkpoint(context: Any, contract: TableContract, checks: list[Check]) -> Any:
+def _plain(config: Any) -> Any:
+    """A site configuration as plain dicts, to compare the stored one with the wanted one."""
+    if isinstance(config, dict):
+        return {k: _plain(v) for k, v in config.items() if v is not None}
+    return config
+
+
+def build_data_docs(settings: Settings, validation_ids: list[Any]) -> str | None:
+    """Render the given validation results and the index of the Data Docs once; return its URL.
+
+    Checkpoints carry no Data Docs action: a gate run of many tables and dates renders its
+    results here in one pass instead of rebuilding the index after every batch.
+    """
+    context = gx_context(settings)
+    if validation_ids:
+        context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=validation_ids)
+    urls = context.get_docs_sites_urls(site_name=DOCS_SITE)
+    return str(urls[0]["site_url"]) if urls else None
+
+
+def _checkpoint(context: Any, contract: TableContract, checks: list[Check], name: str | None = None) -> Any:
+    """The checkpoint validating ``checks`` on a dataframe batch of the table (``name``: its suite's)."""
     import great_expectations as gx
 
+    name = name or contract.name
     source = context.data_sources.add_or_update_spark(DATASOURCE)
     names = [a.name for a in source.assets]
     asset = source.get_asset(contract.name) if contract.name in names else source.add_dataframe_asset(contract.name)
@@ -151,17 +178,17 @@ def _checkpoint(context: Any, contract: TableContract, checks: list[Check]) -> A
     if batch is None:
         batch = asset.add_batch_definition_whole_dataframe("whole")
     # The suite is regenerated from the contract and checks files on every run: they are the truth.
-    if contract.name in [s.name for s in context.suites.all()]:
-        context.suites.delete(contract.name)
-    suite = context.suites.add(build_suite(contract, checks))
+    if name in [s.name for s in context.suites.all()]:
+        context.suites.delete(name)
+    suite = context.suites.add(build_suite(contract, checks, name))
     definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=contract.name, data=batch, suite=suite)
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
     )
     return context.checkpoints.add_or_update(
         gx.Checkpoint(
-            name=contract.name,
+            name=name,
             validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
+            actions=[],
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
         )
     )
@@ -182,21 +209,110 @@ def _observed(result: dict[str, Any], sample: int) -> str | None:
     return text[:1000]
 
 
-def _register_views(spark: SparkSession, checks: list[Check], day: date | None, settings: Settings) -> None:
-    start = day or date.today()
-    spark.sql(
-        f"SELECT DATE'{start}' AS batch_date, TIMESTAMP'{start} 00:00:00' AS day_start, "
-        f"TIMESTAMP'{start + timedelta(days=1)} 00:00:00' AS day_end"
-    ).createOrReplaceTempView(BATCH_VIEW)
+def _register_views(spark: SparkSession, checks: list[Check], days: list[date] | None, settings: Settings) -> None:
+    """``detak_batch`` (a row per date of the batch) and the reference views, restricted to ``days``."""
+
+    # Aware UTC datetimes: Spark would read naive ones in the Python process's local time zone.
+    def day(d: date) -> tuple[date, datetime, datetime]:
+        return d, datetime.combine(d, time.min, UTC), datetime.combine(d + timedelta(days=1), time.min, UTC)
+
+    bounds = [day(d) for d in days or [date.today()]]  # an unpartitioned table: today's bounds
+    spark.createDataFrame(bounds, "batch_date date, day_start timestamp, day_end timestamp").createOrReplaceTempView(
+        BATCH_VIEW
+    )
     for check in checks:
         for other, date_column in check.references.items():
             # A reference table nothing has written yet is empty, not missing.
             ensure_table(spark, other, settings)
             df = read_table(spark, other, settings)
             column = date_column or (table(other).partition_by[0] if table(other).partition_by else None)
-            if day is not None and column:
-                df = df.where(F.col(column) == F.lit(day))
+            if days and column:
+                df = df.where(F.col(column).isin(days))
             df.createOrReplaceTempView(ref_view(other))
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """One expectation's result on a batch, before it is attributed to dates."""
+
+    name: str
+    expectation_type: str
+    severity: str
+    success: bool
+    observed_value: str | None
+
+
+def _validate(
+    checkpoint: Any, batch: DataFrame, checks: list[Check], run_name: str, run_time: datetime, sample: int
+) -> tuple[list[Any], list[_Checked]]:
+    """Run a checkpoint on one batch: its validation ids and every expectation's result."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    by_name = {c.name: c for c in checks}
+    run = checkpoint.run(
+        batch_parameters={"dataframe": batch}, run_id=RunIdentifier(run_name=run_name, run_time=run_time)
+    )
+    checked = []
+    for validation in run.run_results.values():
+        for r in validation.results:
+            config = r.expectation_config
+            name = (config.meta or {}).get("detak_check") or config.type
+            check = by_name.get(name)
+            severity = check.severity if check else str(getattr(config.severity, "value", config.severity))
+            observed = _observed(r.result or {}, sample)
+            if r.exception_info and r.exception_info.get("raised_exception"):
+                observed = f"error: {r.exception_info.get('exception_message')}"[:1000]
+            checked.append(_Checked(name, config.type, severity, bool(r.success), observed))
+    return list(run.run_results), checked
+
+
+def _gate_dates_at_once(
+    spark: SparkSession,
+    snapshot: DataFrame,
+    contract: TableContract,
+    dates: list[date],
+    context: Any,
+    result: GateResult,
+    settings: Settings,
+) -> bool:
+    """Validate every date in one batch; True when all passed (outcomes recorded per date).
+
+    False, recording nothing, when the table's checks have no several-date form or any
+    expectation failed: the caller then validates date by date, which says exactly which dates
+    fail. Passing on the batch means passing on every date (``table_checks``).
+    """
+    checks = table_checks(contract, settings, over_dates=True)
+    if checks is None:
+        return False
+    column = contract.partition_by[0]
+    batch = snapshot.where(F.col(column).isin(dates)).persist()
+    try:
+        found = {r[0]: int(r[1]) for r in batch.groupBy(column).count().collect()}  # bounded: one row per date
+        counts = {d: found.get(d, 0) for d in dates}
+        _register_views(spark, checks, dates, settings)
+        checkpoint = _checkpoint(context, contract, checks, f"{contract.name}@dates")
+        sample = int(settings.get("quality.sample_size", 5))
+        run_name = f"{result.run_id}_{dates[0]}..{dates[-1]}"
+        ids, checked = _validate(checkpoint, batch, checks, run_name, result.run_at.replace(tzinfo=UTC), sample)
+    finally:
+        batch.unpersist()
+    if not all(c.success for c in checked):
+        return False
+    result.validation_ids.extend(ids)
+    for day in dates:
+        result.outcomes += [
+            Outcome(result.table, day, c.name, c.expectation_type, c.severity, True, c.observed_value, counts[day])
+            for c in checked
+        ]
+        # not_empty, from the count above (a batch of several dates cannot say it per date); a
+        # date with no rows (before the data starts, say) is a warning, as it is alone.
+        result.outcomes.append(
+            Outcome(
+                result.table, day, "not_empty", "expect_table_row_count_to_be_between", WARNING, counts[day] > 0,
+                str(counts[day]), counts[day],
+            )
+        )  # fmt: skip
+    return True
 
 
 def gate(
@@ -207,15 +323,17 @@ def gate(
     *,
     version: int | None = None,
     raise_on_failure: bool = False,
+    data_docs: bool = True,
 ) -> GateResult:
     """Validate ``table_name`` at Delta ``version`` (default: its current one) for ``dates``.
 
-    Appends the outcomes to ``quality.validation_results``, rebuilds the Data Docs and calls the
-    alert callback when a critical expectation failed (then raises :class:`QualityGateError` if
-    ``raise_on_failure``).
+    Several dates of a date-partitioned table are validated in one batch when every check has a
+    form for it and all pass; otherwise date by date. Either way each date gets its own outcomes.
+    Appends the outcomes to ``quality.validation_results``, renders them in the Data Docs (unless
+    ``data_docs`` is false: a caller gating many tables then calls :func:`build_data_docs` once)
+    and calls the alert callback when a critical expectation failed (then raises
+    :class:`QualityGateError` if ``raise_on_failure``).
     """
-    from great_expectations.core.run_identifier import RunIdentifier
-
     started = datetime.now(UTC)
     contract = table(table_name)
     dates = sorted(set(dates))
@@ -224,46 +342,44 @@ def gate(
     path = table_path(table_name, settings)
     version = delta_version(spark, path) if version is None else version
     snapshot = spark.read.format("delta").option("versionAsOf", version).load(path)
-    checks = table_checks(contract, settings)
     context = gx_context(settings)
-    checkpoint = _checkpoint(context, contract, checks)
     run_id = f"{table_name}@v{version}_{started:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
     result = GateResult(table_name, dates, version, run_id, started.replace(tzinfo=None))
     sample = int(settings.get("quality.sample_size", 5))
-    by_name = {c.name: c for c in checks}
 
-    batches: list[tuple[date, date | None, DataFrame]]
-    if contract.partition_by:
-        column = contract.partition_by[0]
-        batches = [(d, d, snapshot.where(F.col(column) == F.lit(d))) for d in dates]
+    at_once = (
+        bool(contract.partition_by)
+        and len(dates) > 1
+        and _gate_dates_at_once(spark, snapshot, contract, dates, context, result, settings)
+    )
+    if not at_once:
+        checks = table_checks(contract, settings)
+        checkpoint = _checkpoint(context, contract, checks)
+        batches: list[tuple[date, date | None, DataFrame]]
+        if contract.partition_by:
+            column = contract.partition_by[0]
+            batches = [(d, d, snapshot.where(F.col(column) == F.lit(d))) for d in dates]
+        else:
+            batches = [(dates[-1], None, snapshot)]
+        for day, batch_day, frame in batches:
+            # Every expectation scans the batch: keep it in memory for the run.
+            batch = frame.persist()
+            try:
+                rows = batch.count()
+                _register_views(spark, checks, [batch_day] if batch_day else None, settings)
+                ids, checked = _validate(checkpoint, batch, checks, f"{run_id}_{day}", started, sample)
+            finally:
+                batch.unpersist()
+            result.validation_ids.extend(ids)
+            result.outcomes += [
+                Outcome(table_name, day, c.name, c.expectation_type, c.severity, c.success, c.observed_value, rows)
+                for c in checked
+            ]
+    if data_docs:
+        result.data_docs = build_data_docs(settings, result.validation_ids)
     else:
-        batches = [(dates[-1], None, snapshot)]
-    for day, batch_day, frame in batches:
-        # Every expectation scans the batch: keep it in memory for the run.
-        batch = frame.persist()
-        try:
-            rows = batch.count()
-            _register_views(spark, checks, batch_day, settings)
-            checkpoint_result = checkpoint.run(
-                batch_parameters={"dataframe": batch},
-                run_id=RunIdentifier(run_name=f"{run_id}_{day}", run_time=started),
-            )
-        finally:
-            batch.unpersist()
-        for validation in checkpoint_result.run_results.values():
-            for r in validation.results:
-                config = r.expectation_config
-                name = (config.meta or {}).get("detak_check") or config.type
-                check = by_name.get(name)
-                severity = check.severity if check else str(getattr(config.severity, "value", config.severity))
-                observed = _observed(r.result or {}, sample)
-                if r.exception_info and r.exception_info.get("raised_exception"):
-                    observed = f"error: {r.exception_info.get('exception_message')}"[:1000]
-                result.outcomes.append(
-                    Outcome(table_name, day, name, config.type, severity, bool(r.success), observed, rows)
-                )
-    urls = context.get_docs_sites_urls(site_name=DOCS_SITE)
-    result.data_docs = urls[0]["site_url"] if urls else None
+        urls = context.get_docs_sites_urls(site_name=DOCS_SITE)
+        result.data_docs = urls[0]["site_url"] if urls else None
     write_results(spark, result, settings)
     result.seconds = (datetime.now(UTC) - started).total_seconds()
     for warning in result.warnings:

@@ -29,13 +29,22 @@ Table-specific checks live next to the contract in ``<table>.checks.yaml``::
 Custom types compile to Great Expectations' ``UnexpectedRowsExpectation`` (a query whose rows are the
 violations) run by Spark SQL; ``{batch}`` is the validated batch, ``ref_<layer>_<table>`` views are
 other tables restricted to the batch's date and ``detak_batch`` has the batch's date and day bounds.
+
+**Several dates in one batch.** ``table_checks(..., over_dates=True)`` gives the same checks for a
+batch holding several dates of a date-partitioned table, each written so that it passes on the
+batch exactly when it passes on every date alone: the key is made unique per date (the partition
+column joins it), aggregates and freshness are grouped by date, reference views hold the batch's
+dates and ``detak_batch`` has a row per date. A check with no such form (raw ``sql``, a built-in
+``expectation``, ``non_increasing`` across dates, a ``matches_table`` without dates) makes the
+whole set ``None``: the gate then validates date by date. ``not_empty`` is left to the gate, which
+counts each date's rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import great_expectations as gx
 import yaml
@@ -49,8 +58,12 @@ CRITICAL = "critical"
 WARNING = "warning"
 SEVERITIES = (CRITICAL, WARNING)
 
-#: The view holding the batch's date and its day bounds (one row), for checks that need the date.
+#: The view holding the batch's date and its day bounds (a row per date), for checks that need the date.
 BATCH_VIEW = "detak_batch"
+#: Types a ``.checks.yaml`` entry may have.
+CUSTOM_TYPES = (
+    "expectation", "sql", "row_condition", "non_increasing", "aggregate_between", "freshness", "matches_table"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,8 +105,12 @@ def _unexpected_rows(name: str, severity: str, query: str, description: str) -> 
     )
 
 
-def default_checks(contract: TableContract, settings: Settings) -> list[Check]:
-    """Checks every table gets from its contract."""
+def _date_column(contract: TableContract) -> str | None:
+    return contract.partition_by[0] if contract.partition_by else None
+
+
+def default_checks(contract: TableContract, settings: Settings, over_dates: bool = False) -> list[Check]:
+    """Checks every table gets from its contract (``over_dates``: for a batch of several dates)."""
     quality = settings.get("quality", {}) or {}
     pseudonym_names = set(quality.get("pseudonym_columns", []))
     if contract.layer not in quality.get("pseudonym_layers", ["silver", "gold", "features"]):
@@ -101,13 +118,16 @@ def default_checks(contract: TableContract, settings: Settings) -> list[Check]:
     regex = str(quality.get("pseudonym_regex", "^[0-9a-f]{64}$"))
     checks: list[Check] = []
     key = list(contract.key)
+    name = f"key_unique({', '.join(key)})"
+    date_col = _date_column(contract)
+    if over_dates and key and date_col not in key:
+        # Unique within each date is unique over (date, key) in a batch of several dates.
+        key = [str(date_col), *key]
     if len(key) == 1:
-        name = f"key_unique({key[0]})"
         checks.append(
             Check(name, CRITICAL, _expect(gx.expectations.ExpectColumnValuesToBeUnique, name, CRITICAL, column=key[0]))
         )
     elif key:
-        name = f"key_unique({', '.join(key)})"
         checks.append(
             Check(
                 name,
@@ -116,7 +136,7 @@ def default_checks(contract: TableContract, settings: Settings) -> list[Check]:
             )
         )
     for col in contract.columns:
-        if not col.nullable or col.name in key:
+        if not col.nullable or col.name in contract.key:
             name = f"not_null({col.name})"
             checks.append(
                 Check(
@@ -179,13 +199,16 @@ def default_checks(contract: TableContract, settings: Settings) -> list[Check]:
                     ),
                 )
             )
-    checks.append(
-        Check(
-            "not_empty",
-            WARNING,
-            _expect(gx.expectations.ExpectTableRowCountToBeBetween, "not_empty", WARNING, min_value=1, max_value=None),
+    if not over_dates:
+        checks.append(
+            Check(
+                "not_empty",
+                WARNING,
+                _expect(
+                    gx.expectations.ExpectTableRowCountToBeBetween, "not_empty", WARNING, min_value=1, max_value=None
+                ),
+            )
         )
-    )
     return checks
 
 
@@ -199,13 +222,19 @@ def _builtin(spec: dict[str, Any], name: str, severity: str) -> Expectation:
     return _expect(kind, name, severity, **dict(spec.get("kwargs", {})))
 
 
-def custom_check(spec: dict[str, Any], contract: TableContract) -> Check:
-    """One check of a ``.checks.yaml`` file."""
+def custom_check(spec: dict[str, Any], contract: TableContract, over_dates: bool = False) -> Check | None:
+    """One check of a ``.checks.yaml`` file; with ``over_dates``, its form for a batch of several
+    dates, or None when it has none (see the module docstring)."""
     kind = spec.get("type")
     name = str(spec.get("name") or kind)
     severity = str(spec.get("severity", CRITICAL))
     description = str(spec.get("description", "")).strip()
     references: dict[str, str | None] = {}
+    batch_date = _date_column(contract)
+    if kind not in CUSTOM_TYPES:
+        raise ContractError(f"check {name}: unknown type {kind!r}")
+    if over_dates and kind in ("expectation", "sql"):
+        return None
     if kind == "expectation":
         return Check(name, severity, _builtin(spec, name, severity))
     if kind == "sql":
@@ -215,6 +244,8 @@ def custom_check(spec: dict[str, Any], contract: TableContract) -> Check:
         description = description or f"every row satisfies {spec['condition']}"
     elif kind == "non_increasing":
         col, order = spec["column"], spec["order_by"]
+        if over_dates and batch_date not in spec.get("partition_by", []):
+            return None
         groups = ", ".join(spec.get("partition_by", []))
         over = f"PARTITION BY {groups} ORDER BY {order}" if groups else f"ORDER BY {order}"
         query = (
@@ -230,15 +261,28 @@ def custom_check(spec: dict[str, Any], contract: TableContract) -> Check:
             bounds.append(f"value > {float(spec['max'])}")
         if not bounds:
             raise ContractError(f"check {name}: aggregate_between needs min or max")
-        query = f"SELECT value FROM (SELECT {expr} AS value FROM {{batch}}) WHERE {' OR '.join(bounds)}"
+        if over_dates:
+            query = (
+                f"SELECT d, value FROM (SELECT {batch_date} AS d, {expr} AS value FROM {{batch}} "
+                f"GROUP BY {batch_date}) WHERE {' OR '.join(bounds)}"
+            )
+        else:
+            query = f"SELECT value FROM (SELECT {expr} AS value FROM {{batch}}) WHERE {' OR '.join(bounds)}"
         description = description or f"{spec['expression']} within [{spec.get('min')}, {spec.get('max')}]"
     elif kind == "freshness":
         col, lag = spec["column"], float(spec.get("max_lag_hours", 24))
-        query = (
-            f"SELECT m.latest, b.day_end FROM (SELECT max({col}) AS latest FROM {{batch}}) m "
-            f"CROSS JOIN {BATCH_VIEW} b "
-            f"WHERE m.latest IS NULL OR m.latest < b.day_end - make_dt_interval(0, 0, 0, {lag * 3600})"
-        )
+        stale = f"m.latest IS NULL OR m.latest < b.day_end - make_dt_interval(0, 0, 0, {lag * 3600})"
+        if over_dates:
+            query = (
+                f"SELECT b.batch_date, m.latest, b.day_end FROM {BATCH_VIEW} b LEFT JOIN "
+                f"(SELECT {batch_date} AS d, max({col}) AS latest FROM {{batch}} GROUP BY {batch_date}) m "
+                f"ON m.d = b.batch_date WHERE {stale}"
+            )
+        else:
+            query = (
+                f"SELECT m.latest, b.day_end FROM (SELECT max({col}) AS latest FROM {{batch}}) m "
+                f"CROSS JOIN {BATCH_VIEW} b WHERE {stale}"
+            )
         description = description or f"latest {col} at most {lag:g} hours before the end of the date"
     elif kind == "matches_table":
         other = str(spec["other_table"])
@@ -257,6 +301,8 @@ def custom_check(spec: dict[str, Any], contract: TableContract) -> Check:
                 f"GROUP BY {other_date}) b USING (d) "
                 f"WHERE abs(coalesce(a.value, 0) - coalesce(b.expected, 0)) > {tolerance}"
             )
+        elif over_dates:
+            return None
         else:
             query = (
                 f"SELECT * FROM (SELECT {mine} AS value FROM {{batch}}) a "
@@ -264,8 +310,6 @@ def custom_check(spec: dict[str, Any], contract: TableContract) -> Check:
                 f"WHERE abs(coalesce(a.value, 0) - coalesce(b.expected, 0)) > {tolerance}"
             )
         description = description or f"{spec['expression']} equals {spec['other_expression']} of {other}"
-    else:
-        raise ContractError(f"check {name}: unknown type {kind!r}")
     return Check(name, severity, _unexpected_rows(name, severity, query, description or name), references)
 
 
@@ -277,14 +321,29 @@ def checks_file(contract: TableContract) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def table_checks(contract: TableContract, settings: Settings) -> list[Check]:
-    """Every check of a table: the contract's defaults, then its ``.checks.yaml``."""
-    checks = default_checks(contract, settings)
+@overload
+def table_checks(contract: TableContract, settings: Settings) -> list[Check]: ...
+@overload
+def table_checks(contract: TableContract, settings: Settings, over_dates: bool) -> list[Check] | None: ...
+
+
+def table_checks(contract: TableContract, settings: Settings, over_dates: bool = False) -> list[Check] | None:
+    """Every check of a table: the contract's defaults, then its ``.checks.yaml``.
+
+    With ``over_dates`` (a date-partitioned table only), their forms for a batch of several dates,
+    or None when one of them has none.
+    """
+    if over_dates and _date_column(contract) is None:
+        return None
+    checks = default_checks(contract, settings, over_dates)
     path = checks_file(contract)
     if path is not None:
         doc = yaml.safe_load(path.read_text()) or {}
         for spec in doc.get("checks", []):
-            checks.append(custom_check(spec, contract))
+            check = custom_check(spec, contract, over_dates)
+            if check is None:
+                return None
+            checks.append(check)
     names = [c.name for c in checks]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -292,9 +351,11 @@ def table_checks(contract: TableContract, settings: Settings) -> list[Check]:
     return checks
 
 
-def build_suite(contract: TableContract, checks: list[Check]) -> gx.ExpectationSuite:
-    """The Great Expectations suite of a table (named after it)."""
-    suite = gx.ExpectationSuite(name=contract.name, meta={"grain": contract.grain, "description": contract.description})
+def build_suite(contract: TableContract, checks: list[Check], name: str | None = None) -> gx.ExpectationSuite:
+    """The Great Expectations suite of a table (named after it unless ``name`` is given)."""
+    suite = gx.ExpectationSuite(
+        name=name or contract.name, meta={"grain": contract.grain, "description": contract.description}
+    )
     for check in checks:
         suite.add_expectation(check.expectation)
     return suite

@@ -108,6 +108,76 @@ def test_gate_blocks_a_corrupted_day_and_passes_a_good_one(spark: SparkSession, 
     _check_docs_in_browser(index)
 
 
+def test_dates_validated_at_once_give_the_outcomes_of_each_date_alone(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One batch of several dates records, per date, exactly what validating each date alone does."""
+    import jobs.quality.gate as quality_gate
+
+    settings = settings_for(tmp_path / "home")
+    first, empty, last = date(2026, 11, 8), date(2026, 11, 9), date(2026, 11, 10)
+    with extra_contracts():
+        # No purchases: revenue 0 matches the (empty) silver.orders, so every check passes.
+        write_funnel(spark, funnel_rows(first, [100, 60, 20, 0]), first, settings)
+        write_funnel(spark, funnel_rows(last, [90, 50, 10, 0], device="desktop"), last, settings)
+        at_once = gate(spark, FUNNEL, [first, empty, last], settings, data_docs=False)
+        monkeypatch.setattr(quality_gate, "_gate_dates_at_once", lambda *args, **kwargs: False)
+        alone = gate(spark, FUNNEL, [first, empty, last], settings, data_docs=False)
+
+    def outcomes(result: quality_gate.GateResult) -> list[tuple]:
+        return sorted(
+            (o.date, o.expectation, o.expectation_type, o.severity, o.success, o.rows) for o in result.outcomes
+        )
+
+    assert len(at_once.validation_ids) == 1 and len(alone.validation_ids) == 3
+    assert outcomes(at_once) == outcomes(alone)
+    # The date without rows is a not_empty warning either way, and the only one.
+    assert [(o.date, o.expectation) for o in at_once.warnings] == [(empty, "not_empty")]
+    assert at_once.passed and alone.passed
+
+
+def test_checks_without_a_form_for_several_dates_fall_back_to_each_date(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    with extra_contracts():
+        window = table_checks(table(FUNNEL), settings, over_dates=True)
+    assert window is not None
+    by_name = {c.name: c for c in window}
+    assert "not_empty" not in by_name  # counted per date by the gate
+    contract = table("gold.session_facts")
+    # A key without the date is made unique per date.
+    key = by_name.get("key_unique(date, channel, device_type, region, top_category, step)")
+    assert key is not None
+    session_key = {c.name: c for c in table_checks(contract, settings, over_dates=True) or []}["key_unique(session_id)"]
+    assert session_key.expectation.column_list == ["session_date", "session_id"]  # type: ignore[attr-defined]
+    # A raw query, a built-in, a funnel order across dates, or an unpartitioned table: no such form.
+    for spec in (
+        {"name": "q", "type": "sql", "query": "SELECT * FROM {batch} WHERE sessions < 0"},
+        {"name": "b", "type": "expectation", "expectation": "expect_table_row_count_to_be_between", "kwargs": {}},
+        {"name": "n", "type": "non_increasing", "column": "sessions", "order_by": "step_index", "partition_by": []},
+    ):
+        assert custom_check(spec, contract, over_dates=True) is None
+    assert table_checks(table("silver.identity_map"), settings, over_dates=True) is None
+
+
+def test_grouped_checks_find_the_failing_date_in_a_batch_of_several(spark: SparkSession) -> None:
+    """The several-date forms of aggregate and freshness checks are per date."""
+    recon = table("silver.reconciliation")
+    d1, d2 = date(2026, 11, 10), date(2026, 11, 11)
+    rows = [(d1, "clickstream", 10, 10, 0, 0), (d2, "clickstream", 10, 5, 5, 0), (d2, "search", 100, 100, 0, 0)]
+    schema = "event_date date, source string, bronze_rows long, silver_rows long, duplicates long, too_late long"
+    spark.createDataFrame(rows, schema).createOrReplaceTempView("tiny_batch")
+    share = {"name": "s", "type": "aggregate_between", "expression": "sum(duplicates) / sum(bronze_rows)", "max": 0.3}
+    check = custom_check(share, recon, over_dates=True)
+    assert check is not None
+    query = check.expectation.unexpected_rows_query.format(batch="tiny_batch")  # type: ignore[attr-defined]
+    assert spark.sql(query).collect() == []
+    # Over both dates the share is 5/120 = 0.042, under 0.044; Nov 11 alone has 5/110 = 0.045.
+    tight = custom_check({**share, "max": 0.044}, recon, over_dates=True)
+    assert tight is not None
+    query = tight.expectation.unexpected_rows_query.format(batch="tiny_batch")  # type: ignore[attr-defined]
+    assert [tuple(r) for r in spark.sql(query).collect()] == [(d2, 5 / 110)]
+
+
 def _check_docs_in_browser(index: Path) -> None:
     """A headless Chromium opens the Data Docs and finds the suite of the table."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
