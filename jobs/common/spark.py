@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from jobs.common.config import Settings
 from jobs.common.config import settings as current_settings
@@ -66,3 +66,16 @@ def get_spark(settings: Settings | None = None, app_name: str | None = None) -> 
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(str(settings["spark"].get("log_level", "WARN")))
     return spark
+
+
+def materialize(df: DataFrame) -> DataFrame:
+    """Cut a frame's lineage where several outputs read it.
+
+    Like ``persist()``, the frame is computed once (at the first action that needs it) and kept
+    on the executors; unlike it, every later query plans against a small leaf instead of
+    re-analysing the whole chain behind it, which for plans of hundreds of operators (silver,
+    gold browsing) is a large share of each write. The blocks are Spark's local checkpoint: an
+    executor lost mid-job fails the job, and the task's retry recomputes it (jobs are
+    idempotent). They are released once the frame is no longer referenced.
+    """
+    return df.localCheckpoint(eager=False)

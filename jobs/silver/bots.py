@@ -327,9 +327,11 @@ def flag_events(events: DataFrame, verdicts: DataFrame) -> DataFrame:
         F.col("verdict_date").alias("_d2"), F.col("actor").alias("_a2"), F.col("reasons").alias("_r2")
     )
     empty = F.array().cast("array<string>")
+    # Verdicts are a row per flagged actor and day, a few thousand even on a sale day: broadcast
+    # them rather than shuffle every event to meet them.
     joined = events.join(
-        by_device, (F.col("event_date") == F.col("_d1")) & (F.col(ANONYMOUS_ID) == F.col("_a1")), "left"
-    ).join(by_ip, (F.col("event_date") == F.col("_d2")) & (F.col(IP) == F.col("_a2")), "left")
+        F.broadcast(by_device), (F.col("event_date") == F.col("_d1")) & (F.col(ANONYMOUS_ID) == F.col("_a1")), "left"
+    ).join(F.broadcast(by_ip), (F.col("event_date") == F.col("_d2")) & (F.col(IP) == F.col("_a2")), "left")
     reasons = F.array_sort(F.array_distinct(F.concat(F.coalesce("_r1", empty), F.coalesce("_r2", empty))))
     return joined.select(
         *[F.col(c) for c in events.columns],

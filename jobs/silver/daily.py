@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Settings
+from jobs.common.spark import materialize
 from jobs.common.tables import conform, ensure_table, read_table, replace_dates, table_path
 from jobs.silver import bots, events, identity, orders, sessions
 from jobs.silver.privacy import hmac_sha256, pseudonym_key
@@ -73,10 +74,10 @@ def build(
     Sessions come out unstitched: :func:`run_silver` stitches them to accounts after merging the
     window's identity pairs (``identity.stitch_sessions``).
     """
-    # Every output below derives from these two frames: cache them so each Delta write does not
-    # recompute the whole chain from bronze (run_silver clears the cache when it is done).
+    # Every output below derives from these two frames: materialize them so each Delta write
+    # neither recomputes nor re-plans the whole chain from bronze.
     conformed = events.conform(click, search, params)
-    in_scope = conformed.where(_between("event_date", window.context_start, window.end)).persist()
+    in_scope = materialize(conformed.where(_between("event_date", window.context_start, window.end)))
     too_late = F.col("late_days") > F.lit(int(params["late_days"]))
     kept = in_scope.where(~too_late)
 
@@ -85,9 +86,9 @@ def build(
     protected = events.protect(flagged, key, params)
     # Human events carry their session; bots' events stay in silver.events with none.
     sessionized = sessions.sessionize(protected.where(~F.col("is_bot")), params)
-    labelled = sessionized.unionByName(
-        protected.where(F.col("is_bot")).withColumn("session_id", F.lit(None).cast("string"))
-    ).persist()
+    labelled = materialize(
+        sessionized.unionByName(protected.where(F.col("is_bot")).withColumn("session_id", F.lit(None).cast("string")))
+    )
     silver_events = labelled.where(_between("event_date", window.start, window.end))
 
     humans = labelled.where(~F.col("is_bot"))

@@ -103,11 +103,10 @@ def conform(clickstream: DataFrame, search: DataFrame, params: Mapping[str, Any]
 
     ``params`` is conf ``silver``. Columns and types: :func:`conformed_schema`.
     """
-    first = (
-        _union(clickstream, search)
-        .withColumns({"_copy": _first_received(), "copies": F.count(F.lit(1)).over(Window.partitionBy(_COPIES_OF))})
-        .where(F.col("_copy") == 1)
-    )
+    copies = _union(clickstream, search)
+    first = copies.withColumns(
+        {"_copy": _first_received(), "copies": F.count(F.lit(1)).over(Window.partitionBy(_COPIES_OF))}
+    ).where(F.col("_copy") == 1)
     event_time, skew = corrected_time(params)
     local_time = F.convert_timezone(F.lit("UTC"), F.col("timezone"), utc_wall_clock(F.col("event_time")))
     events = (
@@ -142,7 +141,9 @@ def conform(clickstream: DataFrame, search: DataFrame, params: Mapping[str, Any]
     )
     schema = conformed_schema()
     events = events.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema if f.name in events.columns])
-    return parse_user_agents(events, "user_agent").select(*schema.fieldNames())
+    # Every copy of an event has its user agent: the distinct agents come straight from bronze,
+    # without waiting for (or recomputing) the deduplication.
+    return parse_user_agents(events, "user_agent", agents_of=copies).select(*schema.fieldNames())
 
 
 def _corrected_date(params: Mapping[str, Any]) -> Column:

@@ -92,10 +92,15 @@ def _parse_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         )
 
 
-def parse_user_agents(df: DataFrame, column: str = "user_agent") -> DataFrame:
-    """``df`` with ``device_type``, ``os`` and ``browser`` parsed from ``column``; same rows."""
+def parse_user_agents(df: DataFrame, column: str = "user_agent", agents_of: DataFrame | None = None) -> DataFrame:
+    """``df`` with ``device_type``, ``os`` and ``browser`` parsed from ``column``; same rows.
+
+    The distinct user agents are taken from ``agents_of`` (a frame with the same ``column``) when
+    given: a cheaper source holding the same agents, such as the rows ``df`` was deduplicated from.
+    """
     agents = (
-        df.select(F.col(column).alias("user_agent"))
+        (df if agents_of is None else agents_of)
+        .select(F.col(column).alias("user_agent"))
         .distinct()
         .mapInPandas(_parse_batches, UA_COLUMNS)
         .withColumnRenamed("user_agent", _KEY)
