@@ -1,8 +1,13 @@
 """
 ### detak_behaviour — silver → gold → features → quality gate → publish, daily
 
-Once a day, for its logical date D, every daily job of detak's registry (`jobs/registry.py`) runs
-for D, in dependency order, one task per job (a Spark submission through the `spark_default`
+Daily, at 00:00 UTC, for the day D that just ended (its logical date), and also whenever every
+bronze table has new rows (the Assets the hourly `detak_ingest` updates): such an asset-triggered
+run has no logical date and refreshes the day it runs on, so the tables fill during the day and
+the scheduled run after midnight makes the day final.
+
+Every daily job of detak's registry (`jobs/registry.py`) runs for D, in dependency order, one task
+per job (a Spark submission through the `spark_default`
 connection, or the job in the task's process when `airflow.task_runner` is `in_process`):
 
 silver → gold (browsing, cart abandonment, time of purchase, in parallel) → features
@@ -31,10 +36,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Asset, DeadlineAlert, DeadlineReference, Param, SyncCallback, TaskGroup, dag
+from airflow.sdk import (
+    Asset,
+    AssetAll,
+    AssetOrTimeSchedule,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    SyncCallback,
+    TaskGroup,
+    dag,
+)
 
 from jobs.common.config import settings
-from jobs.orchestration.airflow import asset_uri, default_args, job_task
+from jobs.orchestration.airflow import RUN_DATE, asset_uri, default_args, job_task
 from jobs.registry import jobs
 
 DEADLINE_HOURS = float(settings()["airflow"]["behaviour_deadline_hours"])
@@ -42,7 +58,11 @@ DEADLINE_HOURS = float(settings()["airflow"]["behaviour_deadline_hours"])
 
 @dag(
     dag_id="detak_behaviour",
-    schedule="@daily",
+    # A data interval per day: the run for D starts once D is over and its logical date is D.
+    schedule=AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+        assets=AssetAll(*[Asset(name=j.outputs[0], uri=asset_uri(j.outputs[0])) for j in jobs("ingest")]),
+    ),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -74,7 +94,7 @@ def detak_behaviour() -> None:
             groups[job.stage] = TaskGroup(group_id=job.stage)
         tasks[job.name] = job_task(
             job.task_id,
-            [*job.args, "--date", "{{ ds }}", "--since", "{{ params.since or '' }}"],
+            [*job.args, "--date", RUN_DATE, "--since", "{{ params.since or '' }}"],
             task_group=groups[job.stage],
             doc_md=job.description,
             outlets=[Asset(name=table, uri=asset_uri(table)) for table in job.outputs],

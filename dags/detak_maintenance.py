@@ -1,7 +1,7 @@
 """
 ### detak_maintenance — OPTIMIZE, VACUUM, retention and forget requests, weekly
 
-Once a week, one Spark submission (`detak maintain --today {{ ds }}`) works on every lake table
+Once a week, one Spark submission (`detak maintain --today D`, D the run's date) works on every lake table
 whose contract is in `schemas/tables/` and whose Delta folder exists: people in
 `maintenance.forget_requests` are erased again from data that arrived after their request; bronze
 partitions and landing folders older than the retention of `conf/base.yaml` (`maintenance:`) are
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag
 
-from jobs.orchestration.airflow import default_args, job_task
+from jobs.orchestration.airflow import RUN_DATE, default_args, job_task
 
 
 @dag(
@@ -31,7 +31,7 @@ from jobs.orchestration.airflow import default_args, job_task
 def detak_maintenance() -> None:
     job_task(
         "maintain",
-        ["maintain", "--today", "{{ ds }}"],
+        ["maintain", "--today", RUN_DATE],
         doc_md="Forget again, retention, OPTIMIZE with Z-order and VACUUM on every lake table.",
     )
 

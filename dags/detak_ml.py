@@ -3,7 +3,7 @@
 
 Once a week, two Spark submissions through the `spark_default` connection train detak's models
 on the tables the quality gate let through: the cart-abandonment propensity model (`detak train
-abandonment --until {{ ds }}`, which also rewrites `gold.abandonment_drivers` from permutation
+abandonment --until D`, D the run's date, which also rewrites `gold.abandonment_drivers` from permutation
 importance) and the purchase-in-the-next-7-days model on `features.user_daily` (`detak train
 purchase`). Each saves the model with its metrics and a model card under `<home>/models/`.
 Re-running a week replaces that week's models.
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import Asset, dag
 
-from jobs.orchestration.airflow import asset_uri, default_args, job_task
+from jobs.orchestration.airflow import RUN_DATE, asset_uri, default_args, job_task
 
 
 @dag(
@@ -31,7 +31,7 @@ from jobs.orchestration.airflow import asset_uri, default_args, job_task
 def detak_ml() -> None:
     job_task(
         "train_abandonment",
-        ["train", "abandonment", "--until", "{{ ds }}"],
+        ["train", "abandonment", "--until", RUN_DATE],
         doc_md="Abandonment propensity model and gold.abandonment_drivers.",
         inlets=[Asset(name="gold.cart_abandonment", uri=asset_uri("gold.cart_abandonment"))],
         outlets=[Asset(name="gold.abandonment_drivers", uri=asset_uri("gold.abandonment_drivers"))],

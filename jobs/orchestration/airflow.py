@@ -17,6 +17,10 @@ from jobs.common.spark import submit_kwargs
 #: spark-submit's application: the ``detak`` CLI itself, so Airflow and the CLI run the same code.
 ENTRYPOINT = str(Path(__file__).resolve().parents[1] / "__main__.py")
 
+#: The date a daily run processes (YYYY-MM-DD): its logical date, or for a run started by Assets
+#: (which has none in Airflow 3) the UTC day it was started on.
+RUN_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+
 
 def default_args(conf: Settings | None = None) -> dict[str, Any]:
     conf = conf or current_settings()

@@ -11,10 +11,14 @@ first run that does not succeed.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
+
+from jobs.common.config import Settings
 
 Run = tuple[str, datetime, dict[str, str]]
 
@@ -58,6 +62,39 @@ def run_dags(runs: Sequence[Run]) -> int:
         if str(dag_run.state) != "success":
             return 1
     return 0
+
+
+def run_in_airflow(conf: Settings, runs: list[str], log_path: Path, base: dict[str, str] | None = None) -> None:
+    """Migrate Airflow's database, then run ``runs`` (``DAG@DATE[,k=v]``) in one subprocess.
+
+    Every task shares that process and so one Spark session (``airflow.task_runner`` is
+    ``in_process`` there). The full log goes to ``log_path``; a line per DAG run, per task and per
+    job start and finish is printed as it happens. ``base`` is the environment to start from
+    (default: this process's). Raises ``SystemExit`` when a run fails.
+    """
+    from jobs.orchestration.airflow import airflow_environ
+
+    env = airflow_environ(conf, base=base)
+    env["DETAK__AIRFLOW__TASK_RUNNER"] = "in_process"
+    airflow = str(Path(sys.executable).parent / "airflow")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        subprocess.run([airflow, "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jobs.orchestration.dag_runs", *runs],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            text = line.rstrip()
+            # This module's own lines and the jobs' start and finish lines; the rest stays in the log.
+            if text.startswith(("  airflow", "      ", "    detak_")):
+                print(text, flush=True)
+            elif text.endswith(": started") or " done in " in text:
+                print(f"        {text.strip()}", flush=True)
+        if proc.wait() != 0:
+            raise SystemExit(f"a DAG run failed; see {log_path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
