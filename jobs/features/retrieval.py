@@ -54,10 +54,18 @@ def point_in_time_join(
     return entities.join(chosen, ["user_id", "event_timestamp"], "left").join(rows, ["user_id", "as_of_date"], "left")
 
 
-def get_training_frame(spark: SparkSession, entities: DataFrame, settings: Settings) -> DataFrame:
-    """Point-in-time-correct features for ``entities`` (``user_id``, ``event_timestamp``, labels…)."""
-    ensure_table(spark, TABLE, settings)
-    features = read_table(spark, TABLE, settings)
+def get_training_frame(
+    spark: SparkSession, entities: DataFrame, settings: Settings, features: DataFrame | None = None
+) -> DataFrame:
+    """Point-in-time-correct features for ``entities`` (``user_id``, ``event_timestamp``, labels…).
+
+    ``features`` defaults to the whole feature table; pass
+    ``jobs.quality.gate.validated_table(spark, "features.user_daily", settings)`` to train on what
+    the quality gate let through only.
+    """
+    if features is None:
+        ensure_table(spark, TABLE, settings)
+        features = read_table(spark, TABLE, settings)
     return point_in_time_join(entities, features, int(settings["features"]["ttl_days"]))
 
 

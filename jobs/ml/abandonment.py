@@ -37,6 +37,7 @@ from jobs.ml.common import (
     time_split,
     to_pandas_capped,
 )
+from jobs.quality.gate import validated_table
 
 NAME = "abandonment"
 #: Numeric features and what they are (the model card lists them).
@@ -193,18 +194,19 @@ LIMITS = [
 
 
 def train_abandonment(spark: SparkSession, settings: Settings, until: date | None = None) -> dict[str, Any]:
-    """Train on gold.cart_abandonment up to ``until`` (default: its last date), save the model, write drivers.
+    """Train on validated gold.cart_abandonment up to ``until`` (default: its last date); save, write drivers.
 
     Returns the metrics (also saved as ``metrics.json`` beside the model) with the run folder.
     """
     params = dict(settings["gold"]["abandonment"]["model"])
     for name in ("gold.cart_abandonment", "silver.sessions", "gold.abandonment_drivers"):
         ensure_table(spark, name, settings)
-    carts = read_table(spark, "gold.cart_abandonment", settings)
+    # Only cart dates the quality gate passed, at the version it passed.
+    carts = validated_table(spark, "gold.cart_abandonment", settings)
     if until is None:
         last = carts.agg(F.max("cart_date")).first()
         if last is None or last[0] is None:
-            raise ValueError("gold.cart_abandonment is empty: run the abandonment job first")
+            raise ValueError("gold.cart_abandonment has no validated dates: run the abandonment job, then the gate")
         until = last[0]
     assert until is not None
     carts = carts.where(F.col("cart_date") <= F.lit(until))

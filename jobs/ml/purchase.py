@@ -31,6 +31,7 @@ from jobs.common.config import Settings
 from jobs.common.tables import ensure_table, read_table
 from jobs.features.definitions import TABLE, feature_names
 from jobs.features.retrieval import get_training_frame
+from jobs.quality.gate import validated_table
 
 MODEL = "purchase_next_7d"
 BASELINE_FEATURE = "purchases_30d"
@@ -91,10 +92,11 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
     horizon = int(params["horizon_days"])
     for name in (TABLE, "silver.orders"):
         ensure_table(spark, name, settings)
-    features = read_table(spark, TABLE, settings)
+    # Only feature dates the quality gate passed, at the version it passed.
+    features = validated_table(spark, TABLE, settings)
     orders = read_table(spark, "silver.orders", settings)
     entities = label_entities(features, orders, horizon)
-    frame = get_training_frame(spark, entities, settings)
+    frame = get_training_frame(spark, entities, settings, features=features)
     total = frame.count()
     max_rows = int(params["max_rows"])
     if total > max_rows:

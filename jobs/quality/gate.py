@@ -441,3 +441,42 @@ def gated_versions(spark: SparkSession, table_name: str, settings: Settings) -> 
         F.min(F.when(F.col("severity") == CRITICAL, F.col("success").cast("int")).otherwise(1)).alias("passed")
     )
     return per_run
+
+
+def validated_table(spark: SparkSession, table_name: str, settings: Settings) -> DataFrame:
+    """A date-partitioned table as the quality gate let it through.
+
+    Each date's rows as of the newest Delta version whose last gate run passed every critical
+    expectation for that date; dates never validated, or only failing, are left out. What models
+    train on is then exactly what analysts can see in the warehouse, even while a newer rewrite of
+    a date waits for the gate or was blocked by it. Time travel reaches back as far as VACUUM's
+    retention (``maintenance.vacuum_retention_hours``).
+    """
+    contract = table(table_name)
+    if not contract.partition_by:
+        raise ValueError(f"{table_name} is not partitioned by date: validate it whole with gate()")
+    column = contract.partition_by[0]
+    ensure_table(spark, table_name, settings)
+    passed = (
+        gated_versions(spark, table_name, settings)
+        .groupBy("delta_version", "date")
+        .agg(F.max_by("passed", "run_at").alias("passed"))
+        .where(F.col("passed") == 1)
+        .groupBy("date")
+        .agg(F.max("delta_version").alias("delta_version"))
+        .collect()  # bounded: one row per date
+    )
+    by_version: dict[int, list[date]] = {}
+    for row in passed:
+        by_version.setdefault(int(row["delta_version"]), []).append(row["date"])
+    path = table_path(table_name, settings)
+    frames = [
+        spark.read.format("delta").option("versionAsOf", version).load(path).where(F.col(column).isin(days))
+        for version, days in sorted(by_version.items())
+    ]
+    if not frames:
+        return read_table(spark, table_name, settings).limit(0)
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out

@@ -224,9 +224,15 @@ def test_events_after_d_leave_rows_up_to_d_unchanged(spark: SparkSession, sim_ho
     assert {r.as_of_date for r in snapshot.select("as_of_date").distinct().collect()} == {last}
 
     # The ML example's training path on the same table: labels one day ahead (the data is four days).
+    # It trains on validated dates only: none before the gate, all of them after it.
     from jobs.ml.purchase import train_purchase
+    from jobs.quality.gate import gate
 
-    metrics = train_purchase(spark, sim_settings(home, features={"ml": {"horizon_days": 1}}), save=False)
+    ml_conf = sim_settings(home, features={"ml": {"horizon_days": 1}})
+    with pytest.raises(ValueError, match="at least two labelled"):
+        train_purchase(spark, ml_conf, save=False)
+    assert gate(spark, TABLE, [first + timedelta(days=i) for i in range(4)], conf).passed
+    metrics = train_purchase(spark, ml_conf, save=False)
     assert metrics["test_dates"] == ["2026-11-12", "2026-11-12"]
     assert metrics["train_dates"] == ["2026-11-10", "2026-11-11"]
     assert metrics["train_rows"] > 0 and metrics["test_rows"] > 0

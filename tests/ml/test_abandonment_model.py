@@ -16,6 +16,7 @@ from jobs.common.tables import read_table
 from jobs.gold.abandonment import run_abandonment
 from jobs.ml.abandonment import FEATURES, train_abandonment
 from jobs.ml.common import TimeSplit, binary_metrics, split_mask, time_split, to_pandas_capped
+from jobs.quality.gate import gate
 from tests.conftest import SIM_DAYS, SIM_START, copy_home, sim_settings
 
 
@@ -49,7 +50,11 @@ def test_model_beats_no_skill_on_the_last_day(spark: SparkSession, sim_home: Pat
     home = copy_home(sim_home, tmp_path / "home")
     conf = sim_settings(home)
     last = SIM_START + timedelta(days=SIM_DAYS - 1)
-    run_abandonment(spark, last, conf)
+    report = run_abandonment(spark, last, conf)
+    # The model learns from what the quality gate let through.
+    start, end = (date.fromisoformat(d) for d in report["window"])
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    assert gate(spark, "gold.cart_abandonment", days, conf).passed
     metrics = train_abandonment(spark, conf, last)
     print("abandonment model:", json.dumps(metrics, indent=1, default=str))
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
 
 from jobs.common.contracts import ContractError, table
 from jobs.common.tables import read_table
-from jobs.quality.gate import QualityGateError, gate
+from jobs.quality.gate import QualityGateError, gate, validated_table
 from jobs.quality.suites import CRITICAL, WARNING, custom_check, table_checks
 from tests.conftest import ci_settings
 from tests.quality.helpers import ALERTS, FUNNEL, extra_contracts, funnel_rows, write_funnel
@@ -176,6 +177,23 @@ def test_grouped_checks_find_the_failing_date_in_a_batch_of_several(spark: Spark
     assert tight is not None
     query = tight.expectation.unexpected_rows_query.format(batch="tiny_batch")  # type: ignore[attr-defined]
     assert [tuple(r) for r in spark.sql(query).collect()] == [(d2, 5 / 110)]
+
+
+def test_validated_table_holds_each_date_as_the_gate_passed_it(spark: SparkSession, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "home")
+    never = date(2026, 11, 12)
+    with extra_contracts():
+        good = funnel_rows(GOOD_DAY, [100, 60, 20, 0])
+        write_funnel(spark, good, GOOD_DAY, settings)  # v1
+        write_funnel(spark, funnel_rows(BAD_DAY, [50, 30, 10, 0]), BAD_DAY, settings)  # v2
+        assert gate(spark, FUNNEL, [GOOD_DAY, BAD_DAY], settings).passed  # both pass at v2
+        # A rewrite of the good day that the gate blocks, and a day it never saw.
+        write_funnel(spark, funnel_rows(GOOD_DAY, [10, 60, 20, 0]), GOOD_DAY, settings)  # v3
+        assert not gate(spark, FUNNEL, [GOOD_DAY], settings).passed
+        write_funnel(spark, funnel_rows(never, [9, 8, 7, 0]), never, settings)  # v4
+        validated = validated_table(spark, FUNNEL, settings)
+        expected = funnel_rows(GOOD_DAY, [100, 60, 20, 0]) + funnel_rows(BAD_DAY, [50, 30, 10, 0])
+        assertDataFrameEqual(validated, spark.createDataFrame(expected, validated.schema), checkRowOrder=False)
 
 
 def _check_docs_in_browser(index: Path) -> None:
