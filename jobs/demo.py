@@ -18,8 +18,6 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -93,37 +91,11 @@ def format_reconciliation(rows: list[dict[str, Any]]) -> str:
     return format_table(head, table[1:])
 
 
-def run_airflow(conf: Settings, runs: list[str], log_path: Path) -> None:
-    """Migrate Airflow's database, then run ``runs`` (``DAG@DATE[,k=v]``) in one process, a line per task."""
-    from jobs.orchestration.airflow import airflow_environ
-
-    env = airflow_environ(conf)
-    # Every task of the runs below shares the runner process and so one Spark session.
-    env["DETAK__AIRFLOW__TASK_RUNNER"] = "in_process"
-    airflow = str(Path(sys.executable).parent / "airflow")
-    with log_path.open("w") as log:
-        subprocess.run([airflow, "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs.orchestration.dag_runs", *runs],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            text = line.rstrip()
-            # dag_runs' own lines and the jobs' start/finish lines; the rest stays in the log.
-            if text.startswith(("  airflow", "      ", "    detak_")):
-                print(text, flush=True)
-            elif text.endswith(": started") or " done in " in text:
-                print(f"        {text.strip()}", flush=True)
-        if proc.wait() != 0:
-            raise SystemExit(f"a DAG run failed; see {log_path}")
-
-
 def demo(start: date = DEMO_START, days: int = DEMO_DAYS, users: int = DEMO_USERS, seed: int = DEMO_SEED) -> int:
     from datetime import timedelta
 
     from jobs.common.spark import get_spark
+    from jobs.orchestration.dag_runs import run_in_airflow
     from jobs.report import build_report, format_summary
     from jobs.simulate import generate
 
@@ -149,7 +121,7 @@ def demo(start: date = DEMO_START, days: int = DEMO_DAYS, users: int = DEMO_USER
         flush=True,
     )
     ingest_at = datetime.combine(end + timedelta(days=1), datetime.min.time())
-    run_airflow(
+    run_in_airflow(
         conf,
         [f"detak_ingest@{ingest_at.isoformat()}", f"detak_behaviour@{end.isoformat()},since={start.isoformat()}"],
         log_path,

@@ -275,3 +275,46 @@ def build_report(
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
     return out, days
+
+
+#: Chromium flags for a headless run on a machine without network: no sandbox (root in CI) and no
+#: background connections, which a closed network refuses by the dozen.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+
+
+def render_in_chromium(page_file: Path, screenshot: Path, browser: str = "chromium") -> dict[str, Any]:
+    """Open a report in headless Chromium: console errors, whether each chart drew, the summary rows.
+
+    Drives the system's Chromium (``browser``) through Playwright (the ``dev`` extra); saves a
+    full-page PNG to ``screenshot``. Used by the tests and ``make bench``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser, args=list(CHROMIUM_ARGS))
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_file.resolve().as_uri(), wait_until="load")
+        charts = {}
+        for chart_id, _ in CHARTS:
+            # plotly draws a chart as SVG; its data are trace groups (lines, bars) or a heatmap image.
+            page.wait_for_selector(f"#{chart_id} .main-svg", timeout=30_000)
+            drawn = page.locator(f"#{chart_id} .main-svg g.trace, #{chart_id} .main-svg g.hm image").count()
+            charts[chart_id] = drawn > 0
+        summary = page.eval_on_selector_all(
+            "#summary tr:not(:first-child)", "rows => rows.map(r => Array.from(r.cells, c => c.innerText))"
+        )
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+        chromium.close()
+    return {"errors": errors, "charts": charts, "summary": summary}

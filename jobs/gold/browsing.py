@@ -57,7 +57,8 @@ def build(
     owned = sessions.session_orders(with_spill, orders, timeout).persist()
     facts = sessions.transform(consenting, scoped, owned, first_seen, params).persist()
     dates = facts.select("session_id", "session_date")
-    dated = scoped.join(dates, "session_id")
+    # Search quality, product engagement and product pairs all read the dated events.
+    dated = scoped.join(dates, "session_id").persist()
     bought = products.bought_products(owned, order_items)
 
     steps = funnel.steps_from(params)
