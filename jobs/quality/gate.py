@@ -166,8 +166,13 @@ def build_data_docs(settings: Settings, validation_ids: list[Any]) -> str | None
     return str(urls[0]["site_url"]) if urls else None
 
 
-def _checkpoint(context: Any, contract: TableContract, checks: list[Check], name: str | None = None) -> Any:
-    """The checkpoint validating ``checks`` on a dataframe batch of the table (``name``: its suite's)."""
+def _checkpoint(
+    context: Any, contract: TableContract, checks: list[Check], name: str | None = None, result_format: str = "SUMMARY"
+) -> Any:
+    """The checkpoint validating ``checks`` on a dataframe batch of the table (``name``: its suite's).
+
+    ``BOOLEAN_ONLY`` skips collecting sample unexpected values, a Spark job per expectation.
+    """
     import great_expectations as gx
 
     name = name or contract.name
@@ -189,7 +194,7 @@ def _checkpoint(context: Any, contract: TableContract, checks: list[Check], name
             name=name,
             validation_definitions=[definition],
             actions=[],
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+            result_format={"result_format": result_format, "partial_unexpected_count": 20},
         )
     )
 
@@ -290,7 +295,9 @@ def _gate_dates_at_once(
         found = {r[0]: int(r[1]) for r in batch.groupBy(column).count().collect()}  # bounded: one row per date
         counts = {d: found.get(d, 0) for d in dates}
         _register_views(spark, checks, dates, settings)
-        checkpoint = _checkpoint(context, contract, checks, f"{contract.name}@dates")
+        # Only whether each check holds matters here: any failure is validated again date by date,
+        # with the unexpected values.
+        checkpoint = _checkpoint(context, contract, checks, f"{contract.name}@dates", "BOOLEAN_ONLY")
         sample = int(settings.get("quality.sample_size", 5))
         run_name = f"{result.run_id}_{dates[0]}..{dates[-1]}"
         ids, checked = _validate(checkpoint, batch, checks, run_name, result.run_at.replace(tzinfo=UTC), sample)
@@ -324,13 +331,15 @@ def gate(
     version: int | None = None,
     raise_on_failure: bool = False,
     data_docs: bool = True,
+    record: bool = True,
 ) -> GateResult:
     """Validate ``table_name`` at Delta ``version`` (default: its current one) for ``dates``.
 
     Several dates of a date-partitioned table are validated in one batch when every check has a
     form for it and all pass; otherwise date by date. Either way each date gets its own outcomes.
-    Appends the outcomes to ``quality.validation_results``, renders them in the Data Docs (unless
-    ``data_docs`` is false: a caller gating many tables then calls :func:`build_data_docs` once)
+    Appends the outcomes to ``quality.validation_results`` (unless ``record`` is false: a caller
+    gating many tables then calls :func:`write_results` once), renders them in the Data Docs (unless
+    ``data_docs`` is false: such a caller then calls :func:`build_data_docs` once)
     and calls the alert callback when a critical expectation failed (then raises
     :class:`QualityGateError` if ``raise_on_failure``).
     """
@@ -380,7 +389,8 @@ def gate(
     else:
         urls = context.get_docs_sites_urls(site_name=DOCS_SITE)
         result.data_docs = urls[0]["site_url"] if urls else None
-    write_results(spark, result, settings)
+    if record:
+        write_results(spark, [result], settings)
     result.seconds = (datetime.now(UTC) - started).total_seconds()
     for warning in result.warnings:
         log.warning(
@@ -410,8 +420,8 @@ def gate(
     return result
 
 
-def write_results(spark: SparkSession, result: GateResult, settings: Settings) -> None:
-    """Append a gate run's outcomes to ``quality.validation_results`` (one small Delta append)."""
+def write_results(spark: SparkSession, results: list[GateResult], settings: Settings) -> None:
+    """Append gate runs' outcomes to ``quality.validation_results`` (one small Delta append)."""
     ensure_table(spark, RESULTS, settings)
     rows = [
         (
@@ -427,8 +437,11 @@ def write_results(spark: SparkSession, result: GateResult, settings: Settings) -
             o.rows,
             result.run_at,
         )
+        for result in results
         for o in result.outcomes
     ]
+    if not rows:
+        return
     frame = spark.createDataFrame(rows, schema=table(RESULTS).spark_schema)
     conform(frame, RESULTS).write.format("delta").mode("append").save(table_path(RESULTS, settings))
 
