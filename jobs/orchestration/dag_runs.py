@@ -6,17 +6,22 @@ folder and runs each DAG run with ``dag.test()``; ``KEY=VALUE`` pairs are the ru
 airflow`` shows them and their task logs and prints a line per task. The caller sets
 the Airflow environment (``jobs.orchestration.airflow.airflow_environ``) and, to share one Spark
 session across every task, ``DETAK__AIRFLOW__TASK_RUNNER=in_process``. Exits non-zero at the
-first run that does not succeed.
+first run that does not succeed. ``--then MODULE:FUNCTION`` calls that function afterwards in the
+same process (on the same Spark session); its return value is the exit code.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from jobs.common.config import Settings
 
@@ -64,13 +69,25 @@ def run_dags(runs: Sequence[Run]) -> int:
     return 0
 
 
-def run_in_airflow(conf: Settings, runs: list[str], log_path: Path, base: dict[str, str] | None = None) -> None:
+#: Printed once every run succeeded, before the ``--then`` step: what follows is for the user.
+RUNS_DONE = "  airflow: every run succeeded"
+
+
+def run_in_airflow(
+    conf: Settings,
+    runs: list[str],
+    log_path: Path,
+    base: dict[str, str] | None = None,
+    then: str | None = None,
+) -> None:
     """Migrate Airflow's database, then run ``runs`` (``DAG@DATE[,k=v]``) in one subprocess.
 
     Every task shares that process and so one Spark session (``airflow.task_runner`` is
-    ``in_process`` there). The full log goes to ``log_path``; a line per DAG run, per task and per
-    job start and finish is printed as it happens. ``base`` is the environment to start from
-    (default: this process's). Raises ``SystemExit`` when a run fails.
+    ``in_process`` there); ``then`` (``module:function``) runs in it afterwards, on the same
+    session. The full log goes to ``log_path``; a line per DAG run, per task and per job start and
+    finish is printed as it happens, with Spark's progress bar on a terminal, and everything
+    ``then`` prints. ``base`` is the environment to start from (default: this process's). Raises
+    ``SystemExit`` when a run or ``then`` fails.
     """
     from jobs.orchestration.airflow import airflow_environ
 
@@ -80,28 +97,71 @@ def run_in_airflow(conf: Settings, runs: list[str], log_path: Path, base: dict[s
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         subprocess.run([airflow, "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs.orchestration.dag_runs", *runs],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        args = [sys.executable, "-m", "jobs.orchestration.dag_runs", *runs, *(["--then", then] if then else [])]
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            text = line.rstrip()
-            # This module's own lines and the jobs' start and finish lines; the rest stays in the log.
-            if text.startswith(("  airflow", "      ", "    detak_")):
-                print(text, flush=True)
-            elif text.endswith(": started") or " done in " in text:
-                print(f"        {text.strip()}", flush=True)
+        echo = _Echo(log, live_bar=sys.stdout.isatty())
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            echo.feed(chunk.decode("utf-8", "replace"))
+        echo.feed("\n")
         if proc.wait() != 0:
             raise SystemExit(f"a DAG run failed; see {log_path}")
 
 
+class _Echo:
+    """Splits the runner's output into the log (all of it) and the terminal (what a person reads)."""
+
+    def __init__(self, log: Any, live_bar: bool) -> None:
+        self.log, self.live_bar, self.rest, self.after_runs, self.bar = log, live_bar, "", False, False
+
+    def feed(self, text: str) -> None:
+        self.log.write(text)
+        self.rest += text
+        *records, self.rest = re.split(r"(?<=[\r\n])", self.rest)
+        for record in records:
+            line = record.rstrip("\r\n")
+            if record.endswith("\r"):
+                # Spark's console progress bar redraws itself after a carriage return.
+                if self.live_bar and line.startswith("[Stage"):
+                    print("\r" + line[:100].ljust(100), end="", flush=True)
+                    self.bar = True
+                continue
+            self.line(line)
+
+    def line(self, text: str) -> None:
+        show = None
+        if self.after_runs:
+            show = None if SPARK_LOG.match(text) or text.startswith("[Stage") else text
+        elif text == RUNS_DONE:
+            self.after_runs = True
+        elif text.startswith(("  airflow", "      ", "    detak_")):
+            show = text
+        elif text.endswith(": started") or " done in " in text:
+            show = f"        {text.strip()}"
+        if show is not None:
+            if self.bar:
+                print("\r" + " " * 100 + "\r", end="")
+                self.bar = False
+            print(show, flush=True)
+
+
+#: Spark's and py4j's own log lines, kept out of the terminal.
+SPARK_LOG = re.compile(r"^(\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|INFO|ERROR)|\s*$)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    specs = list(sys.argv[1:] if argv is None else argv)
-    if not specs:
-        raise SystemExit(__doc__)
-    return run_dags([parse_run(s) for s in specs])
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.orchestration.dag_runs", description=__doc__)
+    parser.add_argument("runs", nargs="+", metavar="DAG_ID@DATE[,KEY=VALUE...]")
+    parser.add_argument("--then", metavar="MODULE:FUNCTION", help="called afterwards in this process")
+    args = parser.parse_args(argv)
+    code = run_dags([parse_run(s) for s in args.runs])
+    if code or args.then is None:
+        return code
+    print(RUNS_DONE, flush=True)
+    module, _, func = args.then.partition(":")
+    return int(getattr(importlib.import_module(module), func)() or 0)
 
 
 if __name__ == "__main__":
