@@ -33,7 +33,7 @@ def to_pandas_capped(df: DataFrame, max_rows: int, seed: int) -> tuple[pd.DataFr
     if total > max_rows:
         # A little over the fraction so the limit, not the sample's randomness, sets the size.
         df = df.sample(fraction=min(1.0, 1.1 * max_rows / total), seed=seed).limit(max_rows)
-    return df.toPandas(), total
+    return df.toPandas(), total  # bounded: at most max_rows rows
 
 
 @dataclass(frozen=True)

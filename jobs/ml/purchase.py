@@ -102,7 +102,7 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
     if total > max_rows:
         frame = frame.sample(fraction=min(1.0, 1.1 * max_rows / total), seed=int(params["seed"])).limit(max_rows)
     # Bounded: one row per user and date, capped above.
-    pdf: pd.DataFrame = frame.select("as_of_date", "label", *feature_names()).toPandas()
+    pdf: pd.DataFrame = frame.select("as_of_date", "label", *feature_names()).toPandas()  # bounded: max_rows
     dates = sorted(pdf["as_of_date"].unique())
     if len(dates) < 2:
         raise ValueError(
