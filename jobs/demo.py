@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +94,6 @@ def format_reconciliation(rows: list[dict[str, Any]]) -> str:
 
 
 def demo(start: date = DEMO_START, days: int = DEMO_DAYS, users: int = DEMO_USERS, seed: int = DEMO_SEED) -> int:
-    from datetime import timedelta
-
     from jobs.orchestration.dag_runs import run_in_airflow
     from jobs.simulate import generate
 
@@ -134,8 +132,6 @@ def finish() -> int:
     Runs after the DAG runs in their process (``dag_runs --then``); non-zero when a source does
     not reconcile.
     """
-    from datetime import timedelta
-
     from jobs.common.config import settings
     from jobs.common.spark import get_spark
     from jobs.report import build_report, format_summary
