@@ -43,36 +43,54 @@ def _violations(checks: list[tuple[Column, str]]) -> Column:
     """An array of the messages whose condition holds (empty when none does)."""
     if not checks:
         return F.array().cast(T.ArrayType(T.StringType()))
-    return F.filter(
-        F.array(*[F.when(cond, F.lit(msg)) for cond, msg in checks]),
-        lambda m: m.isNotNull(),
-    )
+    return F.array_compact(F.array(*[F.when(cond, F.lit(msg)) for cond, msg in checks]))
 
 
-def _per_type(contract: SourceContract, build: Any) -> Column:
-    """CASE over event_type, each branch the violations array of that type's checks."""
-    expr = None
+def _any(checks: list[tuple[Column, str]]) -> Column:
+    """True when any condition holds: a plain boolean, cheap on the valid lines that are nearly all."""
+    conds = [F.coalesce(cond, F.lit(False)) for cond, _ in checks]
+    out = F.lit(False)
+    for cond in conds:
+        out = out | cond
+    return out
+
+
+def _per_type(contract: SourceContract, build: Any) -> tuple[Column, Column]:
+    """``(violated, messages)``: CASE over event_type of that type's checks, as one boolean and
+    as the array of messages. Only lines with ``violated`` true need the array built."""
+    violated = messages = None
     for et in contract.event_types.values():
-        branch = _violations(build(et))
+        checks = build(et)
         cond = F.col("p.event_type") == F.lit(et.name)
-        expr = F.when(cond, branch) if expr is None else expr.when(cond, branch)
-    assert expr is not None
-    return expr.otherwise(F.array().cast(T.ArrayType(T.StringType())))
+        violated = F.when(cond, _any(checks)) if violated is None else violated.when(cond, _any(checks))
+        branch = _violations(checks)
+        messages = F.when(cond, branch) if messages is None else messages.when(cond, branch)
+    assert violated is not None and messages is not None
+    return violated.otherwise(F.lit(False)), messages.otherwise(F.array().cast(T.ArrayType(T.StringType())))
 
 
 def _required_checks(et: Any) -> list[tuple[Column, str]]:
     checks = []
     for name in et.required:
-        present = F.array_contains(F.col("keys"), name)
-        prop = et.properties[name]
-        bad = ~present if is_nullable(prop) else (~present | F.col(f"p.{name}").isNull())
+        # A field that may be null must still be present as a key; any other is missing exactly
+        # when it parsed to null (a value of the wrong type was caught as type_mismatch before).
+        if is_nullable(et.properties[name]):
+            bad = ~F.array_contains(F.col("keys"), name)
+        else:
+            bad = F.col(f"p.{name}").isNull()
         checks.append((bad, name))
     return checks
 
 
 def _length_checks(et: Any) -> list[tuple[Column, str]]:
+    # A string of at most maxLength bytes has at most maxLength characters: counting characters
+    # (a scan of the string) is left to the rare values longer than that in bytes.
     return [
-        (F.char_length(F.col(f"p.{name}")) > prop["maxLength"], f"{name} longer than {prop['maxLength']}")
+        (
+            (F.octet_length(F.col(f"p.{name}")) > prop["maxLength"])
+            & (F.char_length(F.col(f"p.{name}")) > prop["maxLength"]),
+            f"{name} longer than {prop['maxLength']}",
+        )
         for name, prop in et.properties.items()
         if "maxLength" in prop and isinstance(spark_type(prop), T.StringType)
     ]
@@ -130,9 +148,9 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
         ).alias("p"),
         F.when(parseable, F.json_object_keys(F.col("value"))).alias("keys"),
     )
-    missing = _per_type(contract, _required_checks)
-    too_long = _per_type(contract, _length_checks)
-    invalid = _per_type(contract, _value_checks)
+    any_missing, missing = _per_type(contract, _required_checks)
+    any_too_long, too_long = _per_type(contract, _length_checks)
+    any_invalid, invalid = _per_type(contract, _value_checks)
     mismatched = _type_mismatch_fields(contract)
 
     def detail(arr: Column, prefix: str) -> Column:
@@ -160,9 +178,9 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
                 ),
             ),
         )
-        .when(F.size(missing) > 0, verdict("missing_required", detail(missing, "missing: ")))
-        .when(F.size(too_long) > 0, verdict("oversized_field", F.array_join(too_long, ", ")))
-        .when(F.size(invalid) > 0, verdict("invalid_value", F.array_join(invalid, ", ")))
+        .when(any_missing, verdict("missing_required", detail(missing, "missing: ")))
+        .when(any_too_long, verdict("oversized_field", F.array_join(too_long, ", ")))
+        .when(any_invalid, verdict("invalid_value", F.array_join(invalid, ", ")))
     )
     return (
         parsed.withColumn("_verdict", reason)
