@@ -81,7 +81,8 @@ def build(
     too_late = F.col("late_days") > F.lit(int(params["late_days"]))
     kept = in_scope.where(~too_late)
 
-    verdicts_raw = bots.detect_actors(kept, params)
+    # Verdicts flag the events and are a table of their own: computed once (a few thousand rows).
+    verdicts_raw = materialize(bots.detect_actors(kept, params))
     flagged = bots.flag_events(kept, verdicts_raw)
     protected = events.protect(flagged, key, params)
     # Human events carry their session; bots' events stay in silver.events with none.
