@@ -148,13 +148,24 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
 
 
 def score_latest(spark: SparkSession, settings: Settings, model_path: Path) -> DataFrame:
-    """Score the newest feature snapshot with a saved model (driver-side: the snapshot is one row per user)."""
+    """Score the newest feature snapshot with a saved model: ``user_id``, ``as_of_date``, ``score``.
+
+    The model is broadcast once and applied per partition (``mapInPandas``), so the snapshot (one
+    row per user) never comes to the driver.
+    """
     import joblib
 
     from jobs.features.retrieval import latest_features
 
     saved = joblib.load(model_path)
-    snapshot: pd.DataFrame = latest_features(spark, settings).toPandas()
-    proba = saved["model"].predict_proba(snapshot[saved["features"]].astype(float).to_numpy())[:, 1]
-    out = pd.DataFrame({"user_id": snapshot["user_id"], "as_of_date": snapshot["as_of_date"], "score": proba})
-    return spark.createDataFrame(out)
+    used: list[str] = list(saved["features"])
+    model = spark.sparkContext.broadcast(saved["model"])
+
+    def score(batches: Any) -> Any:
+        for batch in batches:
+            x = batch[used].astype(float).to_numpy()
+            proba = model.value.predict_proba(x)[:, 1] if len(batch) else np.zeros(0)
+            yield pd.DataFrame({"user_id": batch["user_id"], "as_of_date": batch["as_of_date"], "score": proba})
+
+    snapshot = latest_features(spark, settings).select("user_id", "as_of_date", *used)
+    return snapshot.mapInPandas(score, "user_id string, as_of_date date, score double")

@@ -17,8 +17,10 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from jobs.common.config import Settings
-from jobs.publish.publish import PublishFailures, publish
-from jobs.quality.gate import build_data_docs, gate, write_results
+from jobs.common.tables import table_path
+from jobs.publish.publish import Ledger, PublishFailures, publish
+from jobs.publish.warehouse import warehouse
+from jobs.quality.gate import build_data_docs, delta_version, gate, write_results
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +58,20 @@ def run_publish(spark: SparkSession, run_date: date, settings: Settings, since: 
     """Publish the day's gated table versions; raise :class:`PublishFailures` naming blocked ones."""
     results: dict[str, Any] = {}
     failures: dict[str, str] = {}
-    for name, dates in published_tables(run_date, settings, since):
-        try:
-            results[name] = publish(spark, name, dates, settings)
-        except Exception as exc:  # one table's failure must not stop the others
-            log.exception("publishing %s failed", name)
-            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            failures[name] = f"{type(exc).__name__}: {exc}"
+    tables = published_tables(run_date, settings, since)
+    # What was published and gated, read once for every table; one publish_log commit at the end.
+    versions = {name: delta_version(spark, table_path(name, settings)) for name, _ in tables}
+    ledger = Ledger.read(spark, versions, warehouse(settings).name, settings)
+    try:
+        for name, dates in tables:
+            try:
+                results[name] = publish(spark, name, dates, settings, version=versions[name], ledger=ledger)
+            except Exception as exc:  # one table's failure must not stop the others
+                log.exception("publishing %s failed", name)
+                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                failures[name] = f"{type(exc).__name__}: {exc}"
+    finally:
+        ledger.append_log(spark, settings)
     if failures:
         listed = "\n".join(f"- {name}: {why}" for name, why in failures.items())
         raise PublishFailures(

@@ -11,6 +11,7 @@ published from the same Delta version to the same target is skipped, so re-publi
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -32,35 +33,65 @@ class PublishBlocked(PublishError):
     """The version asked for has not passed the quality gate."""
 
 
-def _published(spark: SparkSession, table_name: str, target: str, settings: Settings) -> dict[date | None, int]:
-    """Latest published Delta version per date of a table on a target (small: one row per date)."""
-    ensure_table(spark, PUBLISH_LOG, settings)
-    rows = (
-        read_table(spark, PUBLISH_LOG, settings)
-        .where((F.col("table") == table_name) & (F.col("target") == target))
-        .groupBy("date")
-        .agg(F.max_by("delta_version", "published_at").alias("delta_version"))
-        .collect()  # bounded: one row per date
-    )
-    return {r["date"]: int(r["delta_version"]) for r in rows}
+@dataclass
+class Ledger:
+    """What publishing several tables needs to know, read once for all of them, and the
+    publish_log rows they add, appended in one Delta commit (:func:`publish_many`).
+
+    ``published``: (table, target) → date → latest published Delta version;
+    ``verdicts``: (table, Delta version) → date → 1 when the version's last gate run passed the date.
+    """
+
+    published: dict[tuple[str, str], dict[date | None, int]] = field(default_factory=dict)
+    verdicts: dict[tuple[str, int], dict[date | None, int]] = field(default_factory=dict)
+    log_rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, spark: SparkSession, versions: dict[str, int], target: str, settings: Settings) -> Ledger:
+        """The ledger of ``versions`` (table → Delta version) on ``target``: two small reads."""
+        ledger = cls()
+        if not versions:
+            return ledger
+        for name in (PUBLISH_LOG, RESULTS):
+            ensure_table(spark, name, settings)
+        tables = sorted(versions)
+        published = (
+            read_table(spark, PUBLISH_LOG, settings)
+            .where(F.col("table").isin(tables) & (F.col("target") == target))
+            .groupBy("table", "date")
+            .agg(F.max_by("delta_version", "published_at").alias("delta_version"))
+            .collect()  # bounded: one row per table and date
+        )
+        for r in published:
+            ledger.published.setdefault((r["table"], target), {})[r["date"]] = int(r["delta_version"])
+        wanted = F.lit(False)
+        for name, version in versions.items():
+            wanted = wanted | ((F.col("table") == name) & (F.col("delta_version") == version))
+        runs = (
+            read_table(spark, RESULTS, settings)
+            .where(wanted)
+            .groupBy("table", "delta_version", "run_id", "run_at", "date")
+            .agg(F.min(F.when(F.col("severity") == "critical", F.col("success").cast("int")).otherwise(1)).alias("ok"))
+            .groupBy("table", "delta_version", "date")
+            .agg(F.max_by("ok", "run_at").alias("ok"))
+            .collect()  # bounded: one row per table and date
+        )
+        for r in runs:
+            ledger.verdicts.setdefault((r["table"], int(r["delta_version"])), {})[r["date"]] = int(r["ok"])
+        return ledger
+
+    def append_log(self, spark: SparkSession, settings: Settings) -> None:
+        """Record the publications made with this ledger in quality.publish_log (one commit)."""
+        if not self.log_rows:
+            return
+        ensure_table(spark, PUBLISH_LOG, settings)
+        frame = spark.createDataFrame(self.log_rows, schema=table(PUBLISH_LOG).spark_schema)
+        conform(frame, PUBLISH_LOG).write.format("delta").mode("append").save(table_path(PUBLISH_LOG, settings))
+        self.log_rows = []
 
 
-def _gate_passed(
-    spark: SparkSession, table_name: str, version: int, dates: list[date | None], settings: Settings
-) -> str | None:
+def _gate_verdict(table_name: str, version: int, dates: list[date | None], verdict: dict[Any, int]) -> str | None:
     """None when the last gate run of ``version`` passed for every date, else why not."""
-    ensure_table(spark, RESULTS, settings)
-    results = read_table(spark, RESULTS, settings).where(
-        (F.col("table") == table_name) & (F.col("delta_version") == version)
-    )
-    runs = (
-        results.groupBy("run_id", "run_at", "date")
-        .agg(F.min(F.when(F.col("severity") == "critical", F.col("success").cast("int")).otherwise(1)).alias("ok"))
-        .groupBy("date")
-        .agg(F.max_by("ok", "run_at").alias("ok"))
-        .collect()  # bounded: one row per date
-    )
-    verdict = {r["date"]: int(r["ok"]) for r in runs}
     if None in dates:
         # An unpartitioned table is gated as one batch, recorded under the run's last date.
         return None if verdict and verdict[max(verdict)] == 1 else f"{table_name}@v{version} has not passed the gate"
@@ -81,21 +112,27 @@ def publish(
     version: int | None = None,
     require_gate: bool = True,
     fail_after: str | None = None,
+    ledger: Ledger | None = None,
 ) -> dict[str, Any]:
     """Publish ``dates`` of ``table_name`` at Delta ``version`` (default: current) to ``target``.
 
     A date-partitioned table publishes only ``dates``; an unpartitioned one is published whole.
     With ``require_gate`` the version must have passed the quality gate for those dates
     (``quality.validation_results``). ``fail_after="staging"`` dies between loading the staging
-    table and the swap (tests only). Returns what was done.
+    table and the swap (tests only). With a ``ledger`` (several tables published together), what
+    was published and gated is read from it and the publication is recorded in it, for one
+    publish_log append at the end; without, both happen here. Returns what was done.
     """
     contract = table(table_name)
     wh: Warehouse = warehouse(settings, target)
     path = table_path(table_name, settings)
     version = delta_version(spark, path) if version is None else version
+    own = ledger is None
+    if ledger is None:
+        ledger = Ledger.read(spark, {table_name: version}, wh.name, settings)
     partitioned = bool(contract.partition_by)
     wanted: list[date | None] = sorted(set(dates)) if partitioned else [None]  # type: ignore[assignment]
-    published = _published(spark, table_name, wh.name, settings)
+    published = ledger.published.get((table_name, wh.name), {})
     todo = [d for d in wanted if published.get(d) != version]
     report: dict[str, Any] = {
         "table": table_name,
@@ -110,7 +147,7 @@ def publish(
         log.info("%s@v%s already published to %s: nothing to do", table_name, version, wh.name)
         return report
     if require_gate:
-        why = _gate_passed(spark, table_name, version, todo, settings)
+        why = _gate_verdict(table_name, version, todo, ledger.verdicts.get((table_name, version), {}))
         if why:
             raise PublishBlocked(f"not publishing {table_name} to {wh.name}: {why}")
     snapshot = spark.read.format("delta").option("versionAsOf", version).load(path)
@@ -125,10 +162,12 @@ def publish(
     rows = wh.swap(contract, stage, [d for d in todo if d is not None] if partitioned else None)
     wh.cleanup(stage)
     now = datetime.now(UTC).replace(tzinfo=None)
-    log_rows = [(table_name, wh.name, d, version, per_date.get(d, 0) if partitioned else rows, now) for d in todo]
-    ensure_table(spark, PUBLISH_LOG, settings)
-    frame = spark.createDataFrame(log_rows, schema=table(PUBLISH_LOG).spark_schema)
-    conform(frame, PUBLISH_LOG).write.format("delta").mode("append").save(table_path(PUBLISH_LOG, settings))
+    ledger.log_rows.extend(
+        (table_name, wh.name, d, version, per_date.get(d, 0) if partitioned else rows, now) for d in todo
+    )
+    ledger.published.setdefault((table_name, wh.name), {}).update({d: version for d in todo})
+    if own:
+        ledger.append_log(spark, settings)
     report.update(rows=rows, status="published")
     log.info("published %s@v%s to %s: %s rows, dates %s", table_name, version, wh.name, rows, report["dates"])
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -237,3 +238,16 @@ def test_events_after_d_leave_rows_up_to_d_unchanged(spark: SparkSession, sim_ho
     assert metrics["train_dates"] == ["2026-11-10", "2026-11-11"]
     assert metrics["train_rows"] > 0 and metrics["test_rows"] > 0
     assert 0.0 <= metrics["roc_auc"] <= 1.0
+
+    # Scoring the newest snapshot on the executors gives the saved model's own predictions.
+    import joblib
+
+    from jobs.ml.purchase import score_latest
+
+    saved_to = Path(train_purchase(spark, ml_conf, save=True)["saved_to"])
+    saved = joblib.load(saved_to)
+    expected = snapshot.toPandas()  # test data: a few hundred users
+    expected["score"] = saved["model"].predict_proba(expected[saved["features"]].astype(float).to_numpy())[:, 1]
+    got = score_latest(spark, ml_conf, saved_to).toPandas().sort_values("user_id").reset_index(drop=True)
+    want = expected[["user_id", "as_of_date", "score"]].sort_values("user_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
