@@ -127,14 +127,19 @@ def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: 
             if fail_after == "events":
                 raise InjectedFailure(f"injected failure after the events write of batch {batch_id}")
             _write(rejected, quarantine_path, f"detak.quarantine.{source}", batch_id)
-            # validate() is a projection (one row per line read), so the cached rows give the
-            # batch's lines and files without reading its files a second time.
             stats = checked.groupBy("reason").agg(F.count("*").alias("n")).collect()  # bounded: one row per reason
             counts = {r["reason"]: int(r["n"]) for r in stats}
-            files = checked.select(F.countDistinct("_source_file")).first()[0]  # type: ignore[index]
-            lines = sum(counts.values())
             valid_n = counts.pop(None, 0)
             by_reason = {r: counts[r] for r in REASONS if r in counts}
+            # Lines and files counted from the batch as read, not from the validated rows, so a
+            # line lost on the way to bronze or quarantine would show here.
+            lines, files = batch.agg(F.count("*"), F.countDistinct("_source_file")).first()  # type: ignore[misc]
+            if lines != valid_n + sum(by_reason.values()):
+                # Never expected: it would mean lines were lost between landing and bronze.
+                raise RuntimeError(
+                    f"{source} batch {batch_id}: {lines} lines read but {valid_n} valid + "
+                    f"{sum(by_reason.values())} quarantined"
+                )
             metrics = spark.createDataFrame(
                 [
                     (source, batch_id, run_id, started, datetime.now(UTC).replace(tzinfo=None),
