@@ -58,18 +58,29 @@ def run_publish(spark: SparkSession, run_date: date, settings: Settings, since: 
     """Publish the day's gated table versions; raise :class:`PublishFailures` naming blocked ones."""
     results: dict[str, Any] = {}
     failures: dict[str, str] = {}
+
+    def failed(name: str, exc: Exception) -> None:  # one table's failure must not stop the others
+        log.exception("publishing %s failed", name)
+        results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        failures[name] = f"{type(exc).__name__}: {exc}"
+
     tables = published_tables(run_date, settings, since)
+    versions: dict[str, int] = {}
+    for name, _ in tables:
+        try:
+            versions[name] = delta_version(spark, table_path(name, settings))
+        except Exception as exc:
+            failed(name, exc)
     # What was published and gated, read once for every table; one publish_log commit at the end.
-    versions = {name: delta_version(spark, table_path(name, settings)) for name, _ in tables}
     ledger = Ledger.read(spark, versions, warehouse(settings).name, settings)
     try:
         for name, dates in tables:
+            if name not in versions:
+                continue
             try:
                 results[name] = publish(spark, name, dates, settings, version=versions[name], ledger=ledger)
-            except Exception as exc:  # one table's failure must not stop the others
-                log.exception("publishing %s failed", name)
-                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-                failures[name] = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                failed(name, exc)
     finally:
         ledger.append_log(spark, settings)
     if failures:
