@@ -262,6 +262,7 @@ def demo(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
     verdict = "within" if total <= DEMO_TARGET_S else "OVER"
     lines = f"{simulated.group(1)} landing lines simulated in {simulated.group(2)} s; " if simulated else ""
     rows = [[name, f"{secs:.1f}"] for name, secs in steps]
+    history = _demo_history(total, dict(steps), int(simulated.group(2)) if simulated else None)
     text = f"""## make demo
 
 Measured {stamp()}. `detak demo` (what `make demo` runs after set-up) in a fresh home: 7 days around
@@ -271,6 +272,12 @@ session), published to DuckDB, reconciled and reported. {lines}total **{total:.0
 {DEMO_TARGET_S} s target.
 
 {format_markdown(["Airflow task", "seconds"], rows)}
+
+Every measured run on this machine, same 1,759,591 lines (`results/demo-history.json`, one row
+added per run). The machine's speed drifts by up to 2x over a day, so the simulator (pure
+Python, no Spark) is the yardstick to compare runs by:
+
+{history}
 
 The summary it printed:
 
@@ -284,6 +291,38 @@ The report in headless Chromium ({sum(page["charts"].values())} of {len(page["ch
 ![behaviour report](results/demo-report.png)
 """
     return text, {"seconds": total, "tasks": dict(steps), "charts": page["charts"], "errors": page["errors"]}
+
+
+HISTORY = RESULTS / "demo-history.json"
+
+
+def _git_commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
+
+
+def _demo_history(total: float, tasks: dict[str, float], simulator_s: int | None) -> str:
+    """Append this run to the demo's history file; the whole history as a markdown table."""
+    runs = json.loads(HISTORY.read_text()) if HISTORY.exists() else []
+    runs.append(
+        {
+            "started": stamp(),
+            "code": _git_commit(),
+            "simulator_s": simulator_s,
+            "ingest_s": round(sum(v for k, v in tasks.items() if k.startswith("ingest_"))),
+            "silver_s": round(tasks.get("silver.silver", 0)),
+            "browsing_s": round(tasks.get("gold.gold_browsing", 0)),
+            "publish_s": round(tasks.get("publish.publish", 0)),
+            "total_s": round(total),
+        }
+    )
+    HISTORY.write_text(json.dumps(runs, indent=2) + "\n")
+    columns = ["started", "code", "simulator_s", "ingest_s", "silver_s", "browsing_s", "publish_s", "total_s"]
+    header = ["started", "code", "simulator (s)", "ingest (s)", "silver (s)", "browsing (s)", "publish (s)", "demo (s)"]
+    return format_markdown(header, [[str(run.get(c, "")) for c in columns] for run in runs])
 
 
 #: In order: abandonment scores the bench day alone, before gold adds 30 days of history.
@@ -323,6 +362,7 @@ def main(argv: list[str]) -> int:
         session[0].stop()
     conf = settings_for_bench()
     driver_memory = conf["spark"]["conf"]["spark.driver.memory"]
+    driver_jvm = conf["spark"]["conf"].get("spark.driver.extraJavaOptions", "JVM defaults")
     parts = [(RESULTS / f"{n}.md").read_text() for n in SECTIONS if (RESULTS / f"{n}.md").exists()]
     text = f"""# Benchmarks
 
@@ -331,6 +371,7 @@ says when it was measured (`python bench/run.py SECTION` re-runs one on the exis
 
 - Machine: {machine()}
 - Spark: local[*], {conf["spark"]["shuffle_partitions"]} shuffle partitions, driver memory {driver_memory}
+  ({driver_jvm})
 
 """ + "\n".join(parts)
     (ROOT / "bench" / "RESULTS.md").write_text(text)
