@@ -300,7 +300,8 @@ def _git_commit() -> str:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
 
-    changed = git("status", "--porcelain", "--untracked-files=no")
+    # The bench's own outputs (written by this very run) do not make the code a changed one.
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results", ":!bench/RESULTS.md")
     return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
 
 
