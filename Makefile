@@ -48,6 +48,7 @@ bench: setup
 
 airflow: setup
 	$(BIN)/detak airflow db migrate
+	$(BIN)/python -c "from jobs.orchestration.airflow import ensure_pools; ensure_pools()"
 	@echo "Airflow UI: http://localhost:8080 (user admin; password printed below and kept in $${DETAK_HOME:-var}/airflow/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/detak airflow standalone
 

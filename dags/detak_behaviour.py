@@ -1,32 +1,32 @@
 """
 ### detak_behaviour — silver → gold → features → quality gate → publish, daily
 
-Daily, at 00:00 UTC, for the day D that just ended (its logical date), and also whenever every
-bronze table has new rows (the Assets the hourly `detak_ingest` updates): such an asset-triggered
-run has no logical date and refreshes the day it runs on, so the tables fill during the day and
-the scheduled run after midnight makes the day final.
+Daily, at 00:00 UTC, for the day D that just ended (its logical date), and also whenever a
+bronze table got new rows (the Assets the hourly `detak_ingest` updates only when it wrote rows):
+such an asset-triggered run has no logical date and runs for the day it starts on, so the tables
+fill during the day and the scheduled run after midnight makes the day final.
 
-Every daily job of detak's registry (`jobs/registry.py`) runs for D, in dependency order, one task
-per job (a Spark submission through the `spark_default`
-connection, or the job in the task's process when `airflow.task_runner` is `in_process`):
+Every daily job of detak's registry (`jobs/registry.py`) runs, in dependency order, one task per
+job (a Spark submission through the `spark_default` connection, or the job in the task's process
+when `airflow.task_runner` is `in_process`):
 
 silver → gold (browsing, cart abandonment, time of purchase, in parallel) → features
 → quality_gate → publish
 
-Silver rewrites D's window (D − `silver.lookback_days` .. D) from bronze; the gold groups rebuild
-their windows from silver; features are computed as of D + 1; the quality gate validates every
-gold and feature date the run rewrote with Great Expectations, and publish copies to the
-warehouse the table versions that passed. Each job replaces exactly the date
-partitions of its window in one Delta transaction, so re-running a date, or a backfill over a range
-(`airflow backfill create --dag-id detak_behaviour --from-date … --to-date …`), gives the same
-tables as running each day once.
+Incremental by data, not by calendar: each job rewrites exactly the dates its inputs changed since
+its last run (recorded in `ops.manifest`), whatever their age: silver the event dates of the
+bronze rows ingested since, the gold jobs the dates silver rewrote (and what those reach), features
+the as-of dates after them; the gate validates what was rewritten, publish copies what passed.
+Dates after the run's date wait for a later run. A run with nothing new does nothing, in seconds.
+Re-running, a catch-up after an outage and a backfill all give the tables one full rebuild gives.
 
-A run triggered with `{"since": "YYYY-MM-DD"}` stands for every daily run from that date to its
-logical date: each job runs once over the union of their windows and writes what those daily runs
-would have written (a catch-up or backfill in one run, paying each job's fixed cost once):
+A run triggered with `{"since": "YYYY-MM-DD"}` also rebuilds every date from that one to its
+logical date (a backfill after a change of rules):
 
     airflow dags trigger detak_behaviour --logical-date 2026-11-14 --conf '{"since": "2026-11-08"}'
 
+Spark tasks take a slot of the `detak_lake` pool, publish the single slot of `detak_warehouse`;
+leases on the tables they write keep two writers of one table apart (`jobs/common/lock.py`).
 Each task updates the Assets of the tables it writes. A run still going
 `airflow.behaviour_deadline_hours` after it was queued raises a deadline alert
 (`jobs.orchestration.alerts.deadline_missed`).
@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import (
     Asset,
-    AssetAll,
+    AssetAny,
     AssetOrTimeSchedule,
     CronDataIntervalTimetable,
     DeadlineAlert,
@@ -61,7 +61,7 @@ DEADLINE_HOURS = float(settings()["airflow"]["behaviour_deadline_hours"])
     # A data interval per day: the run for D starts once D is over and its logical date is D.
     schedule=AssetOrTimeSchedule(
         timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-        assets=AssetAll(*[Asset(name=j.outputs[0], uri=asset_uri(j.outputs[0])) for j in jobs("ingest")]),
+        assets=AssetAny(*[Asset(name=j.outputs[0], uri=asset_uri(j.outputs[0])) for j in jobs("ingest")]),
     ),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
@@ -74,8 +74,8 @@ DEADLINE_HOURS = float(settings()["airflow"]["behaviour_deadline_hours"])
             None,
             type=["null", "string"],
             format="date",
-            description="First logical date this run stands for (a catch-up or backfill in one run); "
-            "empty: the run's own date.",
+            description="Also rebuild every date from this one to the run's date (a backfill after a change "
+            "of rules); empty: only what is new.",
         )
     },
     deadline=DeadlineAlert(
@@ -98,6 +98,7 @@ def detak_behaviour() -> None:
             task_group=groups[job.stage],
             doc_md=job.description,
             outlets=[Asset(name=table, uri=asset_uri(table)) for table in job.outputs],
+            pool="detak_warehouse" if job.name == "publish" else "detak_lake",
         )
     for job in jobs("daily"):
         for upstream in job.after:

@@ -5,8 +5,10 @@ Every hour, one task per event source (clickstream, search, orders) submits deta
 ingestion job through the `spark_default` connection (`local[*]` by default; a cluster master
 from `conf/cluster.yaml`). Each run ingests every landing file not ingested before — exactly once,
 whatever happened to earlier runs — into `bronze.<source>_events`; bad lines go to
-`bronze.quarantine` with a reason. Each task updates the Asset of its bronze table, which
-starts the downstream behaviour DAG.
+`bronze.quarantine` with a reason, unreadable files to `bronze.quarantine_files`. Then a small
+`announce_<source>` task updates the Asset of the bronze table, which starts the downstream
+behaviour DAG, only when the run wrote rows: it is skipped otherwise, so an hour without new
+files starts nothing downstream.
 
 Runs are independent of the logical hour (new files are found through the streaming checkpoint),
 so retries, catch-up and manual runs are all safe.
@@ -16,9 +18,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import Asset, dag
+from airflow.sdk import Asset, dag, task
 
-from jobs.orchestration.airflow import asset_uri, default_args, job_task
+from jobs.orchestration.airflow import announce_new_rows, asset_uri, default_args, job_task
 from jobs.registry import jobs
 
 
@@ -34,12 +36,15 @@ from jobs.registry import jobs
 )
 def detak_ingest() -> None:
     for job in jobs("ingest"):
-        job_task(
-            job.task_id,
-            [*job.args, "--run-id", "{{ run_id }}__try{{ ti.try_number }}"],
-            doc_md=job.description,
+        source = job.args[-1]
+        ingest = job_task(job.task_id, [*job.args, "--run-id", "{{ run_id }}"], doc_md=job.description)
+        announce = task(
+            announce_new_rows,
+            task_id=f"announce_{source}",
             outlets=[Asset(name=table, uri=asset_uri(table)) for table in job.outputs[:1]],
-        )
+            doc_md=f"Updates the Asset of bronze.{source}_events when the ingest wrote rows; skipped otherwise.",
+        )(source, "{{ run_id }}")
+        ingest >> announce
 
 
 detak_ingest()

@@ -66,51 +66,60 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
 
 @verb("ingest", "ingest new landing files into bronze Delta tables, exactly once")(_ingest_args)
 def _ingest(args: argparse.Namespace) -> int:
-    from jobs.bronze.ingest import format_reports, ingest_source
+    from jobs.bronze.ingest import format_reports, run_ingest
     from jobs.common.spark import get_spark
 
     conf = settings()
     sources = args.source or list(conf["ingest"]["sources"])
     spark = get_spark(conf, app_name="detak-ingest")
-    reports = [ingest_source(spark, s, conf, run_id=args.run_id) for s in sources]
-    print(format_reports(reports))
+    print(format_reports(run_ingest(spark, sources, conf, run_id=args.run_id)))
     return 0
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--from", dest="start", type=date.fromisoformat, required=True, help="first date, YYYY-MM-DD")
-    p.add_argument("--to", dest="end", type=date.fromisoformat, default=None, help="last date (default: --from)")
     p.add_argument(
-        "--daily",
-        action="store_true",
-        help="run every job once per date, as the scheduler does (default: each job once over the whole range)",
+        "--to",
+        "--date",
+        dest="end",
+        type=date.fromisoformat,
+        default=None,
+        help="run date (default: today, UTC): dates after it wait for a later run",
     )
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=date.fromisoformat,
+        default=None,
+        help="also rebuild every date from this one to the run date (a backfill after a change of rules)",
+    )
+    p.add_argument(
+        "--daily", action="store_true",
+        help="one run per date from --from to --to, as the scheduler makes them (each does what is new)",
+    )  # fmt: skip
 
 
-@verb("run", "run the daily pipeline (silver → gold → features → gate → publish) over a range of dates")(_run_args)
+@verb("run", "run the daily pipeline (silver → gold → features → gate → publish) on what is new")(_run_args)
 def _run(args: argparse.Namespace) -> int:
-    """Without Airflow. One pass per job over the range gives the tables the daily runs would give.
-
-    Each job's window covers every date a daily run in the range would rewrite, so the range is
-    processed once instead of (lookback + 1) times; ``--daily`` runs date by date instead.
-    """
-    from datetime import timedelta
+    """Without Airflow. Each job rewrites the dates its inputs changed since its last run, so one run
+    catches up whatever was ingested since, however long ago; ``--from`` also rebuilds a range."""
+    from datetime import UTC, datetime, timedelta
 
     from jobs.common.spark import get_spark
     from jobs.registry import jobs
 
     conf = settings()
-    end = args.end or args.start
-    if end < args.start:
+    end = args.end or datetime.now(UTC).date()
+    if args.start is not None and end < args.start:
         raise SystemExit("--to is before --from")
     spark = get_spark(conf, app_name="detak-run")
     if not args.daily:
         for j in jobs("daily"):
             _run_daily(spark, j.name, end, conf, since=args.start)
         return 0
-    days = (end - args.start).days + 1
+    first = args.start or end
+    days = (end - first).days + 1
     for i in range(days):
-        day = args.start + timedelta(days=i)
+        day = first + timedelta(days=i)
         for j in jobs("daily"):
             _run_daily(spark, j.name, day, conf, prefix=f"[{i + 1}/{days}] ")
     return 0
@@ -122,27 +131,24 @@ def _run_daily(
     import time
 
     from jobs.common.text import format_table
-    from jobs.registry import job
+    from jobs.registry import run
 
     t0 = time.monotonic()
     if since is not None and since > day:
         raise SystemExit(f"--since {since} is after --date {day}")
-    runs = f"{since}..{day}" if since is not None and since != day else str(day)
+    runs = f"{day} (rebuilding from {since})" if since is not None else str(day)
     print(f"{prefix}{runs} {name}: started", flush=True)
-    report = job(name).load()(spark, day, conf, since=since if since != day else None)
-    window = report.get("window")
-    span = f" window {window[0]}..{window[1]}" if window else ""
-    print(f"{prefix}{runs} {name}:{span} done in {time.monotonic() - t0:.0f}s", flush=True)
+    report = run(name, spark, day, conf, since=since)
+    what = " nothing new" if report.get("noop") else (f" dates {report['dates']}" if report.get("dates") else "")
+    print(f"{prefix}{runs} {name}:{what} done in {time.monotonic() - t0:.0f}s", flush=True)
     rows = report.get("rows")
     if name == "silver" and rows:
-        if since is None:
-            rows = [r for r in rows if str(r["event_date"]) == str(day)]
         head = ["date", "source", "bronze rows", "duplicates", "too late", "silver rows", "bot events", "no consent"]
         cols = ["event_date", "source", "bronze_rows", "duplicates", "too_late", "silver_rows", "bot_events"]
         cols.append("no_consent_events")
         print(format_table(head, [[r[c] for c in cols] for r in rows]))
-    elif isinstance(rows, dict):
-        print(format_table(["table", "rows in window"], [[k, v] for k, v in rows.items()]))
+    elif isinstance(rows, dict) and rows:
+        print(format_table(["table", "rows in rewritten dates"], [[k, v] for k, v in rows.items()]))
     return report
 
 
@@ -195,6 +201,38 @@ def _import(args: argparse.Namespace) -> int:
 
 def _no_args(p: argparse.ArgumentParser) -> None:
     pass
+
+
+@verb("reconcile", "account for every landing line and bronze row, over every date (exit 1 on a mismatch)")(_no_args)
+def _reconcile(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+    from jobs.common.text import format_table
+    from jobs.silver.reconcile import reconcile
+
+    result = reconcile(get_spark(settings(), app_name="detak-reconcile"), settings())
+    head = ["date", "source", "bronze rows", "silver rows", "duplicates", "too late", "status"]
+    print(format_table(head, [[r["event_date"], r["source"], r["bronze_rows"], r["silver_rows"], r["duplicates"],
+                              r["too_late"], r["status"]] for r in result.rows]))  # fmt: skip
+    late = [r for r in result.rows if r["too_late"]]
+    if late:
+        print("events too late for silver (kept in bronze): " + ", ".join(
+            f"{r['event_date']} {r['source']} {r['too_late']}" for r in late))  # fmt: skip
+    if result.pending:
+        print("bronze rows not processed by silver yet: " + ", ".join(
+            f"{r['event_date']} {r['source']} {r['bronze_rows']}" for r in result.pending))  # fmt: skip
+    f = result.files
+    print(
+        f"landing files: {f.get('files', 0)} ingested ({f.get('files_quarantined', 0)} unreadable, "
+        f"{f.get('repeated', 0)} re-deliveries); lines {f.get('lines', 0)} = {f.get('valid', 0)} bronze + "
+        f"{f.get('quarantined', 0)} quarantined"
+        + ("" if not f.get("unbalanced") else f"; {f['unbalanced']} FILES DO NOT BALANCE")
+    )
+    for bad in result.unreadable_files:
+        print(f"  unreadable: {bad['source']} {bad['path']} ({bad['size']} bytes): {bad['reason']}: {bad['error']}")
+    if result.mismatches:
+        print(f"{len(result.mismatches)} dates do not reconcile")
+        return 1
+    return 0
 
 
 def _sql_args(p: argparse.ArgumentParser) -> None:
@@ -250,6 +288,7 @@ def _forget(args: argparse.Namespace) -> int:
         raise SystemExit("give --user ID (repeatable) or --requests FILE")
     conf = settings()
     spark = get_spark(conf, app_name="detak-forget")
+    print("forget: started", flush=True)
     result = forget_users(spark, conf, user_ids=args.user, request_file=args.requests, request_id=args.request_id)
     print(json.dumps(result, indent=2, default=str))
     return 0

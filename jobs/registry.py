@@ -6,14 +6,16 @@ the CLI runs the same verbs, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources
+from jobs.common.lock import hold
 
 
 @dataclass(frozen=True)
@@ -24,16 +26,16 @@ class Job:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     description: str
-    #: ``module:function`` taking (spark, run_date, settings, since=None) for the daily jobs; with
-    #: ``since`` one run stands for the daily runs since .. run_date (a catch-up or backfill run).
+    #: ``module:function`` taking (spark, run_date, settings, since=None, run_id=None) for the
+    #: daily jobs: each rewrites the dates its inputs changed since its last run (and, with
+    #: ``since``, every date since .. run_date: a backfill after a change of rules).
     runner: str = ""
     #: Daily jobs that must have run for the same date first.
     after: tuple[str, ...] = ()
     #: Task group of the daily DAG: silver, gold, features, quality or publish.
     stage: str = ""
-    #: Which dates a daily run for D rewrites: ``silver`` (silver's window), ``abandonment`` (the
-    #: carts' window) or ``next_day`` (as-of date D + 1 of point-in-time tables).
-    window: str = "silver"
+    #: The runner is given its inputs as ``tables`` (the gate and publish work on every table).
+    pass_inputs: bool = False
 
     @property
     def task_id(self) -> str:
@@ -42,7 +44,15 @@ class Job:
     def load(self) -> Callable[..., dict[str, Any]]:
         """The job's function; imported only when a job runs, never when a DAG file is parsed."""
         module, _, func = self.runner.partition(":")
-        return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+        fn = getattr(importlib.import_module(module), func)
+        return functools.partial(fn, tables=self.inputs) if self.pass_inputs else fn  # type: ignore[no-any-return]
+
+    @property
+    def leases(self) -> tuple[str, ...]:
+        """What the job must hold while it runs: the lake tables it writes (publish: the warehouse)."""
+        if self.name == "publish":
+            return ("warehouse",)
+        return self.outputs
 
 
 SILVER = (
@@ -79,7 +89,7 @@ def _daily() -> list[Job]:
             args=("job", "silver"),
             inputs=tuple(f"bronze.{s}_events" for s in event_sources()),
             outputs=SILVER,
-            description="Bronze → silver for the date's window: events, sessions, bots, orders, identity.",
+            description="Bronze → silver for the dates with new bronze rows: events, sessions, bots, orders, identity.",
             runner="jobs.silver.daily:run_silver",
             stage="silver",
         ),
@@ -104,7 +114,6 @@ def _daily() -> list[Job]:
             runner="jobs.gold.abandonment:run_abandonment",
             after=("silver",),
             stage="gold",
-            window="abandonment",
         ),
         Job(
             name="gold_purchase_time",
@@ -113,10 +122,9 @@ def _daily() -> list[Job]:
             inputs=("silver.orders", "silver.order_items", "silver.events"),
             outputs=PURCHASE_TIME,
             description="Silver → each customer's time-of-purchase profile in local time, as of D + 1.",
-            runner="jobs.features.user_daily:run_purchase_time",
+            runner="jobs.gold.purchase_time:run_purchase_time",
             after=("silver",),
             stage="gold",
-            window="next_day",
         ),
         Job(
             name="features",
@@ -128,16 +136,17 @@ def _daily() -> list[Job]:
             runner="jobs.features.user_daily:run_features",
             after=("gold_purchase_time",),
             stage="features",
-            window="next_day",
         ),
         Job(
             name="quality_gate",
             group="daily",
             args=("job", "quality_gate"),
-            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *PURCHASE_TIME, *FEATURES),
+            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *PURCHASE_TIME, *FEATURES, "silver.reconciliation"),
             outputs=("quality.validation_results",),
-            description="Great Expectations suites on every gold and feature date the day rewrote; results recorded.",
-            runner="jobs.publish.daily:run_gate",
+            description="Great Expectations suites on every gold and feature date rewritten since the last gate; "
+            "results recorded.",
+            runner="jobs.quality.daily:run_gate",
+            pass_inputs=True,
             after=("gold_browsing", "gold_abandonment", "features"),
             stage="quality",
         ),
@@ -145,26 +154,31 @@ def _daily() -> list[Job]:
             name="publish",
             group="daily",
             args=("job", "publish"),
-            inputs=("quality.validation_results", *GOLD_BROWSING, *GOLD_ABANDONMENT, *PURCHASE_TIME, *FEATURES),
+            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *PURCHASE_TIME, *FEATURES),
             outputs=("quality.publish_log",),
-            description="Publish the table versions that passed the gate to the warehouse; fail naming blocked ones.",
+            description="Publish the dates rewritten since the last publish that passed the gate; "
+            "fail naming blocked ones.",
             runner="jobs.publish.daily:run_publish",
+            pass_inputs=True,
             after=("quality_gate",),
             stage="publish",
         ),
     ]
 
 
-def written_dates(j: Job, run_date: date, settings: Settings, since: date | None = None) -> list[date]:
-    """The dates a run of ``j`` for ``run_date`` (since ``since``) rewrites: what the gate must check."""
-    first = since or run_date
-    if j.window == "next_day":
-        start, end = first + timedelta(days=1), run_date + timedelta(days=1)
-    elif j.window == "abandonment":
-        start, end = first - timedelta(days=int(settings["gold"]["abandonment"]["lookback_days"])), run_date
-    else:
-        start, end = first - timedelta(days=int(settings["silver"]["lookback_days"])), run_date
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+def run(
+    name: str,
+    spark: Any,
+    run_date: date,
+    settings: Settings,
+    since: date | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Run daily job ``name`` for ``run_date`` holding the leases on what it writes (see
+    :mod:`jobs.common.lock`): the one way the CLI, the Airflow tasks and the tests run a job."""
+    j = job(name)
+    with hold(settings, j.leases, j.name, run_id or ""):
+        return j.load()(spark, run_date, settings, since=since, run_id=run_id)
 
 
 def job(name: str) -> Job:
@@ -183,8 +197,15 @@ def jobs(group: str | None = None) -> list[Job]:
             group="ingest",
             args=("ingest", "--source", source),
             inputs=(f"landing/{source}",),
-            outputs=(f"bronze.{source}_events", "bronze.quarantine", "bronze.ingest_runs"),
-            description=f"New {source} landing files → bronze.{source}_events, bad lines → bronze.quarantine.",
+            outputs=(
+                f"bronze.{source}_events",
+                "bronze.quarantine",
+                "bronze.quarantine_files",
+                "bronze.ingest_files",
+                "bronze.ingest_runs",
+            ),
+            description=f"New {source} landing files → bronze.{source}_events, bad lines → bronze.quarantine, "
+            "unreadable files → bronze.quarantine_files.",
         )
         for source in event_sources()
     ]

@@ -67,7 +67,7 @@ def sim_home(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> P
     from jobs.simulate import generate
 
     home = tmp_path_factory.mktemp("sim")
-    conf = sim_settings(home, silver={"lookback_days": SIM_DAYS - 1})
+    conf = sim_settings(home)
     generate(home, SIM_START, SIM_DAYS, SIM_USERS, seed=SIM_SEED, settings=conf, progress=False)
     for source in ("clickstream", "search", "orders"):
         ingest_source(spark, source, conf, run_id="fixture")

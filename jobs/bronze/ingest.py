@@ -1,44 +1,183 @@
-"""Bronze ingestion: landing JSON lines → ``bronze.<source>_events`` and ``bronze.quarantine``.
+"""Bronze ingestion: landing files → ``bronze.<source>_events``, the quarantines and the file ledger.
 
 The landing folder of a source is read by Spark's Structured Streaming file source with the
 ``availableNow`` trigger: every file not yet recorded in the checkpoint is processed, in bounded
-micro-batches, then the query stops. Each micro-batch is written by ``foreachBatch`` to three
-Delta tables with Delta's idempotent-write options (``txnAppId`` = table and source,
-``txnVersion`` = batch id). If a run dies mid-batch, the next run replays the same batch with
-the same files and id, and Delta skips the writes that had already committed: exactly once.
+micro-batches, then the query stops. The source is ``binaryFile``: each file arrives as bytes and
+is read in Python (:mod:`jobs.bronze.landing`), so a file that cannot be read (truncated or
+corrupt gzip, not gzip, empty, unreadable) goes to ``bronze.quarantine_files`` with its reason,
+and the rest of its batch is ingested. A bad delivery never stops a source.
+
+Each line of a readable file is then validated against the source's contract
+(:mod:`jobs.bronze.validate`) and lands in exactly one of ``bronze.<source>_events`` and
+``bronze.quarantine``; every file gets a row in ``bronze.ingest_files`` (its hash, lines, where
+they went, and the earlier file it repeats when it is a re-delivery), every batch one in
+``bronze.ingest_runs``. Each of these writes uses Delta's idempotent-write options
+(``txnAppId`` = table, source and the checkpoint's own id; ``txnVersion`` = batch id): if a run
+dies mid-batch, the next run replays the same batch with the same files and id, and Delta skips
+the writes that had already committed, so the batch lands exactly once.
+
+Checkpoint safety: the checkpoint carries an id of its own, made when it is created. A lost or
+reset checkpoint gets a new id, so its batch ids (which restart at 0) can never be mistaken for
+batches Delta has already seen; and files the ledger shows as committed are skipped, so a
+re-listed landing folder is not ingested twice.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from jobs.bronze.validate import REASONS, validate
+from jobs.bronze.landing import FILE_REASONS, read_file
+from jobs.bronze.validate import REASONS, time_rules_of, validate
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources, source_contract
-from jobs.common.tables import conform, ensure_table, table_path
+from jobs.common.eventtime import corrected_time, utc_date
+from jobs.common.tables import conform, ensure_table, read_table, table_path
 from jobs.common.text import format_table
 
 log = logging.getLogger(__name__)
 
 EVENTS = "bronze.{source}_events"
 QUARANTINE = "bronze.quarantine"
+QUARANTINE_FILES = "bronze.quarantine_files"
+FILES = "bronze.ingest_files"
 RUNS = "bronze.ingest_runs"
+CHECKPOINT_ID = "_detak_checkpoint_id"
+
+#: One row per line or per file (``kind``), as :func:`_decoder` emits them.
+DECODED = T.StructType(
+    [
+        T.StructField("kind", T.StringType(), False),
+        T.StructField("_source_file", T.StringType(), False),
+        T.StructField("_line", T.LongType(), True),
+        T.StructField("value", T.StringType(), True),
+        T.StructField("line_bytes", T.LongType(), True),
+        T.StructField("pre_reason", T.StringType(), True),
+        T.StructField("pre_detail", T.StringType(), True),
+        T.StructField("raw_sha256", T.StringType(), True),
+        T.StructField("file_size", T.LongType(), True),
+        T.StructField("file_modified_at", T.TimestampType(), True),
+        T.StructField("file_sha256", T.StringType(), True),
+        T.StructField("file_lines", T.LongType(), True),
+        T.StructField("file_reason", T.StringType(), True),
+        T.StructField("file_error", T.StringType(), True),
+    ]
+)
+_ARROW = pa.schema(
+    [
+        ("kind", pa.string()),
+        ("_source_file", pa.string()),
+        ("_line", pa.int64()),
+        ("value", pa.string()),
+        ("line_bytes", pa.int64()),
+        ("pre_reason", pa.string()),
+        ("pre_detail", pa.string()),
+        ("raw_sha256", pa.string()),
+        ("file_size", pa.int64()),
+        ("file_modified_at", pa.timestamp("us", tz="UTC")),
+        ("file_sha256", pa.string()),
+        ("file_lines", pa.int64()),
+        ("file_reason", pa.string()),
+        ("file_error", pa.string()),
+    ]
+)
+_CHUNK = 50_000
+#: The fixed schema of Spark's binaryFile source (a stream must be given it).
+BINARY_FILE = T.StructType(
+    [
+        T.StructField("path", T.StringType(), False),
+        T.StructField("modificationTime", T.TimestampType(), False),
+        T.StructField("length", T.LongType(), False),
+        T.StructField("content", T.BinaryType(), True),
+    ]
+)
 
 
 class InjectedFailure(RuntimeError):
     """Raised on purpose between two writes of a batch, to prove a replay is exactly once."""
 
 
+def _decoder(max_line_bytes: int, prefix_bytes: int) -> Any:
+    """The ``mapInArrow`` function: files (path, modificationTime, length, content) → line and file rows."""
+
+    def rows_batch(rows: dict[str, list[Any]]) -> pa.RecordBatch:
+        return pa.RecordBatch.from_pydict(rows, schema=_ARROW)
+
+    def empty() -> dict[str, list[Any]]:
+        return {name: [] for name in _ARROW.names}
+
+    def decode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for rb in batches:
+            paths = rb.column("path").to_pylist()
+            mtimes = rb.column("modificationTime").to_pylist()
+            sizes = rb.column("length").to_pylist()
+            contents = rb.column("content")
+            for i, path in enumerate(paths):
+                data = contents[i].as_py()
+                verdict, lines = read_file(path, data, max_line_bytes, prefix_bytes)
+                chunk = empty()
+                for ln in lines:
+                    chunk["kind"].append("line")
+                    chunk["_source_file"].append(path)
+                    chunk["_line"].append(ln.number)
+                    chunk["value"].append(ln.text)
+                    chunk["line_bytes"].append(ln.nbytes)
+                    chunk["pre_reason"].append(ln.reason)
+                    chunk["pre_detail"].append(ln.detail)
+                    chunk["raw_sha256"].append(ln.sha256)
+                    for name in (
+                        "file_size",
+                        "file_modified_at",
+                        "file_sha256",
+                        "file_lines",
+                        "file_reason",
+                        "file_error",
+                    ):
+                        chunk[name].append(None)
+                    if len(chunk["kind"]) >= _CHUNK:
+                        yield rows_batch(chunk)
+                        chunk = empty()
+                del lines
+                record = {
+                    "kind": ["file"],
+                    "_source_file": [path],
+                    "_line": [None],
+                    "value": [None],
+                    "line_bytes": [None],
+                    "pre_reason": [None],
+                    "pre_detail": [None],
+                    "raw_sha256": [None],
+                    "file_size": [sizes[i]],
+                    "file_modified_at": [mtimes[i]],
+                    "file_sha256": [verdict.sha256],
+                    "file_lines": [verdict.lines],
+                    "file_reason": [verdict.reason],
+                    "file_error": [verdict.error],
+                }
+                for name, values in record.items():
+                    chunk[name].extend(values)
+                yield rows_batch(chunk)
+
+    return decode
+
+
 def split(
-    checked: DataFrame, source: str, run_id: str, batch_id: int, ingested_at: datetime
+    checked: DataFrame,
+    source: str,
+    run_id: str,
+    batch_id: int,
+    ingested_at: datetime,
+    clock_skew: dict[str, Any],
 ) -> tuple[DataFrame, DataFrame]:
     """Bronze rows and quarantine rows from validated lines; each line is in exactly one of them."""
     meta = {
@@ -46,14 +185,22 @@ def split(
         "_run_id": F.lit(run_id),
         "_batch_id": F.lit(batch_id).cast("long"),
     }
+    lines = checked.where(F.col("kind") == "line")
     event_cols = [F.col(f"p.{c}").alias(c) for c in source_contract(source).columns]
-    valid = checked.where(F.col("reason").isNull()).select(
+    event_time, _ = corrected_time(
+        clock_skew,
+        F.col("p.event_time"),
+        F.col("p.sent_at") if _has(source, "sent_at") else F.lit(None).cast("timestamp"),
+        F.col("p.received_at"),
+    )
+    valid = lines.where(F.col("reason").isNull()).select(
         *event_cols,
-        F.to_date(F.col("p.event_time")).alias("event_date"),
-        F.col("_source_file"),
+        utc_date(event_time).alias("event_date"),
+        "_source_file",
+        "_line",
         *[v.alias(k) for k, v in meta.items()],
     )
-    rejected = checked.where(F.col("reason").isNotNull()).select(
+    rejected = lines.where(F.col("reason").isNotNull()).select(
         F.lit(source).alias("source"),
         "reason",
         "reason_detail",
@@ -61,18 +208,71 @@ def split(
         F.get_json_object("value", "$.event_type").alias("event_type"),
         F.col("value").alias("raw_line"),
         "line_bytes",
+        "raw_sha256",
         F.to_date(meta["_ingested_at"]).alias("ingest_date"),
-        F.col("_source_file"),
+        "_source_file",
+        "_line",
         *[v.alias(k) for k, v in meta.items()],
     )
     return conform(valid, EVENTS.format(source=source)), conform(rejected, QUARANTINE)
 
 
+def _has(source: str, column: str) -> bool:
+    return column in source_contract(source).columns
+
+
 def transform(
-    lines: DataFrame, source: str, max_line_bytes: int, run_id: str, batch_id: int, ingested_at: datetime
+    files: DataFrame,
+    source: str,
+    settings: Settings,
+    run_id: str,
+    batch_id: int,
+    ingested_at: datetime,
 ) -> tuple[DataFrame, DataFrame]:
-    """Split raw lines (``value``, ``_source_file``) into bronze rows and quarantine rows."""
-    return split(validate(lines, source, max_line_bytes), source, run_id, batch_id, ingested_at)
+    """Split landing files (``binaryFile`` rows) into bronze rows and quarantine rows (no writes)."""
+    checked = check(decode(files, settings), source, settings)
+    return split(checked, source, run_id, batch_id, ingested_at, settings["silver"]["clock_skew"])
+
+
+def decode(files: DataFrame, settings: Settings) -> DataFrame:
+    """``binaryFile`` rows → one row per line and one per file (:data:`DECODED`)."""
+    ingest = settings["ingest"]
+    fn = _decoder(int(ingest["max_line_bytes"]), int(ingest["oversized_prefix_bytes"]))
+    return files.select("path", "modificationTime", "length", "content").mapInArrow(fn, DECODED)
+
+
+def check(decoded: DataFrame, source: str, settings: Settings) -> DataFrame:
+    """Validate the decoded lines; keep what the writes and counts need (the parsed event of a valid
+    line, the text of a rejected one, the file rows), about half what both for every line would take.
+
+    A reason found while decoding (invalid encoding, oversized line) wins over validation's.
+    """
+    ingest = settings["ingest"]
+    checked = validate(decoded, source, int(ingest["max_line_bytes"]), time_rules_of(settings))
+    reason = F.coalesce(F.col("pre_reason"), F.col("reason"))
+    detail = F.when(F.col("pre_reason").isNotNull(), F.col("pre_detail")).otherwise(F.col("reason_detail"))
+    known = F.array(*[F.lit(c) for c in source_contract(source).columns])
+    is_line = F.col("kind") == "line"
+    valid = is_line & reason.isNull()
+    return checked.select(
+        "kind",
+        "_source_file",
+        "_line",
+        F.when(valid, F.col("p")).alias("p"),
+        F.when(is_line & ~valid, F.col("value")).alias("value"),
+        F.when(is_line, reason).alias("reason"),
+        F.when(is_line, detail).alias("reason_detail"),
+        "line_bytes",
+        "raw_sha256",
+        # Fields the contract does not know are not kept; they are counted per batch.
+        F.when(valid, F.array_except(F.coalesce(F.col("keys"), F.array()), known)).alias("unknown_fields"),
+        "file_size",
+        "file_modified_at",
+        "file_sha256",
+        "file_lines",
+        "file_reason",
+        "file_error",
+    )
 
 
 @dataclass
@@ -85,79 +285,278 @@ class IngestReport:
     valid: int = 0
     quarantined: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
+    files_quarantined: int = 0
+    files_by_reason: dict[str, int] = field(default_factory=dict)
+    files_repeated: int = 0
+    files_skipped: int = 0
+    unknown_fields: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
-
-def _kept(checked: DataFrame) -> DataFrame:
-    """What the writes and counts of a batch need from validated lines, and no more: the parsed
-    event of a valid line, the raw text of a rejected one. Cached, a batch takes about half the
-    memory it would with both for every line (a large batch would otherwise spill to disk)."""
-    valid = F.col("reason").isNull()
-    return checked.select(
-        F.when(valid, F.col("p")).alias("p"),
-        F.when(~valid, F.col("value")).alias("value"),
-        "reason",
-        "reason_detail",
-        "line_bytes",
-        "_source_file",
-    )
+    @property
+    def wrote_rows(self) -> bool:
+        """Whether this run added anything to bronze (what the ingest Assets announce)."""
+        return self.valid > 0
 
 
 def _write(df: DataFrame, path: str, app_id: str, batch_id: int) -> None:
     (df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id).save(path))
 
 
+def checkpoint_id(checkpoint: str) -> str:
+    """The id of the checkpoint at ``checkpoint``, made (with the folder) when it does not exist.
+
+    A new id for a new checkpoint keeps Delta's idempotent writes from skipping new batches whose
+    ids an older, lost checkpoint had used.
+    """
+    if "://" in checkpoint and not checkpoint.startswith("file:"):
+        raise ValueError("streaming checkpoints must be on a file system path; object stores need a shared FS mount")
+    folder = Path(checkpoint.removeprefix("file:"))
+    marker = folder / CHECKPOINT_ID
+    if marker.exists():
+        return marker.read_text().strip()
+    fresh = uuid.uuid4().hex[:12]
+    if folder.exists() and any(folder.iterdir()):
+        log.warning("checkpoint %s has no id (made by an older detak); giving it %s", folder, fresh)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{CHECKPOINT_ID}.{fresh}"
+    tmp.write_text(fresh)
+    tmp.replace(marker)
+    return fresh
+
+
 def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: str, fail_after: str | None) -> Any:
-    max_line_bytes = int(settings["ingest"]["max_line_bytes"])
+    ckpt = checkpoint_id(_checkpoint(source, settings))
+    paths = {name: table_path(name, settings) for name in (QUARANTINE, QUARANTINE_FILES, FILES, RUNS)}
     events_path = table_path(EVENTS.format(source=source), settings)
-    quarantine_path = table_path(QUARANTINE, settings)
-    runs_path = table_path(RUNS, settings)
-    partitions = max(1, int(settings["spark"]["shuffle_partitions"]))
+    clock_skew = settings["silver"]["clock_skew"]
+
+    def app(name: str) -> str:
+        return f"detak.{name}.{source}.{ckpt}"
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         started = datetime.now(UTC).replace(tzinfo=None)
-        # Landing files are small (one per hour); fewer, larger partitions mean fewer tasks and
-        # fewer small Delta files. Validation runs once: both writes and the counts reuse it.
-        checked = _kept(validate(batch.coalesce(partitions), source, max_line_bytes)).persist()
+        listed = {
+            r["path"]: r for r in batch.select("path", "length", "modificationTime").collect()
+        }  # bounded: at most ingest.max_files_per_trigger files
+        committed = _committed(spark, settings, source, list(listed))
+        fresh = batch.where(~F.col("path").isin(list(committed))) if committed else batch
+        checked = check(decode(fresh, settings), source, settings).persist()
         try:
-            valid, rejected = split(checked, source, run_id, batch_id, started)
-            _write(valid, events_path, f"detak.bronze.{source}", batch_id)
+            valid, rejected = split(checked, source, run_id, batch_id, started, clock_skew)
+            _write(valid, events_path, app("bronze"), batch_id)
             if fail_after == "events":
                 raise InjectedFailure(f"injected failure after the events write of batch {batch_id}")
-            _write(rejected, quarantine_path, f"detak.quarantine.{source}", batch_id)
-            stats = checked.groupBy("reason").agg(F.count("*").alias("n")).collect()  # bounded: one row per reason
-            counts = {r["reason"]: int(r["n"]) for r in stats}
-            valid_n = counts.pop(None, 0)
-            by_reason = {r: counts[r] for r in REASONS if r in counts}
-            # Lines and files counted from the batch as read, not from the validated rows, so a
-            # line lost on the way to bronze or quarantine would show here.
-            lines, files = batch.agg(F.count("*"), F.countDistinct("_source_file")).first()  # type: ignore[misc]
-            if lines != valid_n + sum(by_reason.values()):
-                # Never expected: it would mean lines were lost between landing and bronze.
+            _write(rejected, paths[QUARANTINE], app("quarantine"), batch_id)
+            per_file, totals = _counts(checked)
+            file_rows = _file_rows(spark, settings, source, checked, listed, committed, per_file)
+            meta = (run_id, batch_id, started)
+            ledger = _ledger_frame(spark, file_rows, source, meta)
+            bad = ledger.where(F.col("status") == "quarantined")
+            _write(
+                conform(
+                    bad.withColumnRenamed("file_reason", "reason").withColumnRenamed("file_error", "error"),
+                    QUARANTINE_FILES,
+                ),
+                paths[QUARANTINE_FILES],
+                app("quarantine_files"),
+                batch_id,
+            )
+            _write(conform(ledger, FILES), paths[FILES], app("ingest_files"), batch_id)
+            lines = sum(f["file_lines"] or 0 for f in file_rows if f["status"] == "ingested")
+            if lines != totals["valid"] + totals["quarantined"]:
+                # Never expected: it would mean lines were lost between the landing files and bronze.
                 raise RuntimeError(
-                    f"{source} batch {batch_id}: {lines} lines read but {valid_n} valid + "
-                    f"{sum(by_reason.values())} quarantined"
+                    f"{source} batch {batch_id}: {lines} lines read but {totals['valid']} valid + "
+                    f"{totals['quarantined']} quarantined"
                 )
+            files_by_reason: dict[str, int] = {}
+            for f in file_rows:
+                if f["file_reason"]:
+                    files_by_reason[f["file_reason"]] = files_by_reason.get(f["file_reason"], 0) + 1
             metrics = spark.createDataFrame(
                 [
-                    (source, batch_id, run_id, started, datetime.now(UTC).replace(tzinfo=None),
-                     int(files), int(lines), valid_n, sum(by_reason.values()), by_reason)
+                    (source, batch_id, run_id, started, datetime.now(UTC).replace(tzinfo=None), len(listed),
+                     lines, totals["valid"], totals["quarantined"], totals["by_reason"],
+                     sum(files_by_reason.values()), files_by_reason,
+                     sum(1 for f in file_rows if f["duplicate_of"]), len(committed), totals["unknown_fields"])
                 ],
                 "source string, batch_id long, run_id string, started_at timestamp, finished_at timestamp, "
-                "files long, lines long, valid long, quarantined long, quarantined_by_reason map<string,long>",
+                "files long, lines long, valid long, quarantined long, quarantined_by_reason map<string,long>, "
+                "files_quarantined long, files_quarantined_by_reason map<string,long>, files_repeated long, "
+                "files_skipped long, unknown_fields map<string,long>",
             )  # fmt: skip
-            _write(conform(metrics, RUNS), runs_path, f"detak.ingest_runs.{source}", batch_id)
+            _write(conform(metrics, RUNS), paths[RUNS], app("ingest_runs"), batch_id)
             print(
-                f"{source} batch {batch_id}: {files} files, {lines} lines, {valid_n} valid, "
-                f"{sum(by_reason.values())} quarantined",
+                f"{source} batch {batch_id}: {len(listed)} files, {lines} lines, {totals['valid']} valid, "
+                f"{totals['quarantined']} quarantined"
+                + (f", {sum(files_by_reason.values())} files quarantined" if files_by_reason else ""),
                 flush=True,
             )
         finally:
             checked.unpersist()
 
     return write_batch
+
+
+def _counts(checked: DataFrame) -> tuple[dict[str, tuple[int, int]], dict[str, Any]]:
+    """Per file (valid, quarantined) lines, and the batch's totals by reason and unknown field."""
+    lines = checked.where(F.col("kind") == "line")
+    per_file = {
+        r["_source_file"]: (int(r["valid"]), int(r["quarantined"]))
+        for r in lines.groupBy("_source_file")
+        .agg(
+            F.count(F.when(F.col("reason").isNull(), 1)).alias("valid"),
+            F.count(F.when(F.col("reason").isNotNull(), 1)).alias("quarantined"),
+        )
+        .collect()  # bounded: one row per file of the batch
+    }
+    reasons = lines.groupBy("reason").agg(F.count("*").alias("n")).collect()  # bounded: one row per reason
+    counts = {r["reason"]: int(r["n"]) for r in reasons}
+    valid = counts.pop(None, 0)
+    order = [*REASONS, *sorted(set(counts) - set(REASONS))]
+    by_reason = {r: counts[r] for r in order if r in counts}
+    unknown = {
+        r["field"]: int(r["n"])
+        for r in lines.select(F.explode("unknown_fields").alias("field"))
+        .groupBy("field")
+        .agg(F.count("*").alias("n"))
+        .collect()  # bounded: one row per field name the contract does not know
+    }
+    return per_file, {"valid": valid, "quarantined": sum(by_reason.values()), "by_reason": by_reason,
+                      "unknown_fields": unknown}  # fmt: skip
+
+
+def _committed(spark: SparkSession, settings: Settings, source: str, paths: list[str]) -> set[str]:
+    """Files of ``paths`` the ledger already shows as ingested (after a lost or reset checkpoint)."""
+    if not paths:
+        return set()
+    rows = (
+        read_table(spark, FILES, settings)
+        .where((F.col("source") == source) & F.col("path").isin(paths))
+        .select("path")
+        .distinct()
+        .collect()  # bounded: at most the batch's files
+    )
+    done = {r["path"] for r in rows}
+    if done:
+        log.warning(
+            "%s: %d files of this batch were ingested before (the checkpoint was reset); skipped", source, len(done)
+        )
+    return done
+
+
+def _file_rows(
+    spark: SparkSession,
+    settings: Settings,
+    source: str,
+    checked: DataFrame,
+    listed: dict[str, Any],
+    committed: set[str],
+    per_file: dict[str, tuple[int, int]],
+) -> list[dict[str, Any]]:
+    """One ledger row per file of the batch not ingested before: hash, lines, where they went, repeats."""
+    decoded = {
+        r["_source_file"]: r
+        for r in checked.where(F.col("kind") == "file")
+        .select(
+            "_source_file", "file_size", "file_modified_at", "file_sha256", "file_lines", "file_reason", "file_error"
+        )
+        .collect()  # bounded: one row per file of the batch
+    }
+    shas = sorted({r["file_sha256"] for r in decoded.values() if r["file_sha256"] and not r["file_reason"]})
+    earlier: dict[str, str] = {}
+    if shas:
+        for r in (
+            read_table(spark, FILES, settings)
+            .where((F.col("source") == source) & F.col("sha256").isin(shas) & (F.col("status") == "ingested"))
+            .groupBy("sha256")
+            .agg(F.min("path").alias("path"))
+            .collect()  # bounded: at most one row per file of the batch
+        ):
+            earlier[r["sha256"]] = r["path"]
+    out = []
+    for path in sorted(listed):
+        if path in committed:
+            continue
+        info = listed[path]
+        d = decoded.get(path)
+        if d is None:
+            # Spark could not read the file at all (ignoreCorruptFiles/ignoreMissingFiles skipped it).
+            row = {
+                "file_size": info["length"],
+                "file_modified_at": info["modificationTime"],
+                "file_sha256": None,
+                "file_lines": 0,
+                "file_reason": "unreadable",
+                "file_error": "the file could not be read",
+            }
+        else:
+            row = {
+                k: d[k]
+                for k in ("file_size", "file_modified_at", "file_sha256", "file_lines", "file_reason", "file_error")
+            }
+        valid, quarantined = per_file.get(path, (0, 0))
+        sha = row["file_sha256"]
+        repeat = None
+        if sha and not row["file_reason"]:
+            repeat = earlier.get(sha)
+            if repeat is None:
+                earlier[sha] = path  # a later file of the same batch with this content repeats this one
+        out.append(
+            {
+                "path": path,
+                **row,
+                "valid": valid,
+                "quarantined": quarantined,
+                "status": "quarantined" if row["file_reason"] else "ingested",
+                "duplicate_of": repeat,
+            }
+        )
+    return out
+
+
+def _ledger_frame(
+    spark: SparkSession, rows: list[dict[str, Any]], source: str, meta: tuple[str, int, datetime]
+) -> DataFrame:
+    run_id, batch_id, started = meta
+    schema = (
+        "source string, path string, size long, modified_at timestamp, sha256 string, lines long, valid long, "
+        "quarantined long, status string, file_reason string, file_error string, duplicate_of string, "
+        "ingest_date date, _ingested_at timestamp, _run_id string, _batch_id long"
+    )
+    data = [
+        (source, r["path"], r["file_size"], r["file_modified_at"], r["file_sha256"], r["file_lines"], r["valid"],
+         r["quarantined"], r["status"], r["file_reason"], r["file_error"], r["duplicate_of"], started.date(),
+         started, run_id, batch_id)
+        for r in rows
+    ]  # fmt: skip
+    return spark.createDataFrame(data, schema)
+
+
+def _checkpoint(source: str, settings: Settings) -> str:
+    return f"{str(settings['paths']['checkpoints']).rstrip('/')}/bronze/{source}"
+
+
+def landing_folder(source: str, settings: Settings) -> str:
+    return f"{str(settings['paths']['landing']).rstrip('/')}/{source}"
+
+
+def unknown_folders(settings: Settings) -> dict[str, int]:
+    """Folders in the landing root that no configured source reads, with their file counts."""
+    root = str(settings["paths"]["landing"])
+    if "://" in root:
+        return {}
+    known = set(settings["ingest"]["sources"])
+    out: dict[str, int] = {}
+    base = Path(root)
+    if not base.is_dir():
+        return out
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if folder.name not in known:
+            out[folder.name] = sum(1 for f in folder.rglob("*") if f.is_file())
+    return out
 
 
 def ingest_source(
@@ -174,25 +573,28 @@ def ingest_source(
     if source not in event_sources():
         raise ValueError(f"unknown source {source!r}; known: {event_sources()}")
     run_id = run_id or f"manual__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
-    for name in (EVENTS.format(source=source), QUARANTINE, RUNS):
+    for name in (EVENTS.format(source=source), QUARANTINE, QUARANTINE_FILES, FILES, RUNS):
         ensure_table(spark, name, settings)
-    landing = f"{str(settings['paths']['landing']).rstrip('/')}/{source}"
-    checkpoint = f"{str(settings['paths']['checkpoints']).rstrip('/')}/bronze/{source}"
+    landing = landing_folder(source, settings)
     if "://" not in landing:
         # A source that has delivered nothing yet is normal, not an error.
         Path(landing).mkdir(parents=True, exist_ok=True)
     stream = (
-        spark.readStream.format("text")
+        spark.readStream.format("binaryFile")
+        .schema(BINARY_FILE)
         .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", "*.jsonl.gz")
+        .option("pathGlobFilter", str(settings["ingest"]["file_glob"]))
         .option("maxFilesPerTrigger", int(settings["ingest"]["max_files_per_trigger"]))
+        # A file Spark cannot read at all is left out of the batch's rows and quarantined as
+        # unreadable by the batch writer, which lists the batch's files separately.
+        .option("ignoreCorruptFiles", "true")
+        .option("ignoreMissingFiles", "true")
         .load(landing)
-        .select("value", F.col("_metadata.file_path").alias("_source_file"))
     )
     query = (
         stream.writeStream.queryName(f"detak_ingest_{source}")
         .foreachBatch(_batch_writer(spark, source, settings, run_id, fail_after))
-        .option("checkpointLocation", checkpoint)
+        .option("checkpointLocation", _checkpoint(source, settings))
         .trigger(availableNow=True)
         .start()
     )
@@ -200,11 +602,51 @@ def ingest_source(
     return run_report(spark, source, run_id, settings)
 
 
+def run_ingest(
+    spark: SparkSession, sources: list[str], settings: Settings, run_id: str | None = None
+) -> list[IngestReport]:
+    """Ingest ``sources`` one after the other, each under its lease; warn about landing folders no
+    source reads; write the run's summary where the Airflow task announcing new rows finds it."""
+    from jobs.common.lock import hold
+
+    run_id = run_id or f"manual__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
+    for folder, files in unknown_folders(settings).items():
+        log.warning(
+            "landing folder %r (%d files) is not a configured source (ingest.sources): not ingested", folder, files
+        )
+        print(
+            f"warning: landing folder {folder!r} ({files} files) is not a configured source; not ingested", flush=True
+        )
+    reports = []
+    for source in sources:
+        with hold(settings, [EVENTS.format(source=source), f"ingest:{source}"], f"ingest_{source}", run_id):
+            print(f"ingest {source}: started", flush=True)
+            report = ingest_source(spark, source, settings, run_id=run_id)
+        write_summary(report, settings)
+        reports.append(report)
+    return reports
+
+
+def summary_path(settings: Settings, source: str, run_id: str) -> Path:
+    """Where an ingest run leaves its totals for the task that announces new bronze rows."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in run_id)
+    return Path(str(settings["paths"]["reports"])) / "ingest" / f"{safe}__{source}.json"
+
+
+def write_summary(report: IngestReport, settings: Settings) -> None:
+    import json
+
+    path = summary_path(settings, report.source, report.run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(report.as_dict(), default=str))
+    tmp.replace(path)
+
+
 def run_report(spark: SparkSession, source: str, run_id: str, settings: Settings) -> IngestReport:
     """Totals of one run from ``bronze.ingest_runs`` (one small row per batch)."""
     rows = (
-        spark.read.format("delta")
-        .load(table_path(RUNS, settings))
+        read_table(spark, RUNS, settings)
         .where((F.col("source") == source) & (F.col("run_id") == run_id))
         .collect()  # bounded: one row per micro-batch of one run
     )
@@ -215,15 +657,34 @@ def run_report(spark: SparkSession, source: str, run_id: str, settings: Settings
         report.lines += r["lines"]
         report.valid += r["valid"]
         report.quarantined += r["quarantined"]
-        for reason, n in (r["quarantined_by_reason"] or {}).items():
-            report.by_reason[reason] = report.by_reason.get(reason, 0) + n
+        report.files_quarantined += r["files_quarantined"] or 0
+        report.files_repeated += r["files_repeated"] or 0
+        report.files_skipped += r["files_skipped"] or 0
+        _add(report.by_reason, r["quarantined_by_reason"])
+        _add(report.files_by_reason, r["files_quarantined_by_reason"])
+        _add(report.unknown_fields, r["unknown_fields"])
     return report
+
+
+def _add(into: dict[str, int], counts: dict[str, int] | None) -> None:
+    for key, n in (counts or {}).items():
+        into[key] = into.get(key, 0) + n
 
 
 def format_reports(reports: list[IngestReport]) -> str:
     """A plain-text table of run totals, one line per source."""
     reasons = [r for r in REASONS if any(rep.by_reason.get(r) for rep in reports)]
-    head = ["source", "batches", "files", "lines", "valid", "quarantined", *reasons]
+    file_reasons = [r for r in FILE_REASONS if any(rep.files_by_reason.get(r) for rep in reports)]
+    head = [
+        "source",
+        "batches",
+        "files",
+        "lines",
+        "valid",
+        "quarantined",
+        *reasons,
+        *[f"files {r}" for r in file_reasons],
+    ]
     rows = [
         [
             rep.source,
@@ -233,7 +694,18 @@ def format_reports(reports: list[IngestReport]) -> str:
             rep.valid,
             rep.quarantined,
             *[rep.by_reason.get(r, 0) for r in reasons],
+            *[rep.files_by_reason.get(r, 0) for r in file_reasons],
         ]
         for rep in reports
     ]
-    return format_table(head, rows)
+    out = format_table(head, rows)
+    notes = []
+    for rep in reports:
+        if rep.files_repeated:
+            notes.append(f"{rep.source}: {rep.files_repeated} files repeat the content of files ingested before")
+        if rep.files_skipped:
+            notes.append(f"{rep.source}: {rep.files_skipped} files skipped, already ingested (checkpoint reset)")
+        if rep.unknown_fields:
+            fields = ", ".join(f"{k} ({v})" for k, v in sorted(rep.unknown_fields.items()))
+            notes.append(f"{rep.source}: fields the contract does not know, not kept: {fields}")
+    return "\n".join([out, *notes])

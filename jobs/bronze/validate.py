@@ -1,8 +1,10 @@
 """Contract validation of landing lines, as Spark expressions over the parsed columns.
 
-``validate(lines, source, max_line_bytes)`` is the pure transform: it takes raw lines and returns
-each line parsed by the source's contract with a ``reason`` (null when the line is valid). The
-first reason that applies wins, in this order:
+``validate(lines, source, max_line_bytes, time_rules)`` is the pure transform: it takes raw lines
+and returns each line parsed by the source's contract with a ``reason`` (null when the line is
+valid). Two reasons are decided earlier, while a landing file is read (:mod:`jobs.bronze.landing`):
+``invalid_encoding`` and ``oversized_line`` (a line too long is not even held whole). Of the rest,
+the first reason that applies wins, in this order:
 
 ================== ===========================================================================
 empty_line         nothing but whitespace
@@ -13,6 +15,9 @@ type_mismatch      a value of the wrong JSON type (text in a number, a bad times
 missing_required   a field the event type requires is absent or null
 oversized_field    a string longer than its ``maxLength``
 invalid_value      outside its ``enum``, ``minimum``/``maximum`` or ``pattern``
+implausible_time   the corrected event time (see :mod:`jobs.common.eventtime`) or received_at is
+                   before ``ingest.plausible_time.earliest``, or the event time is more than
+                   ``max_hours_after_received`` after received_at: a clock no correction can mend
 ================== ===========================================================================
 """
 
@@ -24,19 +29,40 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.common.config import Settings
 from jobs.common.contracts import SourceContract, is_nullable, source_contract, spark_type
+from jobs.common.eventtime import corrected_time
 
 CORRUPT = "_corrupt_record"
 REASONS = [
-    "empty_line",
+    "invalid_encoding",
     "oversized_line",
+    "empty_line",
     "malformed_json",
     "unknown_event_type",
     "type_mismatch",
     "missing_required",
     "oversized_field",
     "invalid_value",
+    "implausible_time",
 ]
+
+
+def time_rules_of(settings: Settings) -> dict[str, Any]:
+    """What :func:`validate` needs to judge event times: ``ingest.plausible_time`` and the clock rule."""
+    return {**settings["ingest"]["plausible_time"], "clock_skew": settings["silver"]["clock_skew"]}
+
+
+def _implausible(contract: SourceContract, rules: dict[str, Any] | None) -> Column:
+    """The line's times are beyond mending: see ``implausible_time`` in the module docstring."""
+    if not rules:
+        return F.lit(False)
+    sent = F.col("p.sent_at") if "sent_at" in contract.columns else F.lit(None).cast("timestamp")
+    event_time, _ = corrected_time(rules["clock_skew"], F.col("p.event_time"), sent, F.col("p.received_at"))
+    earliest = F.lit(str(rules["earliest"])).cast("timestamp")
+    ahead = F.expr(f"INTERVAL {int(float(rules['max_hours_after_received']) * 3600)} SECONDS")
+    bad = (event_time < earliest) | (F.col("p.received_at") < earliest) | (event_time > F.col("p.received_at") + ahead)
+    return F.coalesce(bad, F.lit(False))
 
 
 def _violations(checks: list[tuple[Column, str]]) -> Column:
@@ -127,8 +153,11 @@ def _type_mismatch_fields(contract: SourceContract) -> Column:
     return _violations(checks)
 
 
-def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
+def validate(lines: DataFrame, source: str, max_line_bytes: int, time_rules: dict[str, Any] | None = None) -> DataFrame:
     """Parse and validate raw lines (column ``value``) by the contract of ``source``.
+
+    ``time_rules`` (:func:`time_rules_of`) adds the ``implausible_time`` check; without it, times
+    are only checked for their type.
 
     Returns every input column, the parsed struct ``p``, ``line_bytes``, ``reason`` and
     ``reason_detail``; ``reason`` is null exactly for valid lines. One output row per input row.
@@ -136,13 +165,16 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
     contract = source_contract(source)
     schema = contract.spark_schema.add(T.StructField(CORRUPT, T.StringType(), True))
     known = list(contract.event_types)
-    line_bytes = F.octet_length(F.col("value")).cast("long")
+    # The reader of the landing file may have measured the delivered line already (it may hold a
+    # prefix or a repaired text of it); otherwise the line is as delivered.
+    if "line_bytes" not in lines.columns:
+        lines = lines.withColumn("line_bytes", F.octet_length(F.col("value")).cast("long"))
+    line_bytes = F.col("line_bytes")
     oversized = line_bytes > F.lit(max_line_bytes)
     empty = F.trim(F.col("value")) == F.lit("")
     parseable = ~oversized & ~empty
     parsed = lines.select(
         "*",
-        line_bytes.alias("line_bytes"),
         F.when(
             parseable, F.from_json(F.col("value"), schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
         ).alias("p"),
@@ -181,6 +213,18 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int) -> DataFrame:
         .when(any_missing, verdict("missing_required", detail(missing, "missing: ")))
         .when(any_too_long, verdict("oversized_field", F.array_join(too_long, ", ")))
         .when(any_invalid, verdict("invalid_value", F.array_join(invalid, ", ")))
+        .when(
+            _implausible(contract, time_rules),
+            verdict(
+                "implausible_time",
+                F.concat(
+                    F.lit("event_time "),
+                    F.coalesce(F.col("p.event_time").cast("string"), F.lit("?")),
+                    F.lit(", received_at "),
+                    F.coalesce(F.col("p.received_at").cast("string"), F.lit("?")),
+                ),
+            ),
+        )
     )
     return (
         parsed.withColumn("_verdict", reason)

@@ -215,6 +215,8 @@ class TableContract:
     key: list[str] = field(default_factory=list)
     #: The contract file, so that files next to it (``<table>.checks.yaml``) can be found.
     source: Path | None = None
+    #: Delta table properties set when the table is created (e.g. the change data feed).
+    properties: dict[str, str] = field(default_factory=dict)
 
     @property
     def layer(self) -> str:
@@ -367,6 +369,10 @@ def table_contracts() -> dict[str, TableContract]:
                 zorder_by=list(doc.get("zorder_by", [])),
                 key=list(doc.get("key", [])),
                 source=path,
+                properties={
+                    str(k): str(v).lower() if isinstance(v, bool) else str(v)
+                    for k, v in (doc.get("properties") or {}).items()
+                },
             )
             _check_zorder(contract)
             _check_key(contract)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,10 @@ def table_path(name: str, settings: Settings) -> str:
     """Storage path of a lake table, e.g. ``<lake>/bronze/quarantine``."""
     lake = str(settings["paths"]["lake"]).rstrip("/")
     return f"{lake}/{table(name).path}"
+
+
+#: Paths whose table properties this process has already checked against their contract.
+_PROPERTIES_CHECKED: set[str] = set()
 
 
 def ensure_table(
@@ -40,7 +45,18 @@ def ensure_table(
     )
     if contract.partition_by:
         builder = builder.partitionedBy(*contract.partition_by)
-    return builder.execute()
+    for key, value in contract.properties.items():
+        builder = builder.property(key, value)
+    delta = builder.execute()
+    if contract.properties and path not in _PROPERTIES_CHECKED:
+        _PROPERTIES_CHECKED.add(path)
+        # A table made before the contract gained a property gets it now (from this version on).
+        have = delta.detail().select("properties").first()[0] or {}  # type: ignore[index]
+        missing = {k: v for k, v in contract.properties.items() if have.get(k) != v}
+        if missing:
+            props = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+            spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({props})")
+    return delta
 
 
 def read_table(spark: SparkSession, name: str, settings: Settings) -> DataFrame:
@@ -69,5 +85,26 @@ def replace_dates(df: DataFrame, name: str, start: date, end: date, settings: Se
         .write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", f"{col} >= '{start}' AND {col} <= '{end}'")
+        .save(table_path(name, settings))
+    )
+
+
+def replace_partitions(df: DataFrame, name: str, dates: Iterable[date], settings: Settings) -> None:
+    """Atomically replace the partitions ``dates`` (any set, contiguous or not) of a date-partitioned
+    table, in one Delta transaction (``replaceWhere`` ``IN``): readers see the old dates or the new
+    ones, and rows of ``df`` outside them fail the write rather than land silently."""
+    from jobs.common.dates import sql_in_dates
+
+    wanted = sorted(set(dates))
+    if not wanted:
+        return
+    contract = table(name)
+    if len(contract.partition_by) != 1:
+        raise ValueError(f"{name} is not partitioned by one date column")
+    (
+        conform(df, name)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", sql_in_dates(contract.partition_by[0], wanted))
         .save(table_path(name, settings))
     )

@@ -35,7 +35,9 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common import manifest
 from jobs.common.config import Settings
+from jobs.common.dates import day_range, describe
 from jobs.common.tables import conform, ensure_table, read_table, replace_dates
 from jobs.features.definitions import (
     CHANNELS,
@@ -49,7 +51,7 @@ from jobs.features.definitions import (
     window_name,
 )
 from jobs.gold import purchase_time
-from jobs.gold.purchase_time import as_of_frame, as_of_instant, days_between
+from jobs.gold.purchase_time import as_of_frame, as_of_instant, build_purchase_time, days_between
 
 PROFILE_TABLE = purchase_time.TABLE
 
@@ -214,19 +216,6 @@ def _dates(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def build_purchase_time(spark: SparkSession, first: date, last: date, settings: Settings) -> dict[str, Any]:
-    """Write gold.purchase_time_profile for as-of dates ``first``..``last`` (one transaction)."""
-    dates = _dates(first, last)
-    for name in ("silver.events", "silver.orders", "silver.order_items", PROFILE_TABLE):
-        ensure_table(spark, name, settings)
-    replace_dates(purchase_time.build_profiles(spark, dates, settings), PROFILE_TABLE, first, last, settings)
-    in_range = F.col("as_of_date").between(F.lit(first), F.lit(last))
-    return {
-        "as_of_dates": [str(first), str(last)],
-        "rows": {PROFILE_TABLE: read_table(spark, PROFILE_TABLE, settings).where(in_range).count()},
-    }
-
-
 def build_user_features(spark: SparkSession, first: date, last: date, settings: Settings) -> dict[str, Any]:
     """Write features.user_daily for as-of dates ``first``..``last`` from silver and the profiles.
 
@@ -272,21 +261,28 @@ def build_features(spark: SparkSession, first: date, last: date, settings: Setti
     }
 
 
-def run_purchase_time(
-    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None
+INPUTS = ("silver.events", "silver.orders", PROFILE_TABLE)
+
+
+def run_features(
+    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None, run_id: str | None = None
 ) -> dict[str, Any]:
-    """Daily job for logical date ``run_date``: profiles of ``as_of_date = run_date + 1`` (data ≤ run_date).
-
-    With ``since``, every as-of date since + 1 .. run_date + 1, as the daily runs would write them.
-    """
-    first = (since or run_date) + timedelta(days=1)
-    return {"run_date": str(run_date), **build_purchase_time(spark, first, run_date + timedelta(days=1), settings)}
-
-
-def run_features(spark: SparkSession, run_date: date, settings: Settings, since: date | None = None) -> dict[str, Any]:
-    """Daily job for logical date ``run_date``: features of ``as_of_date = run_date + 1`` (data ≤ run_date).
-
-    With ``since``, every as-of date since + 1 .. run_date + 1, as the daily runs would write them.
-    """
-    first = (since or run_date) + timedelta(days=1)
-    return {"run_date": str(run_date), **build_user_features(spark, first, run_date + timedelta(days=1), settings)}
+    """Write features.user_daily for every as-of date the changes since the last run reach: those
+    after the earliest changed silver date, those the profile job rewrote, and the as-of dates that
+    came due (``run_date`` + 1); with ``since``, also ``since`` + 1 .. ``run_date`` + 1."""
+    for name in (*INPUTS, TABLE):
+        ensure_table(spark, name, settings)
+    plan = manifest.plan(spark, settings, "features", run_date, INPUTS, run_id=run_id)
+    dates = plan.as_of_dates(plan.dates("silver.events", "silver.orders")) | plan.dates(PROFILE_TABLE)
+    dates = {d for d in dates if d <= run_date + timedelta(days=1)}
+    if since is not None:
+        dates |= {since + timedelta(days=1 + i) for i in range((run_date - since).days + 1)}
+    if not dates:
+        if plan.has_news():
+            manifest.record(spark, settings, plan, {})
+        return {"run_date": str(run_date), "dates": "none", "rows": {}, "noop": True}
+    first, last = min(dates), max(dates)
+    built = build_user_features(spark, first, last, settings)
+    written = set(day_range(first, last))
+    manifest.record(spark, settings, plan, {TABLE: written}, rows=built["rows"])
+    return {"run_date": str(run_date), "dates": describe(written), **built}

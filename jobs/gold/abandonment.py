@@ -7,12 +7,14 @@ emptied by the shopper is ``emptied``, never abandoned; otherwise the cart is ``
 window has closed (at the end of the run date) and ``open`` until then. Reasons are read from the
 first life's evidence only, so a recovered cart keeps the reasons it was left for.
 
-Incremental: the job for run date D rewrites the carts created on D - ``lookback_days`` .. D
-(partition ``cart_date``). A cart is made only of the events and orders of its first
-``lookback_days`` days after its creation date, so every run whose window covers a cart reads the
-same data for it, except that the last such run sees every day of it: N daily runs give the same
-tables as one rebuild (a test proves it). Cart events are read ``lookback_days`` further back as
-context, so a cart created before the window is recognised as such and left in its own partition.
+Incremental by data (:mod:`jobs.common.manifest`): a cart is made only of the events and orders of
+its first ``lookback_days`` days after its creation date, so a change of silver on date d can only
+change carts created on d - ``lookback_days`` .. d (partition ``cart_date``). A run rewrites exactly
+those cart dates for the silver dates changed since its last run, and, when its run date has moved
+on, the dates holding carts still ``open`` (their window may have closed since). Every run that
+rewrites a cart reads the same data for it, so N runs give the same tables as one rebuild (a test
+proves it). Cart events are read ``lookback_days`` further back as context, so a cart created
+before a rewritten date is recognised as such and left in its own partition.
 
 Bots' carts (any event of an actor with a bot verdict) and carts with an event without analytics
 consent are left out and counted.
@@ -26,8 +28,10 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from jobs.common import manifest
 from jobs.common.config import Settings
-from jobs.common.tables import conform, ensure_table, read_table, replace_dates
+from jobs.common.dates import around, as_date, describe, in_dates, runs
+from jobs.common.tables import conform, ensure_table, read_table, replace_partitions
 
 STAGES = ("cart", "checkout", "shipping", "payment")
 #: The event types that show a cart reached a stage (the stage is the furthest one seen).
@@ -377,42 +381,72 @@ def build(
     }
 
 
-def run_abandonment(
-    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None
-) -> dict[str, Any]:
-    """Rewrite the carts created on since - lookback_days .. run_date; return the job's metrics.
+INPUTS = ("silver.events", "silver.orders", "silver.sessions")
 
-    ``since`` (default ``run_date``) makes one run stand for the daily runs since .. run_date.
+
+def affected_cart_dates(spark: SparkSession, plan: manifest.Plan, settings: Settings, lookback: int) -> set[date]:
+    """Cart dates a run must rewrite: those whose carts' first lives reach a changed silver date,
+    and those with carts still open when the run date has moved on (see the module docstring)."""
+    changed = plan.dates(*INPUTS)
+    dates = {d for d in around(changed, lookback, 0) if d <= plan.run_date}
+    if plan.last_run_date is None or plan.run_date > plan.last_run_date:
+        rows = (
+            read_table(spark, "gold.cart_abandonment", settings)
+            .where(F.col("outcome") == "open")
+            .select("cart_date")
+            .distinct()
+            .collect()  # bounded: one row per date with open carts (the last lookback_days at most)
+        )
+        dates |= {as_date(r[0]) for r in rows if as_date(r[0]) <= plan.run_date}
+    return dates
+
+
+def run_abandonment(
+    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None, run_id: str | None = None
+) -> dict[str, Any]:
+    """Rewrite the cart dates the silver changes since the last run reach; return the job's metrics.
+
+    ``since`` also rewrites every cart date from ``since`` to ``run_date`` (a backfill).
     """
     params = params_of(settings)
     lookback = int(params["lookback_days"])
-    start = (since or run_date) - timedelta(days=lookback)
-    context = start - timedelta(days=lookback)
-    for name in ("silver.events", "silver.orders", "silver.sessions", *OUTPUTS):
+    for name in (*INPUTS, *OUTPUTS):
         ensure_table(spark, name, settings)
-    events = read_table(spark, "silver.events", settings)
-    # Cart events a lookback further back tell carts created before the window from new ones; the
-    # paths and alternatives of the window's carts lie inside the window.
-    events = events.where(
-        F.col("event_date").between(F.lit(start), F.lit(run_date))
-        | (F.col("cart_id").isNotNull() & F.col("event_date").between(F.lit(context), F.lit(run_date)))
-    )
-    orders = read_table(spark, "silver.orders", settings).where(
-        F.col("order_date").between(F.lit(start), F.lit(run_date))
-    )
-    sessions = read_table(spark, "silver.sessions", settings).where(
-        F.col("session_date").between(F.lit(start - timedelta(days=1)), F.lit(run_date))
-    )
-    outputs = build(events, orders, sessions, start, run_date, params)
-    carts = outputs["gold.cart_abandonment"].persist()
-    replace_dates(carts, "gold.cart_abandonment", start, run_date, settings)
-    replace_dates(
-        outputs["gold.abandonment_reasons_daily"], "gold.abandonment_reasons_daily", start, run_date, settings
-    )
+    plan = manifest.plan(spark, settings, "gold_abandonment", run_date, INPUTS, run_id=run_id)
+    dates = affected_cart_dates(spark, plan, settings, lookback)
+    if since is not None:
+        dates |= {since + timedelta(days=i) for i in range((run_date - since).days + 1)}
+    if not dates:
+        if plan.has_news():
+            manifest.record(spark, settings, plan, {})
+        return {"run_date": str(run_date), "dates": "none", "rows_written": {}, "noop": True}
+    events = plan.read(spark, "silver.events", settings)
+    orders = plan.read(spark, "silver.orders", settings)
+    sessions = plan.read(spark, "silver.sessions", settings)
+    carts_parts, daily_parts, excluded_parts = [], [], []
+    for start, end in runs(dates):
+        # Carts created on start .. end live until end + lookback at the latest (and the run date);
+        # cart events a lookback further back tell carts created before start from new ones.
+        last = min(end + timedelta(days=lookback), run_date)
+        context = start - timedelta(days=lookback)
+        span_events = events.where(
+            F.col("event_date").between(F.lit(start), F.lit(last))
+            | (F.col("cart_id").isNotNull() & F.col("event_date").between(F.lit(context), F.lit(last)))
+        )
+        span_orders = orders.where(F.col("order_date").between(F.lit(start), F.lit(last)))
+        span_sessions = sessions.where(F.col("session_date").between(F.lit(start - timedelta(days=1)), F.lit(last)))
+        outputs = build(span_events, span_orders, span_sessions, start, run_date, params)
+        in_span = F.col("cart_date").between(F.lit(start), F.lit(end))
+        carts_parts.append(outputs["gold.cart_abandonment"].where(in_span))
+        daily_parts.append(
+            outputs["gold.abandonment_reasons_daily"].where(F.col("date").between(F.lit(start), F.lit(end)))
+        )
+        excluded_parts.append(outputs["excluded"].where(in_span))
+    carts = _union(carts_parts).persist()
+    replace_partitions(carts, "gold.cart_abandonment", dates, settings)
+    replace_partitions(_union(daily_parts), "gold.abandonment_reasons_daily", dates, settings)
     # Bounded: a handful of outcome × stage counts and two exclusion counts.
-    written = read_table(spark, "gold.cart_abandonment", settings).where(
-        F.col("cart_date").between(F.lit(start), F.lit(run_date))
-    )
+    written = read_table(spark, "gold.cart_abandonment", settings).where(in_dates("cart_date", dates))
     outcomes = written.groupBy("outcome").agg(F.count("*").alias("n"))
     by_outcome = {r["outcome"]: r["n"] for r in outcomes.collect()}  # bounded: one row per outcome
     by_stage = {
@@ -430,22 +464,25 @@ def run_abandonment(
         .collect()  # bounded: one row per reason
     }
     ex = (
-        outputs["excluded"]
+        _union(excluded_parts)
         .agg(
             F.count(F.when(F.col("is_bot"), 1)).alias("bot"),
             F.count(F.when(F.col("no_consent"), 1)).alias("no_consent"),
         )
         .first()
     )
-    daily_rows = (
-        read_table(spark, "gold.abandonment_reasons_daily", settings)
-        .where(F.col("date").between(F.lit(start), F.lit(run_date)))
-        .count()
-    )
+    daily_rows = read_table(spark, "gold.abandonment_reasons_daily", settings).where(in_dates("date", dates)).count()
     carts.unpersist()
+    manifest.record(
+        spark,
+        settings,
+        plan,
+        {name: dates for name in OUTPUTS},
+        rows={"gold.cart_abandonment": sum(by_outcome.values()), "gold.abandonment_reasons_daily": daily_rows},
+    )
     return {
         "run_date": str(run_date),
-        "window": [str(start), str(run_date)],
+        "dates": describe(dates),
         "rows_written": {
             "gold.cart_abandonment": sum(by_outcome.values()),
             "gold.abandonment_reasons_daily": daily_rows,
@@ -456,6 +493,13 @@ def run_abandonment(
         "carts_excluded_bot": int(ex["bot"]) if ex else 0,
         "carts_excluded_no_consent": int(ex["no_consent"]) if ex else 0,
     }
+
+
+def _union(parts: list[DataFrame]) -> DataFrame:
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
 
 
 OUTPUTS = ("gold.cart_abandonment", "gold.abandonment_reasons_daily")

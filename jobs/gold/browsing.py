@@ -1,11 +1,17 @@
-"""The daily gold browsing job: silver → the browsing-pattern tables analysts open first.
+"""The gold browsing job: silver → the browsing-pattern tables analysts open first.
 
-For run date D it rewrites the dates of silver's window (D - ``silver.lookback_days`` .. D), which
-are the dates silver may have changed, from silver rows of those dates plus one day after (a session
-may run past midnight, and its orders with it). Every table is partitioned by date and replaced in
-one Delta transaction per table, so re-running a date gives the same tables and N daily runs give
-what one rebuild gives. History outside the window is read only where a figure needs it: each
-device's first session (new vs returning) and the funnel of the previous period.
+Incremental by data (:mod:`jobs.common.manifest`): a run rewrites the dates silver rewrote since
+the silver versions it last consumed, plus the dates those changes reach: the day before an order's
+date (an order belongs to a session that may have begun the day before), the date a week later
+whose funnel rows compare with a changed date (``previous_period_days``), and the date of a
+device's former first session when a new one turned up earlier (new vs returning). Each table is
+partitioned by date and those dates are replaced in one Delta transaction per table, so a re-run
+gives the same tables and N runs give what one rebuild gives. A run with nothing new does nothing.
+
+Each rewritten date is built from silver rows of the date plus one day after (a session may run
+past midnight, and its orders with it) and the sessions of the day before. History outside the
+dates is read only where a figure needs it: each device's first session (new vs returning) and the
+funnel of the previous period.
 """
 
 from __future__ import annotations
@@ -16,14 +22,23 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common import manifest
 from jobs.common.config import Settings
-from jobs.common.tables import ensure_table, read_table, replace_dates
+from jobs.common.dates import around, as_date, describe, in_dates
+from jobs.common.tables import ensure_table, read_table, replace_partitions
 from jobs.gold import funnel, paths, products, search, sessions, traffic
-from jobs.registry import GOLD_BROWSING
-from jobs.silver.daily import Window, window_for
 
 INPUTS = ("silver.events", "silver.sessions", "silver.orders", "silver.order_items")
-OUTPUTS = GOLD_BROWSING
+OUTPUTS = (
+    "gold.session_facts",
+    "gold.funnel_daily",
+    "gold.page_transitions_daily",
+    "gold.navigation_paths",
+    "gold.search_quality_daily",
+    "gold.product_engagement_daily",
+    "gold.product_pairs_daily",
+    "gold.traffic_hourly",
+)
 #: The silver.events columns the browsing tables read. Only these are read and cached: the cached
 #: events are a third of the row's width (a table that needs another column fails at analysis,
 #: naming it, so add it here).
@@ -33,12 +48,8 @@ EVENT_COLUMNS = (
     "engaged_ms", "product_id", "top_category", "brand", "quantity", "position", "cart_id", "search_id",
     "query", "results_count",
 )  # fmt: skip
-#: A session may run past midnight: into the day after the window, or from the day before into it.
-SPILL = timedelta(days=1)
-
-
-def _between(col: str, start: date, end: date) -> Any:
-    return F.col(col).between(F.lit(start), F.lit(end))
+#: A session may run past midnight: into the day after a date, or from the day before into it.
+SPILL_DAYS = 1
 
 
 def build(
@@ -48,77 +59,112 @@ def build(
     order_items: DataFrame,
     first_seen: DataFrame,
     earlier_funnel: DataFrame,
-    window: Window,
+    dates: set[date],
     settings: Settings,
 ) -> dict[str, DataFrame]:
-    """Every gold browsing table for ``window`` (pure: inputs in, frames out).
+    """Every gold browsing table for ``dates`` (pure: inputs in, frames out).
 
-    ``events``, ``orders`` and ``order_items`` cover the window and the day after it;
-    ``silver_sessions`` the window and the day before it; ``first_seen`` is ``sessions.first_seen`` over the whole
-    history; ``earlier_funnel`` holds gold.funnel_daily of the previous period before the window.
+    ``events``, ``orders`` and ``order_items`` cover the dates and the day after each;
+    ``silver_sessions`` the dates and the day before each; ``first_seen`` is ``sessions.first_seen``
+    over the whole history; ``earlier_funnel`` holds the gold.funnel_daily rows of the compared dates
+    (``previous_period_days`` before each date) that are not among ``dates``.
     """
     params = settings["gold"]["browsing"]
     timeout = float(settings["silver"]["sessions"]["timeout_minutes"])
-    # Sessions of the day before the window scope the events they carry past midnight into it.
+    # Sessions of the day before a date scope the events they carry past midnight into it.
     scoped, with_spill = sessions.behaviour_scope(events, silver_sessions)
-    consenting = with_spill.where(_between("session_date", window.start, window.end))
+    consenting = with_spill.where(in_dates("session_date", dates))
     scoped = scoped.persist()
     owned = sessions.session_orders(with_spill, orders, timeout).persist()
     facts = sessions.transform(consenting, scoped, owned, first_seen, params).persist()
-    dates = facts.select("session_id", "session_date")
+    session_dates = facts.select("session_id", "session_date")
     # Search quality, product engagement and product pairs all read the dated events.
-    dated = scoped.join(dates, "session_id").persist()
+    dated = scoped.join(session_dates, "session_id").persist()
     bought = products.bought_products(owned, order_items)
 
     steps = funnel.steps_from(params)
     current = funnel.transform(facts, funnel.step_times(facts, scoped, owned, steps), steps).persist()
     sequences = paths.page_sequences(scoped, facts)
-    in_window = _between("event_date", window.start, window.end)
+    in_window = in_dates("event_date", dates)
     return {
         "gold.session_facts": facts,
         "gold.funnel_daily": funnel.with_previous(current, earlier_funnel, params),
         "gold.page_transitions_daily": paths.transitions(sequences),
         "gold.navigation_paths": paths.top_paths(sequences, params),
         "gold.search_quality_daily": search.transform(dated, bought, params),
-        "gold.product_engagement_daily": products.engagement(dated, bought, dates),
-        "gold.product_pairs_daily": products.pairs(dated, bought, dates, params),
+        "gold.product_engagement_daily": products.engagement(dated, bought, session_dates),
+        "gold.product_pairs_daily": products.pairs(dated, bought, session_dates, params),
         "gold.traffic_hourly": traffic.transform(
             events.where(in_window),
             scoped.where(in_window),
             consenting,
-            orders.where(_between("order_date", window.start, window.end)),
+            orders.where(in_dates("order_date", dates)),
             params,
         ),
     }
 
 
-def run_browsing(spark: SparkSession, run_date: date, settings: Settings, since: date | None = None) -> dict[str, Any]:
-    """Build the gold browsing tables for ``run_date``'s window (from ``since``'s); returns rows per table."""
-    window = window_for(run_date, settings["silver"], since)
+def affected_dates(plan: manifest.Plan, settings: Settings) -> set[date]:
+    """The dates a run must rewrite for the silver changes in ``plan`` (see the module docstring),
+    before the first-session moves :func:`moved_first_sessions` adds."""
+    previous = int(settings["gold"]["browsing"]["previous_period_days"])
+    changed = plan.dates("silver.events", "silver.sessions")
+    ordered = plan.dates("silver.orders", "silver.order_items")
+    dates = changed | around(ordered, SPILL_DAYS, 0)
+    return {d for d in dates | {d + timedelta(days=previous) for d in dates} if d <= plan.run_date}
+
+
+def moved_first_sessions(spark: SparkSession, settings: Settings, first_seen: DataFrame, dates: set[date]) -> set[date]:
+    """Dates outside ``dates`` holding a session published as a device's first ("new") that is no
+    longer its first: a late event gave the device an earlier session, so that date must change too."""
+    facts = read_table(spark, "gold.session_facts", settings)
+    rows = (
+        facts.where((F.col("visitor_type") == "new") & ~in_dates("session_date", dates))
+        .join(first_seen, "anonymous_id")
+        .where(F.col("first_session_start") < F.col("session_start"))
+        .select("session_date")
+        .distinct()
+        .collect()  # bounded: one row per date
+    )
+    return {as_date(r[0]) for r in rows}
+
+
+def run_browsing(
+    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None, run_id: str | None = None
+) -> dict[str, Any]:
+    """Rewrite the gold browsing dates silver changed (and ``since`` .. ``run_date`` when given)."""
     for name in (*INPUTS, *OUTPUTS):
         ensure_table(spark, name, settings)
-    after = window.end + SPILL
-    events = (
-        read_table(spark, "silver.events", settings)
-        .where(_between("event_date", window.start, after))
-        .select(*EVENT_COLUMNS)
-    )
-    silver_sessions = read_table(spark, "silver.sessions", settings).where(
-        _between("session_date", window.start - SPILL, window.end)
-    )
-    orders = read_table(spark, "silver.orders", settings).where(_between("order_date", window.start, after))
-    items = read_table(spark, "silver.order_items", settings).where(_between("order_date", window.start, after))
-    history = read_table(spark, "silver.sessions", settings).where(F.col("session_date") <= F.lit(window.end))
-    previous_days = int(settings["gold"]["browsing"]["previous_period_days"])
-    earlier = read_table(spark, "gold.funnel_daily", settings).where(
-        _between("date", window.start - timedelta(days=previous_days), window.start - timedelta(days=1))
-    )
-    outputs = build(events, silver_sessions, orders, items, sessions.first_seen(history), earlier, window, settings)
+    plan = manifest.plan(spark, settings, "gold_browsing", run_date, INPUTS, run_id=run_id)
+    dates = affected_dates(plan, settings)
+    if since is not None:
+        dates |= {since + timedelta(days=i) for i in range((run_date - since).days + 1)}
+    if not dates:
+        if plan.has_news():
+            manifest.record(spark, settings, plan, {})
+        return {"run_date": str(run_date), "dates": "none", "rows": {}, "noop": True}
+    history = plan.read(spark, "silver.sessions", settings).where(F.col("session_date") <= F.lit(run_date))
+    first_seen = sessions.first_seen(history).persist()
+    dates |= {d for d in moved_first_sessions(spark, settings, first_seen, dates) if d <= run_date}
+    report: dict[str, Any] = {"run_date": str(run_date), "dates": describe(dates)}
     written: dict[str, int] = {}
+    after = around(dates, 0, SPILL_DAYS)
+    events = plan.read(spark, "silver.events", settings).where(in_dates("event_date", after)).select(*EVENT_COLUMNS)
+    silver_sessions = plan.read(spark, "silver.sessions", settings).where(
+        in_dates("session_date", around(dates, SPILL_DAYS, 0))
+    )
+    orders = plan.read(spark, "silver.orders", settings).where(in_dates("order_date", after))
+    items = plan.read(spark, "silver.order_items", settings).where(in_dates("order_date", after))
+    previous_days = int(settings["gold"]["browsing"]["previous_period_days"])
+    compared = {d - timedelta(days=previous_days) for d in dates} - dates
+    earlier = read_table(spark, "gold.funnel_daily", settings).where(in_dates("date", compared))
+    outputs = build(events, silver_sessions, orders, items, first_seen, earlier, dates, settings)
     for name, df in outputs.items():
-        replace_dates(df, name, window.start, window.end, settings)
+        replace_partitions(df, name, dates, settings)
     spark.catalog.clearCache()
     for name in outputs:
         col = "session_date" if name == "gold.session_facts" else "date"
-        written[name] = read_table(spark, name, settings).where(_between(col, window.start, window.end)).count()
-    return {"run_date": str(run_date), "window": [str(window.start), str(window.end)], "rows": written}
+        written[name] = read_table(spark, name, settings).where(in_dates(col, dates)).count()
+    first_seen.unpersist()
+    manifest.record(spark, settings, plan, {name: dates for name in OUTPUTS}, rows=written)
+    return {**report, "rows": written}

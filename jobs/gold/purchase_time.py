@@ -38,7 +38,9 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common import manifest
 from jobs.common.config import Settings
+from jobs.common.dates import day_range, describe
 from jobs.common.tables import conform, ensure_table, read_table, replace_dates
 
 TABLE = "gold.purchase_time_profile"
@@ -236,10 +238,39 @@ def build_profiles(spark: SparkSession, dates: list[date], settings: Settings) -
     return transform(orders, lead, as_of_frame(spark, dates), params)
 
 
-def run_purchase_time(spark: SparkSession, run_date: date, settings: Settings) -> dict[str, Any]:
-    """Write the profile rows of ``as_of_date = run_date + 1`` (data of days ≤ run_date); idempotent."""
-    as_of = run_date + timedelta(days=1)
-    ensure_table(spark, TABLE, settings)
-    replace_dates(build_profiles(spark, [as_of], settings), TABLE, as_of, as_of, settings)
-    rows = read_table(spark, TABLE, settings).where(F.col("as_of_date") == F.lit(as_of)).count()
-    return {"run_date": str(run_date), "as_of_date": str(as_of), "rows": rows}
+INPUTS = ("silver.orders", "silver.order_items", "silver.events")
+
+
+def build_purchase_time(spark: SparkSession, first: date, last: date, settings: Settings) -> dict[str, Any]:
+    """Write gold.purchase_time_profile for as-of dates ``first``..``last`` (one transaction)."""
+    dates = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    for name in (*INPUTS, TABLE):
+        ensure_table(spark, name, settings)
+    replace_dates(build_profiles(spark, dates, settings), TABLE, first, last, settings)
+    in_range = F.col("as_of_date").between(F.lit(first), F.lit(last))
+    return {
+        "as_of_dates": [str(first), str(last)],
+        "rows": {TABLE: read_table(spark, TABLE, settings).where(in_range).count()},
+    }
+
+
+def run_purchase_time(
+    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None, run_id: str | None = None
+) -> dict[str, Any]:
+    """Write the profile rows of every as-of date the silver changes since the last run reach (and
+    ``since`` + 1 .. ``run_date`` + 1 when given): as_of_date A holds purchases before A."""
+    for name in (*INPUTS, TABLE):
+        ensure_table(spark, name, settings)
+    plan = manifest.plan(spark, settings, "gold_purchase_time", run_date, INPUTS, run_id=run_id)
+    dates = plan.as_of_dates(plan.dates(*INPUTS))
+    if since is not None:
+        dates |= {since + timedelta(days=1 + i) for i in range((run_date - since).days + 1)}
+    if not dates:
+        if plan.has_news():
+            manifest.record(spark, settings, plan, {})
+        return {"run_date": str(run_date), "dates": "none", "rows": {}, "noop": True}
+    first, last = min(dates), max(dates)
+    built = build_purchase_time(spark, first, last, settings)
+    written = set(day_range(first, last))
+    manifest.record(spark, settings, plan, {TABLE: written}, rows=built["rows"])
+    return {"run_date": str(run_date), "dates": describe(written), **built}

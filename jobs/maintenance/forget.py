@@ -71,6 +71,7 @@ from pyspark.sql import functions as F
 
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources
+from jobs.common.lock import hold
 from jobs.common.tables import conform, ensure_table, table_path
 from jobs.maintenance.lake import (
     column_names,
@@ -392,7 +393,24 @@ def erase(
     raw_users: set[str] | None = None,
     key: bytes | None = None,
 ) -> dict[str, Any]:
-    """Erase the people with account pseudonyms ``users`` from lake, landing and warehouses (not logged)."""
+    """Erase the people with account pseudonyms ``users`` from lake, landing and warehouses (not logged).
+
+    Holds the lease of every lake table and of the warehouse meanwhile (:mod:`jobs.common.lock`):
+    the zero-retention VACUUM that removes the deleted rows' files for good must not run while a
+    job writes files it has not committed yet.
+    """
+    names = [contract.name for contract, _ in existing_tables(spark, settings)]
+    with hold(settings, [*names, "warehouse"], "forget"):
+        return _erase(spark, settings, users, raw_users, key)
+
+
+def _erase(
+    spark: SparkSession,
+    settings: Settings,
+    users: set[str],
+    raw_users: set[str] | None,
+    key: bytes | None,
+) -> dict[str, Any]:
     key = key if key is not None else pseudonym_key(settings)
     person = resolve(spark, settings, users, raw_users or set(), key)
     rows: dict[str, int] = {}

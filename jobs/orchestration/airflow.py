@@ -65,6 +65,7 @@ def job_task(
     doc_md: str,
     task_group: Any = None,
     conf: Settings | None = None,
+    pool: str = "detak_lake",
 ) -> Any:
     """The Airflow task that runs ``detak <argv>`` (templated), as ``airflow.task_runner`` says.
 
@@ -80,6 +81,7 @@ def job_task(
         "inlets": inlets or [],
         "doc_md": doc_md,
         "task_group": task_group,
+        "pool": pool,
     }
     if runner == "spark_submit":
         from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -90,6 +92,46 @@ def job_task(
 
         return task(run_cli, **common)(argv)
     raise ValueError(f"airflow.task_runner must be spark_submit or in_process, not {runner!r}")
+
+
+def announce_new_rows(source: str, run_id: str) -> str:
+    """Succeed (and so update the task's Asset) only when the ingest run ``run_id`` of ``source``
+    wrote bronze rows; skip otherwise, so downstream runs start only for new data."""
+    import json
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from jobs.bronze.ingest import summary_path
+
+    path = summary_path(current_settings(), source, run_id)
+    if not path.exists():
+        raise RuntimeError(f"ingest of {source} left no summary at {path}")
+    summary = json.loads(path.read_text())
+    if int(summary["valid"]) <= 0:
+        raise AirflowSkipException(f"no new {source} rows in bronze: nothing to announce")
+    return f"{summary['valid']} new rows in bronze.{source}_events"
+
+
+def pool_commands(conf: Settings | None = None) -> list[list[str]]:
+    """``airflow pools set`` argument lists that create (or resize) detak's pools from conf."""
+    conf = conf or current_settings()
+    return [
+        ["pools", "set", name, str(int(spec["slots"])), str(spec["description"])]
+        for name, spec in conf["airflow"]["pools"].items()
+    ]
+
+
+def ensure_pools(conf: Settings | None = None, env: dict[str, str] | None = None, log: Any = None) -> None:
+    """Create (or resize) detak's Airflow pools in the metadata database of ``env``'s Airflow home."""
+    import subprocess
+    import sys
+
+    env = env or airflow_environ(conf)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    for args in pool_commands(conf):
+        subprocess.run(
+            [airflow, *args], env=env, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, check=True
+        )
 
 
 def airflow_environ(conf: Settings | None = None, base: dict[str, str] | None = None) -> dict[str, str]:

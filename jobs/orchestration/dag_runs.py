@@ -89,7 +89,7 @@ def run_in_airflow(
     ``then`` prints. ``base`` is the environment to start from (default: this process's). Raises
     ``SystemExit`` when a run or ``then`` fails.
     """
-    from jobs.orchestration.airflow import airflow_environ
+    from jobs.orchestration.airflow import airflow_environ, ensure_pools
 
     env = airflow_environ(conf, base=base)
     env["DETAK__AIRFLOW__TASK_RUNNER"] = "in_process"
@@ -97,6 +97,7 @@ def run_in_airflow(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         subprocess.run([airflow, "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+        ensure_pools(conf, env, log)
         args = [sys.executable, "-m", "jobs.orchestration.dag_runs", *runs, *(["--then", then] if then else [])]
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert proc.stdout is not None

@@ -1,83 +1,70 @@
-"""The daily silver job: bronze → silver for one logical date, incrementally and idempotently.
+"""The silver job: bronze → silver, for exactly the dates that got new bronze rows.
 
-For run date D the job rewrites the partitions of D - ``lookback_days`` .. D (the *window*) and
-reads one more day before it as *context*, so that sessions and bot verdicts that began before
-the window are recognised as such and not cut at its edge. Orders and the identity map are
-maintained by MERGE, which is idempotent. Because every partition is rewritten by the last run
-whose window covers it, N daily runs give the same tables as one run over the whole range (a test
-proves it).
+Incremental by data, not by calendar (:mod:`jobs.common.manifest`): a run reads the rows inserted
+into the bronze tables since the versions its last run consumed (Delta's change data feed), takes
+their event dates, whatever their age, and rewrites those dates of silver (one Delta transaction per
+table), plus the day before and the day after each of them: a session or a bot's burst may cross
+midnight, so a new event can change the sessions of its neighbours. Dates after the run date wait
+for a later run. A run with no new bronze rows does nothing.
+
+A rewritten date is built from every bronze row of the date and one context day on each side
+(bronze is partitioned by the same corrected event date, :mod:`jobs.common.eventtime`), so it
+comes out exactly as a full rebuild makes it: N runs in any rhythm give the same tables as one
+run over everything (a test proves it), and re-running changes nothing.
+
+Orders consume the new bronze order events directly: their MERGEs are idempotent and
+order-independent (:mod:`jobs.silver.orders`), so an order event is merged whatever its date.
 
 Late data: an event received (collector's ``received_at``) more than ``late_days`` after its
-event date is counted as too late in ``silver.reconciliation`` and left out of silver; it stays
-in bronze. Lateness is measured on the collector's clock, not on when ingestion ran, so a
-backfill gives the same answer as the daily runs did.
+event date is counted as too late in ``silver.reconciliation`` and left out of silver; it stays in
+bronze, and the quality gate warns about the date. Lateness is measured on the collector's clock,
+not on when ingestion ran, so a backfill gives the same answer as the daily runs did.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common import manifest
 from jobs.common.config import Settings
+from jobs.common.dates import around, as_date, describe, in_dates
 from jobs.common.spark import materialize
-from jobs.common.tables import conform, ensure_table, read_table, replace_dates, table_path
+from jobs.common.tables import conform, ensure_table, read_table, replace_partitions, table_path
 from jobs.silver import bots, events, identity, orders, sessions
 from jobs.silver.privacy import hmac_sha256, pseudonym_key
 
-#: Device clocks may be off by hours: bronze is partitioned by the device's date, silver by the
-#: corrected one, so bronze is read one day wider on each side.
-DEVICE_DATE_MARGIN = timedelta(days=1)
-CONTEXT = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Window:
-    start: date
-    end: date
-
-    @property
-    def context_start(self) -> date:
-        return self.start - CONTEXT
-
-    def days(self) -> list[date]:
-        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
-
-
-def window_for(run_date: date, params: dict[str, Any], since: date | None = None) -> Window:
-    """The dates the run for ``run_date`` rewrites; with ``since``, those of every daily run since .. run_date."""
-    lookback = int(params["lookback_days"])
-    if lookback < int(params["late_days"]):
-        raise ValueError("silver.lookback_days must be at least silver.late_days")
-    if since is not None and since > run_date:
-        raise ValueError(f"since {since} is after the run date {run_date}")
-    return Window((since or run_date) - timedelta(days=lookback), run_date)
-
-
-def _between(col: str, start: date, end: date) -> Any:
-    return F.col(col).between(F.lit(start), F.lit(end))
+BRONZE_EVENTS = ("bronze.clickstream_events", "bronze.search_events")
+BRONZE_ORDERS = "bronze.orders_events"
+INPUTS = (*BRONZE_EVENTS, BRONZE_ORDERS)
+#: A session or an actor's burst may cross midnight: a date is built with this many days of
+#: context on each side, and a new event also rewrites the dates this close to its own.
+CONTEXT_DAYS = 1
 
 
 def build(
     click: DataFrame,
     search: DataFrame,
-    bronze_orders: DataFrame,
-    window: Window,
+    dates: set[date],
     params: dict[str, Any],
     key: bytes,
+    run_date: date | None = None,
 ) -> dict[str, DataFrame]:
-    """Every silver output for ``window`` from bronze rows (pure: no reads, no writes).
+    """Every silver events output for ``dates`` from bronze rows (pure: no reads, no writes).
 
-    Sessions come out unstitched: :func:`run_silver` stitches them to accounts after merging the
-    window's identity pairs (``identity.stitch_sessions``).
+    ``click`` and ``search`` must hold every bronze row of ``dates`` and of the
+    :data:`CONTEXT_DAYS` around them. Sessions come out unstitched: :func:`run_silver` stitches
+    them to accounts after merging the dates' identity pairs (``identity.stitch_sessions``).
+    ``run_date`` is recorded in the reconciliation rows.
     """
+    context = around(dates, CONTEXT_DAYS, CONTEXT_DAYS)
     # Every output below derives from these two frames: materialize them so each Delta write
     # neither recomputes nor re-plans the whole chain from bronze.
     conformed = events.conform(click, search, params)
-    in_scope = materialize(conformed.where(_between("event_date", window.context_start, window.end)))
+    in_scope = materialize(conformed.where(in_dates("event_date", context)))
     too_late = F.col("late_days") > F.lit(int(params["late_days"]))
     kept = in_scope.where(~too_late)
 
@@ -90,18 +77,14 @@ def build(
     labelled = materialize(
         sessionized.unionByName(protected.where(F.col("is_bot")).withColumn("session_id", F.lit(None).cast("string")))
     )
-    silver_events = labelled.where(_between("event_date", window.start, window.end))
+    silver_events = labelled.where(in_dates("event_date", dates))
 
     humans = labelled.where(~F.col("is_bot"))
-    silver_sessions = sessions.sessions(humans, None).where(_between("session_date", window.start, window.end))
-    verdicts = verdicts_raw.where(_between("verdict_date", window.start, window.end)).withColumn(
-        "actor", hmac_sha256(F.col("actor"), key)
-    )
-
-    history = orders.status_history(bronze_orders, key).where(_between("change_date", window.start, window.end))
+    silver_sessions = sessions.sessions(humans, None).where(in_dates("session_date", dates))
+    verdicts = verdicts_raw.where(in_dates("verdict_date", dates)).withColumn("actor", hmac_sha256(F.col("actor"), key))
 
     reconciliation = (
-        in_scope.where(_between("event_date", window.start, window.end))
+        in_scope.where(in_dates("event_date", dates))
         .groupBy("event_date", "source")
         .agg(
             F.sum("copies").alias("bronze_rows"),
@@ -118,13 +101,12 @@ def build(
             "left",
         )
         .fillna(0, ["silver_rows", "bot_events", "no_consent_events"])
-        .withColumn("run_date", F.lit(window.end))
+        .withColumn("run_date", F.lit(run_date or max(dates)))
     )
     return {
         "silver.events": conform(silver_events, "silver.events"),
         "silver.sessions": silver_sessions,
         "silver.actor_verdicts": conform(verdicts, "silver.actor_verdicts"),
-        "silver.order_status_history": conform(history, "silver.order_status_history"),
         "silver.reconciliation": conform(reconciliation, "silver.reconciliation"),
         "identity_pairs": identity.identity_pairs(silver_events),
     }
@@ -134,48 +116,103 @@ PARTITION_COLUMN = {
     "silver.events": "event_date",
     "silver.sessions": "session_date",
     "silver.actor_verdicts": "verdict_date",
-    "silver.order_status_history": "change_date",
     "silver.reconciliation": "event_date",
 }
+ORDER_TABLES = ("silver.orders", "silver.order_items", "silver.order_status_history")
+OUTPUTS = (*PARTITION_COLUMN, *ORDER_TABLES, "silver.identity_map")
 
 
-def replace_window(df: DataFrame, name: str, window: Window, settings: Settings) -> None:
-    """Atomically replace the window's partitions of a table (one Delta transaction)."""
-    replace_dates(df, name, window.start, window.end, settings)
+def event_dates(plan: manifest.Plan, run_date: date, force: set[date] | None = None) -> tuple[set[date], set[date]]:
+    """``(dates to rewrite now, dates left for a later run)`` from the bronze dates that changed.
+
+    Each changed date brings its neighbours (:data:`CONTEXT_DAYS`); dates after ``run_date`` wait.
+    ``force`` adds dates to rebuild whether or not they changed (a backfill after a rule change).
+    """
+    changed = plan.dates(*BRONZE_EVENTS) | (force or set())
+    wanted = around(changed, CONTEXT_DAYS, CONTEXT_DAYS)
+    return {d for d in wanted if d <= run_date}, {d for d in changed if d > run_date}
 
 
-def run_silver(spark: SparkSession, run_date: date, settings: Settings, since: date | None = None) -> dict[str, Any]:
-    """Run the silver job for ``run_date`` (or the dates since .. run_date); return its reconciliation rows."""
+def run_silver(
+    spark: SparkSession,
+    run_date: date,
+    settings: Settings,
+    since: date | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Bring silver up to date with bronze for dates up to ``run_date``; return what was done.
+
+    ``since`` also rebuilds every date from ``since`` to ``run_date`` (a backfill after a change of
+    rules), besides the dates with new bronze rows.
+    """
     params = settings["silver"]
-    window = window_for(run_date, params, since)
-    key = pseudonym_key(settings)
-    bronze = ["bronze.clickstream_events", "bronze.search_events", "bronze.orders_events"]
-    # A source that has delivered nothing yet is normal: its bronze table is simply empty.
-    for name in [*bronze, *PARTITION_COLUMN, "silver.orders", "silver.order_items", "silver.identity_map"]:
+    for name in (*INPUTS, *OUTPUTS):
         ensure_table(spark, name, settings)
-    lo, hi = window.context_start - DEVICE_DATE_MARGIN, window.end + DEVICE_DATE_MARGIN
-    click = read_table(spark, "bronze.clickstream_events", settings).where(_between("event_date", lo, hi))
-    search = read_table(spark, "bronze.search_events", settings).where(_between("event_date", lo, hi))
-    bronze_orders = read_table(spark, "bronze.orders_events", settings).where(_between("event_date", lo, hi))
-
-    outputs = build(click, search, bronze_orders, window, params, key)
-    identity.merge_identity(spark, outputs.pop("identity_pairs"), table_path("silver.identity_map", settings))
-    # Read the map after the merge, so this window's own logins can stitch its sessions.
-    identity_map = read_table(spark, "silver.identity_map", settings)
-    outputs["silver.sessions"] = conform(
-        identity.stitch_sessions(outputs["silver.sessions"], identity_map), "silver.sessions"
-    )
-    for name, df in outputs.items():
-        replace_window(df, name, window, settings)
-
-    # Orders are MERGEd: an order's state only moves forward, whatever order its events arrive in.
-    orders.merge_orders(spark, orders.current_orders(bronze_orders, key), table_path("silver.orders", settings))
-    orders.merge_order_items(spark, orders.order_items(bronze_orders), table_path("silver.order_items", settings))
+    plan = manifest.plan(spark, settings, "silver", run_date, INPUTS, run_id=run_id)
+    force = {since + timedelta(days=i) for i in range((run_date - since).days + 1)} if since else set()
+    dates, later = event_dates(plan, run_date, force)
+    # Bronze keeps maintenance.bronze_retention_days: an older date cannot be rebuilt from it, so
+    # new rows for one (far beyond late_days, so too late anyway) stay in bronze and are reported.
+    horizon = run_date - timedelta(days=int(settings["maintenance"]["bronze_retention_days"]) - 1)
+    beyond = {d for d in dates if d < horizon}
+    dates -= beyond
+    new_orders = plan.changed.get(BRONZE_ORDERS) and plan.consumed.get(BRONZE_ORDERS) != plan.versions[BRONZE_ORDERS]
+    report: dict[str, Any] = {
+        "run_date": str(run_date),
+        "dates": describe(dates),
+        "pending": describe(later),
+        "beyond_bronze_retention": describe(beyond),
+    }
+    if not dates and not new_orders and later == plan.pending:
+        report["rows"] = []
+        report["noop"] = True
+        return report
+    key = pseudonym_key(settings)
+    written: dict[str, set[date]] = {}
+    if dates:
+        context = around(dates, CONTEXT_DAYS, CONTEXT_DAYS)
+        click, search = (plan.read(spark, t, settings).where(in_dates("event_date", context)) for t in BRONZE_EVENTS)
+        outputs = build(click, search, dates, params, key, run_date)
+        identity.merge_identity(spark, outputs.pop("identity_pairs"), table_path("silver.identity_map", settings))
+        # Read the map after the merge, so these dates' own logins can stitch their sessions.
+        identity_map = read_table(spark, "silver.identity_map", settings)
+        outputs["silver.sessions"] = conform(
+            identity.stitch_sessions(outputs["silver.sessions"], identity_map), "silver.sessions"
+        )
+        for name, df in outputs.items():
+            replace_partitions(df, name, dates, settings)
+            written[name] = set(dates)
+        written["silver.identity_map"] = set()
+    if new_orders:
+        written.update(_merge_orders(spark, plan, settings, key))
     spark.catalog.clearCache()
+    manifest.record(spark, settings, plan, written, pending=later)
     rows = (
         read_table(spark, "silver.reconciliation", settings)
-        .where(_between("event_date", window.start, window.end))
+        .where(in_dates("event_date", dates))
         .orderBy("event_date", "source")
-        .collect()  # bounded: the window's days × 2 sources
+        .collect()  # bounded: the rewritten days × 2 sources
     )
-    return {"run_date": str(run_date), "window": [str(window.start), str(window.end)], "rows": rows}
+    report["rows"] = rows
+    return report
+
+
+def _merge_orders(spark: SparkSession, plan: manifest.Plan, settings: Settings, key: bytes) -> dict[str, set[date]]:
+    """MERGE the new bronze order events into the three order tables; the dates each one touched."""
+    new = materialize(plan.new_rows(spark, BRONZE_ORDERS, settings))
+    current = materialize(orders.current_orders(new, key))
+    history = orders.status_history(new, key)
+    orders.merge_orders(spark, current, table_path("silver.orders", settings))
+    orders.merge_order_items(spark, orders.order_items(new), table_path("silver.order_items", settings))
+    orders.merge_status_history(spark, history, table_path("silver.order_status_history", settings))
+
+    def dates_of(df: DataFrame, col: str) -> set[date]:
+        rows = df.select(col).where(F.col(col).isNotNull()).distinct().collect()  # bounded: one row per date
+        return {as_date(r[0]) for r in rows}
+
+    order_dates = dates_of(current, "order_date")
+    return {
+        "silver.orders": order_dates,
+        "silver.order_items": order_dates,
+        "silver.order_status_history": dates_of(history, "change_date"),
+    }

@@ -13,11 +13,8 @@ Two pure steps around bot detection (which needs the raw IP and user agent):
 ``duplicate_counts(clickstream, search)`` counts the copies dropped, per event_date and source,
 so that bronze rows = silver rows + duplicates can be reconciled.
 
-Corrected time (Snowplow's derived_tstamp): the device's clock may be wrong, but the delay it
-measured between the event and sending it is right, and the collector's clock is trusted, so
-``event_time = received_at - (sent_at - device_event_time)``. Without ``sent_at``, or when the
-device clock is off by no more than ``clock_skew.correct_above_seconds``, the device time stays.
-Dates are UTC dates whatever Spark's session time zone is.
+Corrected time (Snowplow's derived_tstamp) is :mod:`jobs.common.eventtime`'s: bronze partitions by
+the same date, so every copy of an event lies in the bronze partition of its silver date.
 """
 
 from __future__ import annotations
@@ -29,7 +26,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.common import eventtime
 from jobs.common.contracts import table
+from jobs.common.eventtime import utc_date, utc_wall_clock
 from jobs.silver.channels import channel_expr, normalise_tag, url_host
 from jobs.silver.privacy import hmac_sha256, truncate_ip
 from jobs.silver.useragents import parse_user_agents
@@ -39,7 +38,6 @@ SOURCES = ("clickstream", "search")
 # Added after conform: by bot detection (is_bot, bot_reasons), by protect (ip_prefix) and by
 # sessionization (session_id).
 _ADDED_LATER = ("ip_prefix", "is_bot", "bot_reasons", "session_id")
-_EPOCH_NTZ = "1970-01-01 00:00:00"
 _COPIES_OF = "event_id"
 
 
@@ -61,24 +59,9 @@ def conformed_schema() -> T.StructType:
     return T.StructType(fields)
 
 
-def utc_wall_clock(ts: Column) -> Column:
-    """The UTC wall-clock time of an instant as timestamp_ntz, independent of the session time zone."""
-    return F.timestamp_add("MICROSECOND", F.unix_micros(ts), F.lit(_EPOCH_NTZ).cast("timestamp_ntz"))
-
-
-def utc_date(ts: Column) -> Column:
-    """UTC date of an instant, independent of the session time zone."""
-    return F.to_date(utc_wall_clock(ts))
-
-
 def corrected_time(params: Mapping[str, Any]) -> tuple[Column, Column]:
     """``(event_time, clock_skew_seconds)`` from bronze's event_time, sent_at and received_at."""
-    device, sent, received = F.unix_micros("event_time"), F.unix_micros("sent_at"), F.unix_micros("received_at")
-    skew_micros = sent - received
-    threshold = float(params["clock_skew"]["correct_above_seconds"]) * 1_000_000
-    corrected = F.timestamp_micros(received - (sent - device))
-    event_time = F.when(F.abs(skew_micros) > threshold, corrected).otherwise(F.col("event_time"))
-    return event_time, (skew_micros / F.lit(1_000_000.0)).cast("double")
+    return eventtime.corrected_time(params["clock_skew"])
 
 
 def _union(clickstream: DataFrame, search: DataFrame) -> DataFrame:

@@ -109,3 +109,57 @@ def test_lines_are_kept_verbatim_in_quarantine(spark: SparkSession, conf: Settin
     assert report.by_reason == {"missing_required": 1}
     row = read_table(spark, "bronze.quarantine", conf).select("raw_line", "line_bytes", "event_id").first()
     assert (row.raw_line, row.line_bytes, row.event_id) == (bad, len(bad.encode()), "x")
+
+
+def test_a_truncated_gzip_among_good_files_is_quarantined_and_the_rest_ingested(
+    spark: SparkSession, conf: Settings
+) -> None:
+    from jobs.cli import main
+
+    drop(conf, 0, "part-0", hour_lines(0))
+    poisoned = drop(conf, 1, "part-0", hour_lines(1))
+    poisoned.write_bytes(poisoned.read_bytes()[:-15])  # the collector died mid-upload
+    drop(conf, 2, "part-0", hour_lines(2))
+    env = {"DETAK_HOME": str(conf.home), "DETAK_ENV": "ci"}
+    import os
+
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        from jobs.common import config
+
+        config.settings.cache_clear()
+        assert main(["ingest", "--source", "search", "--run-id", "poisoned"]) == 0
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        config.settings.cache_clear()
+    assert sorted(r.event_id for r in events(spark, conf).collect()) == sorted(
+        [f"h{h}-{i}" for h in (0, 2) for i in range(5)]
+    )
+    bad = read_table(spark, "bronze.quarantine_files", conf).select("path", "reason").collect()
+    assert [(r.path.endswith(str(poisoned)), r.reason) for r in bad] == [(True, "truncated_gzip")]
+    # A later run does not trip over the same file again.
+    drop(conf, 3, "part-0", hour_lines(3))
+    again = ingest_source(spark, "search", conf, run_id="after")
+    assert (again.files, again.valid, again.files_quarantined) == (1, 5, 0)
+
+
+def test_a_reset_checkpoint_ingests_new_files_and_skips_the_old(spark: SparkSession, conf: Settings) -> None:
+    import shutil
+
+    for hour in (0, 1):
+        drop(conf, hour, "part-0", hour_lines(hour))
+    ingest_source(spark, "search", conf, run_id="r1")
+    shutil.rmtree(conf.path("checkpoints") / "bronze" / "search")  # lost or reset
+    drop(conf, 2, "part-0", hour_lines(2))
+    report = ingest_source(spark, "search", conf, run_id="r2")
+    # Batch ids restart at 0 in the new checkpoint, but its writes are not mistaken for old ones:
+    # the new file's rows land, the old files are not ingested twice.
+    assert (report.files, report.files_skipped, report.valid) == (3, 2, 5)
+    assert sorted(r.event_id for r in events(spark, conf).collect()) == sorted(
+        [f"h{h}-{i}" for h in (0, 1, 2) for i in range(5)]
+    )

@@ -151,7 +151,7 @@ def test_purchase_time_profile_on_real_orders_matches_pandas(
     from jobs.silver.daily import run_silver
 
     home = tmp_path / "home"
-    conf = ci_settings(home, silver={"lookback_days": 23})
+    conf = ci_settings(home)
     import_uci_retail(src, home)
     ingest_source(spark, "orders", conf, run_id="uci")
     run_silver(spark, date(2010, 12, 23), conf)
