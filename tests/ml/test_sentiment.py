@@ -129,5 +129,5 @@ def test_training_run_saves_scorer_metrics_and_card(sample_csv: Path, tmp_path: 
 
 def test_missing_training_data_is_a_clear_error(tmp_path: Path) -> None:
     settings = ci_settings(tmp_path / "home", gold={"sentiment": {"training_data": str(tmp_path / "absent.csv")}})
-    with pytest.raises(FileNotFoundError, match="PRDECT-ID not found at .*absent.csv"):
+    with pytest.raises(FileNotFoundError, match=r"PRDECT-ID not found at .*absent\.csv"):
         load_scorer(settings)
