@@ -23,6 +23,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+from pyspark import cloudpickle
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -43,11 +44,13 @@ SCORED_SCHEMA = (
 def score(reviews: DataFrame, scorer: Any, threshold: float) -> DataFrame:
     """Score ``reviews`` (``review_id``, ``event_date``, ``product_id``, ``rating``, ``review_text``) on the
     executors: ``SCORED_SCHEMA`` rows. ``scorer`` has ``score(texts) -> (p_negative, terms)``."""
-    broadcast = reviews.sparkSession.sparkContext.broadcast(scorer)
+    # Pickled by value (cloudpickle), so a scorer whose class the executors cannot import (a test's
+    # stand-in) travels too; the pipeline's own classes are scikit-learn's and detak's.
+    broadcast = reviews.sparkSession.sparkContext.broadcast(cloudpickle.dumps(scorer))
     cut = float(threshold)
 
     def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model = broadcast.value
+        model = cloudpickle.loads(broadcast.value)
         for frame in frames:
             p, terms = model.score(frame["review_text"].tolist())
             yield pd.DataFrame(
