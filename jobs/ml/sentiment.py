@@ -50,13 +50,12 @@ PAPER = (
     "Sutoyo R., Achmad S., Chowanda A., Andangsari E.W., Isa S.M. PRDECT-ID: Indonesian product reviews "
     "dataset for emotions classification tasks. Data in Brief 44 (2022) 108554. doi:10.1016/j.dib.2022.108554"
 )
-PAPER_FIGURE = {
-    "accuracy": None,
-    "macro_f1": None,
-    "note": "The article describes the data set (collection, annotation, label counts); the parts read for "
-    "this model card (abstract and specifications table) report no sentiment classification result, so "
-    "there is no published figure to compare with.",
-}
+PAPER_NOTE = (
+    "The article describes the data set (collection, annotation, label counts); the parts read for this "
+    "model card (abstract and specifications table) report no sentiment classification result, so there "
+    "is no published figure to compare with."
+)
+PAPER_FIGURE: dict[str, Any] = {"accuracy": None, "macro_f1": None, "note": PAPER_NOTE}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,7 +293,7 @@ def model_card(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> str:
         f"| majority class ({b['class']}) | {b['accuracy']:.4f} | {b['macro_f1']:.4f} |",
         "| PRDECT-ID article | not reported | not reported |",
         "",
-        PAPER_FIGURE["note"],
+        PAPER_NOTE,
         "",
         "## Limitations",
         "",
