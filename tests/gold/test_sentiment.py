@@ -9,6 +9,8 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -18,7 +20,7 @@ from jobs.common.tables import ensure_table, read_table, replace_dates
 from jobs.gold.sentiment import build, run_product_sentiment
 from jobs.ml.common import model_dir
 from jobs.ml.sentiment import fit, run_name
-from tests.conftest import ci_settings
+from tests.conftest import SHARED_DATA, ci_settings
 
 D1, D2, D3 = dt.date(2026, 11, 10), dt.date(2026, 11, 11), dt.date(2026, 11, 12)
 PARAMS = {"negative_threshold": 0.5, "top_terms": 2, "min_term_reviewers": 2}
@@ -160,3 +162,50 @@ def test_run_replaces_its_dates_with_model_scores(spark: SparkSession, tmp_path:
     assert terms["P2"] == []
     assert 1 <= len(terms["P1"]) <= 2 and set(terms["P1"]) <= {"rusak", "kecewa", "barang"}
     assert gold.where(F.col("date") == D3).count() == 0
+
+
+@pytest.mark.integration
+def test_simulated_reviews_through_bronze_silver_and_gold(spark: SparkSession, tmp_path: Path) -> None:
+    """Simulator → bronze → silver.reviews → gold, checked against the simulator's truth."""
+    from jobs.bronze.ingest import ingest_source
+    from jobs.silver.events import conform
+    from jobs.silver.reviews import run_reviews
+    from jobs.simulate import generate
+
+    csv = SHARED_DATA / "prdect_id" / "PRDECT-ID Dataset.csv"
+    if not csv.is_file():
+        pytest.skip(f"PRDECT-ID not found at {csv} (public data folder absent)")
+    quiet = {"scrapers_per_day": 0, "card_testers_per_day": 0, "credential_stuffers_per_day": 0}
+    dense = {"texts": str(csv), "order_share": 1.0, "after_paid_days": [0.25, 1.0]}
+    home = tmp_path / "home"
+    settings = ci_settings(
+        home,
+        simulator={"bots": quiet, "reviews": dense},
+        gold={"sentiment": {"training_data": str(csv)}},
+    )
+    generate(home, D1, 3, 150, 11, settings=settings, progress=False, workers=1)
+    ingest_source(spark, "clickstream", settings, run_id="test")
+    truth = pq.read_table(home / "truth" / "reviews.parquet").to_pandas()
+    assert len(truth) >= 10
+
+    run_reviews(spark, D3, settings, since=D1)
+    silver = read_table(spark, "silver.reviews", settings)
+    rows = silver.select("review_id", "product_id", "rating", "review_text").toPandas()  # bounded: a few dozen
+    assert sorted(rows["review_id"]) == sorted(truth["event_id"])
+    by_id = truth.set_index("event_id")
+    assert all(by_id.loc[r.review_id, "rating"] == r.rating for r in rows.itertuples())
+    # silver.events keeps the review events, but not their text, rating or language.
+    bronze = read_table(spark, "bronze.clickstream_events", settings)
+    events = conform(bronze, bronze.limit(0), dict(settings["silver"]))
+    assert {"review_text", "rating", "language"}.isdisjoint(events.columns)
+    assert events.where(F.col("event_type") == "review_submitted").count() == len(truth)
+
+    run_product_sentiment(spark, D3, settings, since=D1)  # trains the configured model first
+    gold = read_table(spark, "gold.product_sentiment_daily", settings).toPandas()  # bounded: a few dozen rows
+    truth["date"] = truth["event_time_utc"].dt.date
+    expected_rows = truth.groupby(["date", "product_id"]).agg(reviews=("rating", "size"), mean=("rating", "mean"))
+    got = gold.set_index(["date", "product_id"]).sort_index()
+    assert list(got.index) == list(expected_rows.index)
+    assert list(got["reviews"]) == list(expected_rows["reviews"])
+    assert np.allclose(got["mean_rating"], expected_rows["mean"])
+    assert {"review_text"}.isdisjoint(gold.columns)
