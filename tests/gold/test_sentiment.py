@@ -196,7 +196,8 @@ def test_simulated_reviews_through_bronze_silver_and_gold(spark: SparkSession, t
     assert all(by_id.loc[r.review_id, "rating"] == r.rating for r in rows.itertuples())
     # silver.events keeps the review events, but not their text, rating or language.
     bronze = read_table(spark, "bronze.clickstream_events", settings)
-    events = conform(bronze, bronze.limit(0), dict(settings["silver"]))
+    no_search = spark.createDataFrame([], table("bronze.search_events").spark_schema)
+    events = conform(bronze, no_search, dict(settings["silver"]))
     assert {"review_text", "rating", "language"}.isdisjoint(events.columns)
     assert events.where(F.col("event_type") == "review_submitted").count() == len(truth)
 
