@@ -28,6 +28,7 @@ from bench.features import bench_features  # noqa: E402
 from bench.gold import HISTORY_DAYS, bench_gold_browsing  # noqa: E402
 from bench.quality import bench_gate  # noqa: E402
 from bench.score import score_bots, score_sessions  # noqa: E402
+from bench.sentiment import bench_sentiment  # noqa: E402
 from jobs.bronze.ingest import ingest_source  # noqa: E402
 from jobs.common.config import load_settings  # noqa: E402
 from jobs.common.spark import get_spark  # noqa: E402
@@ -227,6 +228,19 @@ Gate total {result["seconds"]:.1f} s: **{share:.1%}** of the daily pipeline (sil
     return text, {"seconds": result["seconds"], "share": share, "pipeline_s": pipeline_s}
 
 
+def sentiment(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """The review sentiment model on PRDECT-ID's fixed held-out split (no Spark, no bench data)."""
+    result = bench_sentiment(settings_for_bench())
+    print(f"sentiment: accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f}", flush=True)
+    text = f"""## Review sentiment
+
+Measured {stamp()}. The model of `gold.sentiment` (jobs/ml/sentiment.py) trained on PRDECT-ID's fixed
+split and scored on its held-out rows, beside the majority class (bench/sentiment.py).
+
+{result["markdown"]}"""
+    return text, {k: v for k, v in result.items() if k != "markdown"}
+
+
 #: `make demo` must finish within this many seconds after set-up (2 cores).
 DEMO_TARGET_S = 600
 
@@ -343,6 +357,7 @@ SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] =
     "gold": gold_browsing,
     "features": features,
     "quality": quality,
+    "sentiment": sentiment,
     "demo": demo,
 }
 

@@ -179,6 +179,7 @@ IMPORTERS = {
     "rees46": "jobs.importers:import_rees46",
     "otto": "jobs.importers:import_otto",
     "uci-retail": "jobs.importers.uci_retail:import_uci_retail",
+    "prdect-id": "jobs.importers.prdect_id:import_prdect_id",
 }
 
 

@@ -237,6 +237,15 @@ class Collector:
             )
         )
 
+    def absorb(self, other: Collector) -> None:
+        """Append another collector's lines and truth after this one's (their relative order kept)."""
+        self.l_src += other.l_src
+        self.l_at += other.l_at
+        self.l_text += other.l_text
+        self.rows += other.rows
+        for k, v in other.malformed.items():
+            self.malformed[k] += v
+
     def columns(self) -> dict[str, list[Any]]:
         """The event truth, column-wise."""
         if not self.rows:

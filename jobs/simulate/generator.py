@@ -26,14 +26,14 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from jobs.common.config import Settings, load_settings
-from jobs.simulate import behaviour, bots, rhythm
+from jobs.simulate import behaviour, bots, reviews, rhythm
 from jobs.simulate.catalogue import Catalogue
 from jobs.simulate.collector import SOURCES, Collector
 from jobs.simulate.dirt import REASONS
 from jobs.simulate.orders import OrderBook
 from jobs.simulate.params import share
 from jobs.simulate.population import make_users
-from jobs.simulate.rand import STREAM_BOTS, STREAM_USERS, Draw, generator
+from jobs.simulate.rand import STREAM_BOTS, STREAM_REVIEWS, STREAM_USERS, Draw, generator
 from jobs.simulate.reference import TZ_OFFSET_HOURS
 from jobs.simulate.timefmt import MS_DAY, MS_HOUR, date_ms, day_string
 from jobs.simulate.writer import TS, write_hours, write_parquet, write_scratch
@@ -55,6 +55,13 @@ class Plan:
     sale_campaigns: dict[int, str]
     bot_rates: list[tuple[float, float]]  # expected crawler and headless visits per day
     scratch: str
+    review_texts: str | None = None  # the review data set's path; None: no reviews
+
+
+def _planted(plan: Plan) -> frozenset[str]:
+    """Products planted with a quality problem (more negative reviews); cached per seed and share."""
+    ids = tuple(p.product_id for p in _catalogue(plan.seed).products)
+    return reviews.planted_products(plan.seed, ids, share(plan.sim["reviews"], "planted_product_share"))
 
 
 @cache
@@ -82,13 +89,21 @@ def run_task(job: tuple[Plan, int, str, int, int]) -> dict[str, Any]:
     cat = _catalogue(plan.seed)
     draw = Draw(generator(plan.seed, STREAM_USERS if kind == "users" else STREAM_BOTS, a))
     col = Collector(draw, plan.sim, plan.max_line_bytes, _filler(plan.seed))
+    reviewer = None
+    if kind == "users" and plan.review_texts is not None:
+        # Reviews draw from a stream and a collector of their own: every other line stays as it was.
+        rdraw = Draw(generator(plan.seed, STREAM_REVIEWS, a))
+        rcol = Collector(rdraw, plan.sim, plan.max_line_bytes, _filler(plan.seed))
+        reviewer = reviews.Reviewer(rdraw, rcol, plan.sim, reviews.load_pool(plan.review_texts), _planted(plan))
     # Truth goes back as plain columns; the parent builds the arrow tables (pyarrow pulls in pandas,
     # a second of start-up that each worker process would pay again).
     tables: dict[str, dict[str, list[Any]]] = {}
     if kind == "users":
-        _run_users(plan, draw, cat, col, a * SHARD_USERS, b, tables)
+        _run_users(plan, draw, cat, col, a * SHARD_USERS, b, tables, reviewer)
     else:
         _run_bots(plan, draw, cat, col, a, tables)
+    if reviewer is not None:
+        col.absorb(reviewer.col)
     events: dict[str, Any] = col.columns()
     for k in _INT_COLUMNS:  # numbers travel back to the parent as arrays: much cheaper than lists
         events[k] = np.asarray(events[k], dtype=np.int64)
@@ -107,9 +122,10 @@ def _run_users(
     lo: int,
     hi: int,
     tables: dict[str, dict[str, list[Any]]],
+    reviewer: reviews.Reviewer | None = None,
 ) -> None:
     sim = plan.sim
-    orders = OrderBook(draw, col, sim, plan.end_ms)
+    orders = OrderBook(draw, col, sim, plan.end_ms, reviewer)
     world = behaviour.World(draw, cat, col, orders, sim, plan.start_ms, plan.end_ms, plan.sale_campaigns)
     users = make_users(lo, hi, draw, sim)
     rates = {tz: np.asarray(r) for tz, r in plan.rates.items()}
@@ -125,6 +141,9 @@ def _run_users(
             cm = [draw.u() < cm_share for _ in ss]
             sg = [draw.u() < sg_share for _ in ss]
             behaviour.simulate_device(world, dev, ss, cm, sg, anon)
+    if reviewer is not None:
+        reviewer.write(world.sessions, {d.anonymous_id: d for u in users for d in u.devices})
+        tables["reviews"] = reviewer.truth
     tables["sessions"] = world.sessions
     tables["carts"] = _cart_columns(world.carts)
     tables["orders"] = orders.truth
@@ -218,6 +237,24 @@ def _malformed_table(m: dict[str, list[Any]]) -> pa.Table:
             "line_sha256": pa.array(m["line_sha256"], pa.string()),
             "derived_from_event_type": pa.array(m["derived_from_event_type"], pa.string()),
             "_task": pa.array(m["_task"], pa.int32()),
+        }
+    )
+
+
+def _reviews_table(r: dict[str, list[Any]]) -> pa.Table:
+    return pa.table(
+        {
+            "event_id": pa.array(r["event_id"], pa.string()),
+            "order_id": pa.array(r["order_id"], pa.string()),
+            "product_id": pa.array(r["product_id"], pa.string()),
+            "user_id": pa.array(r["user_id"], pa.string()),
+            "anonymous_id": pa.array(r["anonymous_id"], pa.string()),
+            "true_session_id": pa.array(r["true_session_id"], pa.string()),
+            "event_time_utc": pa.array(r["event_time_utc"], TS),
+            "rating": pa.array(r["rating"], pa.int8()),
+            "sentiment": pa.array(r["sentiment"], pa.string()),
+            "dataset_row": pa.array(r["dataset_row"], pa.int32()),
+            "planted_product": pa.array(r["planted_product"], pa.bool_()),
         }
     )
 
@@ -331,6 +368,7 @@ def _plan(start: dt.date, days: int, users: int, seed: int, settings: Settings, 
         sale_campaigns=campaigns,
         bot_rates=[(e * crawl / human, e * headless / human) for e in expected],
         scratch=str(scratch),
+        review_texts=reviews.texts_path(sim),
     )
 
 
@@ -418,6 +456,7 @@ _BUILDERS = {
     "orders": _orders_table,
     "bot_actors": _bot_actors_table,
     "malformed": _malformed_table,
+    "reviews": _reviews_table,
 }
 
 
@@ -483,6 +522,7 @@ def _write_truth(
     ):
         write_parquet(table, truth / f"{name}.parquet")
 
+    review_summary = _write_review_truth(truth, results, plan) if plan.review_texts is not None else {}
     good = _counts(events, "source")
     dups = {s: int(pc.sum(events.filter(pc.equal(events["source"], s))["n_duplicates"]).as_py() or 0) for s in SOURCES}
     bad = _counts(malformed, "source", "reason")
@@ -531,4 +571,24 @@ def _write_truth(
         "carts_by_cause_and_stage": _counts(carts, "planted_cause", "stage_reached"),
         "orders": orders.num_rows,
         "orders_by_final_status": _counts(orders, "final_status"),
+        **review_summary,
+    }
+
+
+def _write_review_truth(truth: Path, results: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:
+    """``reviews.parquet`` and ``review_products.parquet``; the summary's review counts."""
+    table = _concat(results, "reviews")
+    write_parquet(table, truth / "reviews.parquet")
+    planted = _planted(plan)
+    ids = [p.product_id for p in _catalogue(plan.seed).products]
+    products = reviews.products_truth(ids, planted)
+    write_parquet(
+        pa.table({"product_id": pa.array(products["product_id"]), "planted": pa.array(products["planted"])}),
+        truth / "review_products.parquet",
+    )
+    return {
+        "reviews": table.num_rows,
+        "reviews_by_rating": _counts(table, "rating"),
+        "reviews_by_planted_and_sentiment": _counts(table, "planted_product", "sentiment"),
+        "review_planted_products": len(planted),
     }

@@ -22,9 +22,11 @@ SECOND = 1_000
 class OrderBook:
     """Creates orders and their follow-up events, and keeps the orders truth."""
 
-    def __init__(self, draw: Draw, collector: Any, sim: dict[str, Any], end_ms: int) -> None:
+    def __init__(self, draw: Draw, collector: Any, sim: dict[str, Any], end_ms: int, reviewer: Any = None) -> None:
         self.draw = draw
         self.col = collector
+        # Told of every delivered order (jobs.simulate.reviews.Reviewer); None when reviews are off.
+        self.reviewer = reviewer
         self.cancel = share(sim, "order_cancel_share")
         self.refund = share(sim, "order_refund_share")
         o = sim["orders"]  # delays, as [low, high] in milliseconds below
@@ -107,6 +109,7 @@ class OrderBook:
         else:
             paid_after = draw.randint(*self.paid_after)
         r = draw.u()
+        delivered = False
         if r < self.cancel:
             if payment_method != "cod" and draw.u() < 0.5:
                 unpaid = draw.randint(*self.unpaid_cancel_after)
@@ -130,6 +133,7 @@ class OrderBook:
             )
         else:
             steps.append((paid_after, "order_paid", "paid", None))
+            delivered = True
         for delay, etype, new_status, reason in steps:
             when = t + delay
             if when >= self.end_ms:
@@ -140,6 +144,8 @@ class OrderBook:
             self.col.order_event(body, etype, when, off)
             status = new_status
             n += 1
+        if self.reviewer is not None and delivered and status == "paid":
+            self.reviewer.delivered_order(order_id, user, t + paid_after, lines)
         tr = self.truth
         for k, v in (
             ("order_id", order_id),

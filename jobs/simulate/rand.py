@@ -17,8 +17,10 @@ import numpy as np
 
 T = TypeVar("T")
 _BLOCK = 8192
-# Stream keys: the catalogue, each shard of users (plus its index), each day of bots (plus its index).
-STREAM_CATALOGUE, STREAM_USERS, STREAM_BOTS = 0, 1, 2
+# Stream keys: the catalogue, each shard of users (plus its index), each day of bots (plus its index),
+# each shard's reviews (plus the shard's index) and the products planted with bad reviews. Reviews
+# draw only from their own streams, so turning them on or off leaves every other draw as it was.
+STREAM_CATALOGUE, STREAM_USERS, STREAM_BOTS, STREAM_REVIEWS, STREAM_REVIEW_PRODUCTS = 0, 1, 2, 3, 4
 
 
 def generator(seed: int, *key: int) -> np.random.Generator:

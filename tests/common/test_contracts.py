@@ -49,7 +49,7 @@ def test_every_event_type_of_the_design_has_a_contract() -> None:
         [
             "page_view", "product_view", "product_list_view", "product_list_click", "add_to_cart",
             "remove_from_cart", "cart_view", "begin_checkout", "add_shipping_info", "add_payment_info",
-            "apply_coupon", "payment_failed", "error", "login", "page_ping",
+            "apply_coupon", "payment_failed", "error", "login", "page_ping", "review_submitted",
         ]
     )  # fmt: skip
     assert sorted(source_contract("search").event_types) == ["search", "search_result_click"]
