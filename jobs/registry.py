@@ -64,8 +64,10 @@ SILVER = (
     "silver.order_status_history",
     "silver.identity_map",
     "silver.reconciliation",
+    "silver.reviews",
 )
 GOLD_ABANDONMENT = ("gold.cart_abandonment", "gold.abandonment_reasons_daily")
+GOLD_SENTIMENT = ("gold.product_sentiment_daily",)
 PURCHASE_TIME = ("gold.purchase_time_profile",)
 FEATURES = ("features.user_daily",)
 GOLD_BROWSING = (
@@ -116,6 +118,17 @@ def _daily() -> list[Job]:
             stage="gold",
         ),
         Job(
+            name="gold_sentiment",
+            group="daily",
+            args=("job", "gold_sentiment"),
+            inputs=("silver.reviews",),
+            outputs=GOLD_SENTIMENT,
+            description="Silver reviews → review sentiment per product and day (the text model; aggregates only).",
+            runner="jobs.gold.sentiment:run_product_sentiment",
+            after=("silver",),
+            stage="gold",
+        ),
+        Job(
             name="gold_purchase_time",
             group="daily",
             args=("job", "gold_purchase_time"),
@@ -141,20 +154,20 @@ def _daily() -> list[Job]:
             name="quality_gate",
             group="daily",
             args=("job", "quality_gate"),
-            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *PURCHASE_TIME, *FEATURES, "silver.reconciliation"),
+            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *GOLD_SENTIMENT, *PURCHASE_TIME, *FEATURES, "silver.reconciliation"),
             outputs=("quality.validation_results",),
             description="Great Expectations suites on every gold and feature date rewritten since the last gate; "
             "results recorded.",
             runner="jobs.quality.daily:run_gate",
             pass_inputs=True,
-            after=("gold_browsing", "gold_abandonment", "features"),
+            after=("gold_browsing", "gold_abandonment", "gold_sentiment", "features"),
             stage="quality",
         ),
         Job(
             name="publish",
             group="daily",
             args=("job", "publish"),
-            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *PURCHASE_TIME, *FEATURES),
+            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *GOLD_SENTIMENT, *PURCHASE_TIME, *FEATURES),
             outputs=("quality.publish_log",),
             description="Publish the dates rewritten since the last publish that passed the gate; "
             "fail naming blocked ones.",

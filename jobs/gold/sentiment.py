@@ -27,10 +27,11 @@ from pyspark import cloudpickle
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from jobs.common import manifest
 from jobs.common.config import Settings
 from jobs.common.contracts import table
-from jobs.common.tables import conform, ensure_table, read_table, table_path
-from jobs.silver.daily import window_for
+from jobs.common.dates import day_range, describe, in_dates
+from jobs.common.tables import conform, ensure_table, read_table, replace_partitions
 
 TABLE = "gold.product_sentiment_daily"
 INPUT = "silver.reviews"
@@ -110,46 +111,36 @@ def build(reviews: DataFrame, scorer: Any, params: Mapping[str, Any]) -> DataFra
     return transform(score(reviews, scorer, float(params["negative_threshold"])), params, str(scorer.run))
 
 
-def replace_date_list(df: DataFrame, dates: Sequence[date], settings: Settings) -> None:
-    """Atomically replace exactly ``dates`` of the table (one Delta transaction, ``date IN (...)``)."""
-    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(dates)))
-    (
-        conform(df, TABLE)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"date IN ({listed})")
-        .save(table_path(TABLE, settings))
-    )
-
-
 def run_product_sentiment(
     spark: SparkSession,
     run_date: date,
     settings: Settings,
-    dates: Sequence[date] | None = None,
     since: date | None = None,
+    run_id: str | None = None,
+    dates: Sequence[date] | None = None,
 ) -> dict[str, Any]:
-    """Rewrite ``dates`` of gold.product_sentiment_daily (default: silver's window for ``run_date``, since
-    ``since``) from silver.reviews; returns the dates and the rows written."""
+    """Rewrite the dates of gold.product_sentiment_daily whose reviews changed since the last run
+    (:mod:`jobs.common.manifest`), or exactly ``dates`` when given, from silver.reviews; with ``since``,
+    also every date from ``since`` to ``run_date``. Returns the dates and the rows written."""
     from jobs.ml.sentiment import load_scorer
 
-    if dates is None:
-        dates = window_for(run_date, settings["silver"], since).days()
-    dates = sorted(set(dates))
-    if not dates:
-        raise ValueError("run_product_sentiment needs at least one date")
-    params = settings["gold"]["sentiment"]
     for name in (INPUT, TABLE):
         ensure_table(spark, name, settings)
-    reviews = read_table(spark, INPUT, settings).where(F.col("event_date").isin(*dates))
+    plan = manifest.plan(spark, settings, "gold_sentiment", run_date, (INPUT,), run_id=run_id)
+    wanted = set(dates) if dates is not None else {d for d in plan.dates(INPUT) if d <= run_date}
+    if since is not None:
+        wanted |= set(day_range(since, run_date))
+    if not wanted:
+        if plan.has_news():
+            manifest.record(spark, settings, plan, {})
+        return {"run_date": str(run_date), "dates": "none", "rows": {}, "noop": True}
+    params = settings["gold"]["sentiment"]
+    reviews = plan.read(spark, INPUT, settings).where(in_dates("event_date", wanted))
     if reviews.limit(1).count() == 0:
         out = spark.createDataFrame([], table(TABLE).spark_schema)
     else:
         out = build(reviews, load_scorer(settings), params)
-    replace_date_list(out, dates, settings)
-    written = read_table(spark, TABLE, settings).where(F.col("date").isin(*dates)).count()
-    return {
-        "run_date": str(run_date),
-        "window": [str(dates[0]), str(dates[-1])],
-        "rows": {TABLE: written},
-    }
+    replace_partitions(out, TABLE, wanted, settings)
+    written = read_table(spark, TABLE, settings).where(in_dates("date", wanted)).count()
+    manifest.record(spark, settings, plan, {TABLE: wanted}, rows={TABLE: written})
+    return {"run_date": str(run_date), "dates": describe(wanted), "rows": {TABLE: written}}

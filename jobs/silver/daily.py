@@ -34,7 +34,7 @@ from jobs.common.config import Settings
 from jobs.common.dates import around, as_date, describe, in_dates
 from jobs.common.spark import materialize
 from jobs.common.tables import conform, ensure_table, read_table, replace_partitions, table_path
-from jobs.silver import bots, events, identity, orders, sessions
+from jobs.silver import bots, events, identity, orders, reviews, sessions
 from jobs.silver.privacy import hmac_sha256, pseudonym_key
 
 BRONZE_EVENTS = ("bronze.clickstream_events", "bronze.search_events")
@@ -108,6 +108,9 @@ def build(
         "silver.sessions": silver_sessions,
         "silver.actor_verdicts": conform(verdicts, "silver.actor_verdicts"),
         "silver.reconciliation": conform(reconciliation, "silver.reconciliation"),
+        "silver.reviews": reviews.transform(click.where(F.col("event_type") == reviews.EVENT_TYPE), key, params).where(
+            in_dates("event_date", dates)
+        ),
         "identity_pairs": identity.identity_pairs(silver_events),
     }
 
@@ -117,6 +120,7 @@ PARTITION_COLUMN = {
     "silver.sessions": "session_date",
     "silver.actor_verdicts": "verdict_date",
     "silver.reconciliation": "event_date",
+    "silver.reviews": "event_date",
 }
 ORDER_TABLES = ("silver.orders", "silver.order_items", "silver.order_status_history")
 OUTPUTS = (*PARTITION_COLUMN, *ORDER_TABLES, "silver.identity_map")

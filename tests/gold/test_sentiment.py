@@ -139,7 +139,7 @@ def test_run_replaces_its_dates_with_model_scores(spark: SparkSession, tmp_path:
     )
     replace_dates(silver, "silver.reviews", D1, D3, settings)
     report = run_product_sentiment(spark, D2, settings, dates=[D2, D1])
-    assert report == {"run_date": str(D2), "window": [str(D1), str(D2)], "rows": {"gold.product_sentiment_daily": 2}}
+    assert report == {"run_date": str(D2), "dates": f"{D1}..{D2}", "rows": {"gold.product_sentiment_daily": 2}}
     gold = read_table(spark, "gold.product_sentiment_daily", settings)
     run = run_name(model)
     assertDataFrameEqual(
@@ -164,7 +164,7 @@ def test_simulated_reviews_through_bronze_silver_and_gold(spark: SparkSession, t
     """Simulator → bronze → silver.reviews → gold, checked against the simulator's truth."""
     from jobs.bronze.ingest import ingest_source
     from jobs.silver.events import conform
-    from jobs.silver.reviews import run_reviews
+    from jobs.silver.daily import run_silver
     from jobs.simulate import generate
 
     csv = SHARED_DATA / "prdect_id" / "PRDECT-ID Dataset.csv"
@@ -183,7 +183,7 @@ def test_simulated_reviews_through_bronze_silver_and_gold(spark: SparkSession, t
     truth = pq.read_table(home / "truth" / "reviews.parquet").to_pandas()
     assert len(truth) >= 10
 
-    run_reviews(spark, D3, settings, since=D1)
+    run_silver(spark, D3, settings)
     silver = read_table(spark, "silver.reviews", settings)
     rows = silver.select("review_id", "product_id", "rating", "review_text").toPandas()  # bounded: a few dozen
     assert sorted(rows["review_id"]) == sorted(truth["event_id"])
