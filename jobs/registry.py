@@ -81,6 +81,9 @@ GOLD_BROWSING = (
     "gold.traffic_hourly",
 )
 
+#: The gold and feature tables the gate checks and the warehouse gets.
+PUBLISHED = (*GOLD_BROWSING, *GOLD_ABANDONMENT, *GOLD_SENTIMENT, *PURCHASE_TIME, *FEATURES)
+
 
 def _daily() -> list[Job]:
     """The daily graph for one logical date, in an order that respects ``after``."""
@@ -154,7 +157,7 @@ def _daily() -> list[Job]:
             name="quality_gate",
             group="daily",
             args=("job", "quality_gate"),
-            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *GOLD_SENTIMENT, *PURCHASE_TIME, *FEATURES, "silver.reconciliation"),
+            inputs=(*PUBLISHED, "silver.reconciliation"),
             outputs=("quality.validation_results",),
             description="Great Expectations suites on every gold and feature date rewritten since the last gate; "
             "results recorded.",
@@ -167,7 +170,7 @@ def _daily() -> list[Job]:
             name="publish",
             group="daily",
             args=("job", "publish"),
-            inputs=(*GOLD_BROWSING, *GOLD_ABANDONMENT, *GOLD_SENTIMENT, *PURCHASE_TIME, *FEATURES),
+            inputs=PUBLISHED,
             outputs=("quality.publish_log",),
             description="Publish the dates rewritten since the last publish that passed the gate; "
             "fail naming blocked ones.",

@@ -337,9 +337,7 @@ def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: 
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         started = datetime.now(UTC).replace(tzinfo=None)
-        listed = {
-            r["path"]: r for r in batch.select("path", "length", "modificationTime").collect()
-        }  # bounded: at most ingest.max_files_per_trigger files
+        listed = _listing(batch)
         committed = _committed(spark, settings, source, list(listed))
         fresh = batch.where(~F.col("path").isin(list(committed))) if committed else batch
         checked = check(decode(fresh, settings), source, settings).persist()
@@ -428,6 +426,34 @@ def _counts(checked: DataFrame) -> tuple[dict[str, tuple[int, int]], dict[str, A
                       "unknown_fields": unknown}  # fmt: skip
 
 
+def _listing(batch: DataFrame) -> dict[str, dict[str, Any]]:
+    """Every file of a micro-batch: path → length and modification time.
+
+    A scan of the batch leaves out files it makes no split of (zero bytes) or cannot open, so the
+    batch's own file list (``inputFiles``) is the reference; what the scan misses is looked up on
+    the file system (a file that cannot even be stat'ed is unreadable).
+    """
+    scanned = {
+        r["path"]: {"length": r["length"], "modificationTime": r["modificationTime"]}
+        for r in batch.select("path", "length", "modificationTime").collect()
+    }  # bounded: at most ingest.max_files_per_trigger files
+    for listed in batch.inputFiles():
+        # The file list names local files file:///x where the scan's rows say file:/x.
+        path = "file:/" + listed.removeprefix("file:").lstrip("/") if listed.startswith("file:") else listed
+        if path in scanned:
+            continue
+        local = Path(path.removeprefix("file:")) if path.startswith(("file:", "/")) else None
+        try:
+            st = local.stat() if local is not None else None
+        except OSError:
+            st = None
+        scanned[path] = {
+            "length": st.st_size if st is not None else None,
+            "modificationTime": datetime.fromtimestamp(st.st_mtime, UTC).replace(tzinfo=None) if st else None,
+        }
+    return scanned
+
+
 def _committed(spark: SparkSession, settings: Settings, source: str, paths: list[str]) -> set[str]:
     """Files of ``paths`` the ledger already shows as ingested (after a lost or reset checkpoint)."""
     if not paths:
@@ -483,14 +509,16 @@ def _file_rows(
         info = listed[path]
         d = decoded.get(path)
         if d is None:
-            # Spark could not read the file at all (ignoreCorruptFiles/ignoreMissingFiles skipped it).
+            # Spark read no row of it: zero bytes (a scan makes no split of an empty file), or it could
+            # not be opened at all (ignoreCorruptFiles / ignoreMissingFiles skipped it).
+            empty = info["length"] == 0
             row = {
-                "file_size": info["length"],
+                "file_size": info["length"] or 0,
                 "file_modified_at": info["modificationTime"],
                 "file_sha256": None,
                 "file_lines": 0,
-                "file_reason": "unreadable",
-                "file_error": "the file could not be read",
+                "file_reason": "empty_file" if empty else "unreadable",
+                "file_error": "the file has 0 bytes" if empty else "the file could not be read",
             }
         else:
             row = {

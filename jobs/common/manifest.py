@@ -28,27 +28,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Settings
 from jobs.common.contracts import table
 from jobs.common.dates import as_date, describe
-from jobs.common.tables import conform, ensure_table, table_path
+from jobs.common.tables import conform, delta_version, ensure_table, table_path
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "ops.manifest"
 INPUT, OUTPUT = "input", "output"
-
-
-def delta_version(spark: SparkSession, path: str) -> int:
-    """The current version of the Delta table at ``path``."""
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-    if row is None:
-        raise ValueError(f"no Delta history at {path}")
-    return int(row[0])
 
 
 def read_at(spark: SparkSession, name: str, settings: Settings, version: int) -> DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
+from typing import Any, cast
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -23,6 +24,20 @@ def table_path(name: str, settings: Settings) -> str:
 _PROPERTIES_CHECKED: set[str] = set()
 
 
+class _Lazy:
+    """A DeltaTable made on first use: most callers of :func:`ensure_table` only need the table to
+    exist, and loading a table's snapshot costs Spark jobs."""
+
+    def __init__(self, spark: SparkSession, path: str) -> None:
+        self._spark, self._path = spark, path
+        self._table: DeltaTable | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._table is None:
+            self._table = DeltaTable.forPath(self._spark, self._path)
+        return getattr(self._table, name)
+
+
 def ensure_table(
     spark: SparkSession, name: str, settings: Settings | None = None, path: str | None = None
 ) -> DeltaTable:
@@ -35,8 +50,15 @@ def ensure_table(
         if settings is None:
             raise ValueError("ensure_table needs settings or a path")
         path = table_path(name, settings)
-    if not path.startswith(("s3", "gs", "abfs", "hdfs")):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    local = "://" not in path or path.startswith("file:")
+    if local:
+        log_dir = Path(path.removeprefix("file:")) / "_delta_log"
+        if log_dir.is_dir() and any(log_dir.glob("*.json")) and (
+            not contract.properties or path in _PROPERTIES_CHECKED
+        ):
+            # It exists (a Delta table's log holds at least its first commit): nothing to create.
+            return cast(DeltaTable, _Lazy(spark, path))
+        Path(path.removeprefix("file:")).parent.mkdir(parents=True, exist_ok=True)
     builder = (
         DeltaTable.createIfNotExists(spark)
         .location(path)
@@ -108,3 +130,20 @@ def replace_partitions(df: DataFrame, name: str, dates: Iterable[date], settings
         .option("replaceWhere", sql_in_dates(contract.partition_by[0], wanted))
         .save(table_path(name, settings))
     )
+
+
+def delta_version(spark: SparkSession, path: str) -> int:
+    """The current version of the Delta table at ``path``.
+
+    On a local file system it is the newest commit file's number (no Spark job); elsewhere the
+    table's history says it.
+    """
+    if "://" not in path or path.startswith("file:"):
+        log_dir = Path(path.removeprefix("file:")) / "_delta_log"
+        numbers = [int(p.name[:20]) for p in log_dir.glob("*.json") if p.name[:20].isdigit()]
+        if numbers:
+            return max(numbers)
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    if row is None:
+        raise ValueError(f"no Delta history at {path}")
+    return int(row[0])

@@ -19,13 +19,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Settings
 from jobs.common.contracts import TableContract, table
-from jobs.common.tables import conform, ensure_table, read_table, table_path
+from jobs.common.tables import conform, delta_version, ensure_table, read_table, table_path
 from jobs.quality.alerts import load_callback
 from jobs.quality.suites import BATCH_VIEW, CRITICAL, WARNING, Check, build_suite, ref_view, table_checks
 
@@ -97,14 +96,6 @@ class GateResult:
     def raise_if_failed(self) -> None:
         if not self.passed:
             raise QualityGateError(self.message())
-
-
-def delta_version(spark: SparkSession, path: str) -> int:
-    """The current version of the Delta table at ``path``."""
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-    if row is None:
-        raise ValueError(f"no Delta history at {path}")
-    return int(row[0])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -163,8 +163,8 @@ def test_run_replaces_its_dates_with_model_scores(spark: SparkSession, tmp_path:
 def test_simulated_reviews_through_bronze_silver_and_gold(spark: SparkSession, tmp_path: Path) -> None:
     """Simulator → bronze → silver.reviews → gold, checked against the simulator's truth."""
     from jobs.bronze.ingest import ingest_source
-    from jobs.silver.events import conform
     from jobs.silver.daily import run_silver
+    from jobs.silver.events import conform
     from jobs.simulate import generate
 
     csv = SHARED_DATA / "prdect_id" / "PRDECT-ID Dataset.csv"

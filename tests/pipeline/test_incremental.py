@@ -31,7 +31,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.bronze.ingest import run_ingest
 from jobs.common.config import Settings
-from jobs.common.manifest import delta_version
+from jobs.common.tables import delta_version
 from jobs.common.tables import read_table, table_path
 from jobs.registry import SILVER, jobs, run
 from jobs.simulate import generate
