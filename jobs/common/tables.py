@@ -53,8 +53,10 @@ def ensure_table(
     local = "://" not in path or path.startswith("file:")
     if local:
         log_dir = Path(path.removeprefix("file:")) / "_delta_log"
-        if log_dir.is_dir() and any(log_dir.glob("*.json")) and (
-            not contract.properties or path in _PROPERTIES_CHECKED
+        if (
+            log_dir.is_dir()
+            and any(log_dir.glob("*.json"))
+            and (not contract.properties or path in _PROPERTIES_CHECKED)
         ):
             # It exists (a Delta table's log holds at least its first commit): nothing to create.
             return cast(DeltaTable, _Lazy(spark, path))

@@ -31,8 +31,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.bronze.ingest import run_ingest
 from jobs.common.config import Settings
-from jobs.common.tables import delta_version
-from jobs.common.tables import read_table, table_path
+from jobs.common.tables import delta_version, read_table, table_path
 from jobs.registry import SILVER, jobs, run
 from jobs.simulate import generate
 from tests.conftest import sim_settings
