@@ -8,8 +8,8 @@ as_of_date A (data strictly before A):
   their consenting human sessions of the ``session_days`` before A in that hour (silver.sessions,
   ``local_start``, the stitched ``user_id``). Likewise by local ISO day of week.
 * The hour scores are smoothed round the clock: score(h) = Σ evidence(h + d mod 24) for
-  |d| <= ``smooth_hours``; the best hour is the highest score (the earliest on ties), the best
-  day the day with most evidence (the earliest on ties).
+  |d| <= ``smooth_hours``; the best hour is the highest score (on ties: more evidence in the hour
+  itself, then the earlier hour), the best day the day with most evidence (the earliest on ties).
 * With evidence (weighted purchases + sessions) below ``min_evidence``, the customer gets their
   segment's typical hour and day: the same argmax over the summed evidence of the segment's
   customers (source ``segment``); a segment with no evidence at all takes the global one
@@ -87,6 +87,16 @@ def argmax(values: Column) -> Column:
     return F.array_position(values, F.array_max(values)).cast("int") - 1
 
 
+def best_hour(raw: Column, width: int) -> Column:
+    """The hour with the highest smoothed score; ties go to more evidence in the hour itself, then the earlier hour."""
+    smoothed = smooth(raw, width)
+    keyed = F.array(
+        *[F.struct(F.element_at(smoothed, h + 1).alias("s"), F.element_at(raw, h + 1).alias("r"),
+                   F.lit(-h).alias("h")) for h in range(HOURS)]
+    )  # fmt: skip
+    return -F.array_max(keyed)["h"]
+
+
 def _sum_arrays(col: str, n: int) -> list[Column]:
     return [F.sum(F.element_at(F.col(col), i + 1)).alias(f"_{col}_{i}") for i in range(n)]
 
@@ -117,7 +127,7 @@ def transform(segments: DataFrame, profile: DataFrame, sessions: DataFrame, para
         days = F.array(*[F.col(f"__days_{i}") for i in range(DAYS)])
         return sums.select(
             *group,
-            F.when(F.array_max(hours) > 0, argmax(smooth(hours, width))).alias(f"{prefix}_hour"),
+            F.when(F.array_max(hours) > 0, best_hour(hours, width)).alias(f"{prefix}_hour"),
             F.when(F.array_max(days) > 0, argmax(days) + 1).alias(f"{prefix}_day"),
         )
 
@@ -133,7 +143,7 @@ def transform(segments: DataFrame, profile: DataFrame, sessions: DataFrame, para
         .withColumns(
             {
                 "source": F.when(personal, "personal").when(has_segment, "segment").otherwise("global"),
-                "best_local_hour": F.when(personal, argmax(F.col("_smoothed")))
+                "best_local_hour": F.when(personal, best_hour(F.col("_hours"), width))
                 .when(has_segment, F.col("_segment_hour"))
                 .otherwise(F.coalesce(F.col("_global_hour"), F.lit(0))),
                 "best_day_of_week": F.when(personal, argmax(F.col("_days")) + 1)
