@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +121,69 @@ def simulate_home(spark: SparkSession, home: Path, start: date, days: int, users
         ingest_source(spark, source, settings, run_id="bench")
     run_silver(spark, start + timedelta(days=days - 1), settings)
     build_features(spark, start + timedelta(days=1), start + timedelta(days=days), settings)
+
+
+#: The simulated weeks the section measures on: Monday Nov 2 to Sunday Nov 22, 11.11 inside.
+SIM_START = date(2026, 11, 2)
+SIM_DAYS = 21
+
+
+def public_home(spark: SparkSession, kind: str, source: Path, home: Path, settings: Settings) -> date:
+    """Import a public sample into ``home`` and build bronze and silver; returns its last event date."""
+    from jobs.bronze.ingest import ingest_source
+    from jobs.importers import import_otto, import_rees46
+    from jobs.silver.daily import run_silver
+
+    (import_rees46 if kind == "rees46" else import_otto)(source, home)
+    for s in settings["ingest"]["sources"]:
+        if (home / "landing" / s).exists():
+            ingest_source(spark, s, settings, run_id="bench")
+    days = sorted(p.name.removeprefix("date=") for s in settings["ingest"]["sources"]
+                  for p in (home / "landing" / s).glob("date=*"))  # fmt: skip
+    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    run_silver(spark, last, settings, since=first)
+    return last
+
+
+def bench_customers(spark: SparkSession, settings_for: Any, root: Path, users: int, shared: Path) -> dict[str, Any]:
+    """Every customer measurement of this module; ``settings_for(home, **overrides)`` gives a home's settings."""
+    import shutil
+    import time
+
+    from jobs.gold.contact_time import backtest_home, run_contact_time
+    from jobs.gold.segments import run_segments
+    from jobs.ml.recommend_eval import evaluate_home
+
+    out: dict[str, Any] = {"users": users, "days": [str(SIM_START), str(SIM_START + timedelta(days=SIM_DAYS - 1))]}
+    home = root / "sim"
+    shutil.rmtree(home, ignore_errors=True)
+    conf = settings_for(home, silver={"lookback_days": SIM_DAYS - 1})
+    t = time.perf_counter()
+    simulate_home(spark, home, SIM_START, SIM_DAYS, users, conf)
+    out["build_s"] = round(time.perf_counter() - t, 1)
+    mondays = [SIM_START + timedelta(days=7 * i) for i in (1, 2, 3)]
+    t = time.perf_counter()
+    run_segments(spark, mondays[-1], conf, as_of_dates=mondays)
+    run_contact_time(spark, mondays[-1], conf, as_of_dates=mondays)
+    out["segments_s"] = round(time.perf_counter() - t, 1)
+    out["recovery"] = [cluster_recovery(spark, conf, d, home / "truth") for d in mondays]
+    out["stability"] = [cluster_stability(spark, conf, d, d - timedelta(days=7)) for d in mondays[1:]]
+    out["contact_time"] = [backtest_home(spark, conf, d) for d in mondays[:2]]
+    t = time.perf_counter()
+    out["recommendations"] = {"simulated": evaluate_home(spark, conf)}
+    out["recommend_eval_s"] = round(time.perf_counter() - t, 1)
+    params = conf["gold"]["recommendations"]
+    for kind, source, cutoff, days, by_device in (
+        ("rees46", shared / "rees46" / "user_behavior_sample.csv", datetime(2019, 10, 1, 2, 0), 1, False),
+        ("otto", shared / "otto" / "train.jsonl", datetime(2022, 8, 22), 7, True),
+    ):
+        if not source.exists():
+            out["recommendations"][kind] = {"skipped": f"{source} is absent"}
+            continue
+        phome = root / kind
+        shutil.rmtree(phome, ignore_errors=True)
+        pconf = settings_for(phome, silver={"lookback_days": 30})
+        public_home(spark, kind, source, phome, pconf)
+        p = {**params, "evaluation": {**params["evaluation"], "test_days": days}}
+        out["recommendations"][kind] = evaluate_home(spark, pconf, cutoff=cutoff, params=p, by_device=by_device)
+    return out

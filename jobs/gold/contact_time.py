@@ -63,23 +63,19 @@ def session_counts(sessions: DataFrame, as_of: DataFrame, days: int) -> DataFram
 
 
 def _weighted(purchases: Column, sessions: Column, n: int, pw: float, sw: float) -> Column:
-    return F.array(
-        *[
-            F.coalesce(F.element_at(purchases, i + 1), F.lit(0)) * pw
-            + F.coalesce(F.element_at(sessions, i + 1), F.lit(0)) * sw
-            for i in range(n)
-        ]
-    )
+    def at(arr: Column, i: Column) -> Column:
+        return F.coalesce(F.element_at(arr, i + 1), F.lit(0)).cast("double")
+
+    return F.transform(F.sequence(F.lit(0), F.lit(n - 1)), lambda i: at(purchases, i) * pw + at(sessions, i) * sw)
 
 
 def smooth(hours: Column, width: int) -> Column:
     """Round-the-clock moving sum of a 24-value array over ±``width`` hours."""
-    return F.array(
-        *[
-            sum((F.element_at(hours, (h + d) % HOURS + 1) for d in range(-width, width + 1)), F.lit(0.0))
-            for h in range(HOURS)
-        ]
-    )
+
+    def around(h: Column) -> Column:
+        return sum((F.element_at(hours, F.pmod(h + d, F.lit(HOURS)) + 1) for d in range(-width, width + 1)), F.lit(0.0))
+
+    return F.transform(F.sequence(F.lit(0), F.lit(HOURS - 1)), around)
 
 
 def argmax(values: Column) -> Column:
@@ -87,13 +83,17 @@ def argmax(values: Column) -> Column:
     return F.array_position(values, F.array_max(values)).cast("int") - 1
 
 
-def best_hour(raw: Column, width: int) -> Column:
-    """The hour with the highest smoothed score; ties go to more evidence in the hour itself, then the earlier hour."""
-    smoothed = smooth(raw, width)
-    keyed = F.array(
-        *[F.struct(F.element_at(smoothed, h + 1).alias("s"), F.element_at(raw, h + 1).alias("r"),
-                   F.lit(-h).alias("h")) for h in range(HOURS)]
-    )  # fmt: skip
+def best_hour(raw: Column, smoothed: Column) -> Column:
+    """The hour with the highest smoothed score; ties go to more evidence in the hour itself, then the earlier hour.
+
+    ``raw`` and ``smoothed`` should be columns (not expressions), so the plan stays small.
+    """
+    keyed = F.transform(
+        F.sequence(F.lit(0), F.lit(HOURS - 1)),
+        lambda h: F.struct(
+            F.element_at(smoothed, h + 1).alias("s"), F.element_at(raw, h + 1).alias("r"), (-h).alias("h")
+        ),
+    )
     return -F.array_max(keyed)["h"]
 
 
@@ -123,27 +123,29 @@ def transform(segments: DataFrame, profile: DataFrame, sessions: DataFrame, para
     # The typical hour and day of a segment and of everyone: the same rule on summed evidence.
     def typical(group: list[str], prefix: str) -> DataFrame:
         sums = joined.groupBy(*group).agg(*_sum_arrays("_hours", HOURS), *_sum_arrays("_days", DAYS))
-        hours = F.array(*[F.col(f"__hours_{i}") for i in range(HOURS)])
-        days = F.array(*[F.col(f"__days_{i}") for i in range(DAYS)])
-        return sums.select(
+        arrays = sums.select(
             *group,
-            F.when(F.array_max(hours) > 0, best_hour(hours, width)).alias(f"{prefix}_hour"),
-            F.when(F.array_max(days) > 0, argmax(days) + 1).alias(f"{prefix}_day"),
+            F.array(*[F.col(f"__hours_{i}").cast("double") for i in range(HOURS)]).alias("_h"),
+            F.array(*[F.col(f"__days_{i}").cast("double") for i in range(DAYS)]).alias("_d"),
+        ).withColumn("_s", smooth(F.col("_h"), width))
+        return arrays.select(
+            *group,
+            F.when(F.array_max("_h") > 0, best_hour(F.col("_h"), F.col("_s"))).alias(f"{prefix}_hour"),
+            F.when(F.array_max("_d") > 0, argmax(F.col("_d")) + 1).alias(f"{prefix}_day"),
         )
 
     by_segment = typical(["as_of_date", "segment"], "_segment")
     overall = typical(["as_of_date"], "_global")
     personal = F.col("evidence") >= float(params["min_evidence"])
     has_segment = F.col("_segment_hour").isNotNull()
-    smoothed = smooth(F.col("_hours"), width)
     out = (
         joined.join(by_segment, ["as_of_date", "segment"], "left")
         .join(overall, "as_of_date", "left")
-        .withColumn("_smoothed", smoothed)
+        .withColumn("_smoothed", smooth(F.col("_hours"), width))
         .withColumns(
             {
                 "source": F.when(personal, "personal").when(has_segment, "segment").otherwise("global"),
-                "best_local_hour": F.when(personal, best_hour(F.col("_hours"), width))
+                "best_local_hour": F.when(personal, best_hour(F.col("_hours"), F.col("_smoothed")))
                 .when(has_segment, F.col("_segment_hour"))
                 .otherwise(F.coalesce(F.col("_global_hour"), F.lit(0))),
                 "best_day_of_week": F.when(personal, argmax(F.col("_days")) + 1)

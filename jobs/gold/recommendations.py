@@ -41,19 +41,24 @@ PURCHASE = "purchase"
 INTERACTIONS = "user_id string, session_id string, product_id string, top_category string, kind string, at timestamp"
 
 
-def interactions(events: DataFrame, sessions: DataFrame, orders: DataFrame, items: DataFrame) -> DataFrame:
-    """``user_id, session_id, product_id, top_category, kind, at`` from silver rows (pure).
+def interactions(
+    events: DataFrame, sessions: DataFrame, orders: DataFrame, items: DataFrame, by_device: bool = False
+) -> DataFrame:
+    """``user_id, session_id, product_id, top_category, kind, at, cancelled_at`` from silver rows (pure).
 
     Views and adds to cart of consenting human sessions (user from the session, null when
-    anonymous), and purchases (``kind`` purchase, ``session_id`` null) of orders with a buyer.
-    ``orders`` must carry ``cancelled_at``; a purchase holds until its order is cancelled.
+    anonymous), and purchases (``kind`` purchase, ``session_id`` null) of orders with a buyer; a
+    purchase holds until its order is cancelled. ``by_device`` makes the device
+    (``anonymous_id``) the customer where there is no account: for data without accounts (OTTO),
+    evaluation only — the tables are per account.
     """
     scoped, consenting = behaviour_scope(events, sessions)
+    customer = F.coalesce(F.col("user_id"), F.col("anonymous_id")) if by_device else F.col("user_id")
     viewed = (
         scoped.where(F.col("event_type").isin(*VIEW_KINDS) & F.col("product_id").isNotNull())
-        .join(consenting.select("session_id", "user_id"), "session_id")
+        .join(consenting.select("session_id", customer.alias("_customer")), "session_id")
         .select(
-            "user_id",
+            F.col("_customer").alias("user_id"),
             "session_id",
             "product_id",
             "top_category",
@@ -63,8 +68,8 @@ def interactions(events: DataFrame, sessions: DataFrame, orders: DataFrame, item
         )
     )
     bought = (
-        orders.where(F.col("user_id").isNotNull())
-        .select("order_id", "user_id", "created_at", "cancelled_at")
+        orders.select("order_id", customer.alias("user_id"), "created_at", "cancelled_at")
+        .where(F.col("user_id").isNotNull())
         .join(items.select("order_id", "product_id", "top_category"), "order_id")
         .select(
             "user_id",
@@ -287,7 +292,9 @@ def global_popular(rows: DataFrame, users: DataFrame, cutoff: datetime, params: 
 # I/O
 
 
-def read_interactions(spark: SparkSession, settings: Settings, first: date, last: date) -> DataFrame:
+def read_interactions(
+    spark: SparkSession, settings: Settings, first: date, last: date, by_device: bool = False
+) -> DataFrame:
     """:func:`interactions` from silver rows of the dates ``first``..``last`` (inclusive)."""
     for name in ("silver.events", "silver.sessions", "silver.orders", "silver.order_items"):
         ensure_table(spark, name, settings)
@@ -300,7 +307,7 @@ def read_interactions(spark: SparkSession, settings: Settings, first: date, last
     items = read_table(spark, "silver.order_items", settings).where(
         F.col("order_date").between(F.lit(first), F.lit(last))
     )
-    return interactions(events, sessions, orders, items)
+    return interactions(events, sessions, orders, items, by_device)
 
 
 def build(spark: SparkSession, settings: Settings, as_of: date) -> tuple[DataFrame, DataFrame]:

@@ -108,9 +108,17 @@ def evaluate(rows: DataFrame, cutoff: datetime, params: Mapping[str, Any]) -> di
 
 
 def evaluate_home(
-    spark: SparkSession, settings: Settings, cutoff: datetime | None = None, params: Mapping[str, Any] | None = None
+    spark: SparkSession,
+    settings: Settings,
+    cutoff: datetime | None = None,
+    params: Mapping[str, Any] | None = None,
+    by_device: bool = False,
 ) -> dict[str, Any]:
-    """:func:`evaluate` on a home's silver tables; the cut-off defaults to the last test_days of silver."""
+    """:func:`evaluate` on a home's silver tables; the cut-off defaults to the last test_days of silver.
+
+    ``by_device`` scores devices where there are no accounts (OTTO); see
+    :func:`jobs.gold.recommendations.interactions`.
+    """
     params = params or settings["gold"]["recommendations"]
     ensure_table(spark, "silver.events", settings)
     newest = read_table(spark, "silver.events", settings).agg(F.min("event_date"), F.max("event_date")).first()
@@ -121,10 +129,10 @@ def evaluate_home(
     days = int(params["evaluation"]["test_days"])
     if cutoff is None:
         cutoff = datetime.combine(last_day - timedelta(days=days - 1), time.min)
-    if cutoff.date() <= first_day:
+    if cutoff <= datetime.combine(first_day, time.min):
         raise ValueError(f"the cut-off {cutoff} leaves no history before it (silver starts on {first_day})")
     history = max(int(params["history_days"]), int(params["popularity_days"]))
     rows = rec.read_interactions(
-        spark, settings, cutoff.date() - timedelta(days=history + 1), (cutoff + timedelta(days=days)).date()
+        spark, settings, cutoff.date() - timedelta(days=history + 1), (cutoff + timedelta(days=days)).date(), by_device
     ).cache()
     return {"silver_dates": [str(first_day), str(last_day)], **evaluate(rows, cutoff, params)}
