@@ -253,8 +253,9 @@ def customers(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
     recovery = [[x["as_of_date"], f"{x['users']:,}", str(x["clusters"]), f"{x['ari']:.4f}",
                  f"{x['random_ari_mean']:.4f} (max {x['random_ari_max']:.4f})"] for x in r["recovery"]]  # fmt: skip
     stability = [[x["as_of_date"], f"{x['users_both']:,}", f"{x['barely_changed']:,}",
-                  _pct(x["kept_id_barely_changed"]), _pct(x["kept_id_all"]), f"{x['matched_clusters']} of {x['clusters']}",
-                  f"{x['centroid_drift_mean']:.3f}"] for x in r["stability"]]  # fmt: skip
+                  _pct(x["kept_id_barely_changed"]), _pct(x["kept_id_all"]),
+                  f"{x['matched_clusters']} of {x['clusters']}", f"{x['centroid_drift_mean']:.3f}"]
+                 for x in r["stability"]]  # fmt: skip
     recs = []
     for name, e in rec.items():
         if "skipped" in e:
