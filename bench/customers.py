@@ -86,9 +86,10 @@ def cluster_stability(spark: SparkSession, settings: Settings, as_of: date, prev
     )  # bounded: customers of two as-of dates
     now, before = frame[frame["as_of_date"] == as_of], frame[frame["as_of_date"] == previous]
     both = now.merge(before, on="user_id", suffixes=("", "_prev"))
+    previous_rows = both[[f"{n}_prev" for n in names]].set_axis(names, axis=1)
     delta = np.abs(
         model.scaler.transform(feature_matrix(both, names))
-        - model.scaler.transform(feature_matrix(both.rename(columns={f"{n}_prev": n for n in names})[names], names))
+        - model.scaler.transform(feature_matrix(previous_rows, names))
     ).max(axis=1)
     still = delta <= float(settings["gold"]["segments"]["clustering"]["stable_feature_delta"])
     kept = (both["cluster_id"] == both["cluster_id_prev"]).to_numpy()

@@ -228,18 +228,18 @@ def recommend(
         )
         .where(F.col("_fr") <= int(params["favourite_categories"]))
     )
+    # Only customers with places left get fallback candidates (pool × favourites rows each).
+    full = chosen.groupBy("user_id").count().where(F.col("count") >= n).select("user_id")
+    needy = users.select("user_id").distinct().join(full, "user_id", "left_anti")
     taken = chosen.select("user_id", "product_id").unionByName(bought)
     category = (
-        favourites.join(by_category, "top_category")
+        favourites.join(needy, "user_id", "left_semi")
+        .join(by_category, "top_category")
         .select("user_id", "product_id", F.col("popularity").alias("score"))
         .join(taken, ["user_id", "product_id"], "left_anti")
     )
     global_top = popular.orderBy(F.col("popularity").desc(), "product_id").limit(pool)
-    everyone = (
-        users.select("user_id")
-        .distinct()
-        .crossJoin(F.broadcast(global_top.select("product_id", F.col("popularity").alias("score"))))
-    )
+    everyone = needy.crossJoin(F.broadcast(global_top.select("product_id", F.col("popularity").alias("score"))))
     out = (
         chosen.withColumn("_tier", F.lit(0))
         .unionByName(category.withColumn("source", F.lit("category_popular")).withColumn("_tier", F.lit(1)))
