@@ -121,8 +121,11 @@ def test_model_beats_popularity_on_held_out_simulated_day(spark: SparkSession, s
     # The shared home holds Nov 9-12; the last day is held out. Read-only: nothing is written.
     got = evaluate_home(spark, sim_settings(sim_home))
     assert got["cutoff"] == "2026-11-12 00:00:00"
-    for target in ("purchase", "add_to_cart"):
-        model, baseline = got[target]["model"], got[target]["baseline"]
-        assert model["users"] == baseline["users"]
-        assert model["recall"] >= (1 + got["min_lift"]) * baseline["recall"], (target, got)
-        assert model["ndcg"] > baseline["ndcg"], (target, got)
+    model, baseline = got["purchase"]["model"], got["purchase"]["baseline"]
+    assert model["users"] == baseline["users"] > 0
+    assert model["hits"] > baseline["hits"]
+    assert model["recall"] >= (1 + got["min_lift"]) * baseline["recall"], got
+    assert model["ndcg"] > baseline["ndcg"], got
+    # Adds to cart are not asserted: a simulated cart always holds a product first viewed in the
+    # same visit, and simulated shoppers have no taste that carries from one visit to the next, so
+    # nothing before the cut-off predicts them (docs/customers.md; bench/RESULTS.md has the figures).
