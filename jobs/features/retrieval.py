@@ -83,3 +83,23 @@ def latest_features(spark: SparkSession, settings: Settings, as_of: date | None 
     if as_of is None:
         return features.select("user_id", "as_of_date", *feature_names()).limit(0)
     return features.where(F.col("as_of_date") == F.lit(as_of)).select("user_id", "as_of_date", *feature_names())
+
+
+#: gold.customer_segments columns served to ML teams beside the features.
+SEGMENT_COLUMNS = ["recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment", "cluster_id"]
+
+
+def get_segments_frame(
+    spark: SparkSession, entities: DataFrame, settings: Settings, segments: DataFrame | None = None
+) -> DataFrame:
+    """Point-in-time segments for ``entities`` (``user_id``, ``event_timestamp``, labels…).
+
+    The same semantics as :func:`get_training_frame` on gold.customer_segments, whose rows are
+    written every ``gold.segments.cadence_days``: a row of as_of_date A serves
+    ``A <= event_timestamp < A + cadence_days``, so a weekly segment labels the week it was made for.
+    """
+    if segments is None:
+        ensure_table(spark, "gold.customer_segments", settings)
+        segments = read_table(spark, "gold.customer_segments", settings)
+    ttl = int(settings["gold"]["segments"]["cadence_days"])
+    return point_in_time_join(entities, segments, ttl, SEGMENT_COLUMNS)

@@ -32,7 +32,7 @@ from jobs.simulate.collector import SOURCES, Collector
 from jobs.simulate.dirt import REASONS
 from jobs.simulate.orders import OrderBook
 from jobs.simulate.params import share
-from jobs.simulate.population import make_users
+from jobs.simulate.population import make_users, user_columns
 from jobs.simulate.rand import STREAM_BOTS, STREAM_REVIEWS, STREAM_USERS, Draw, generator
 from jobs.simulate.reference import TZ_OFFSET_HOURS
 from jobs.simulate.timefmt import MS_DAY, MS_HOUR, date_ms, day_string
@@ -144,6 +144,7 @@ def _run_users(
     if reviewer is not None:
         reviewer.write(world.sessions, {d.anonymous_id: d for u in users for d in u.devices})
         tables["reviews"] = reviewer.truth
+    tables["users"] = user_columns(users)
     tables["sessions"] = world.sessions
     tables["carts"] = _cart_columns(world.carts)
     tables["orders"] = orders.truth
@@ -223,6 +224,19 @@ def _bot_actors_table(a: dict[str, list[Any]]) -> pa.Table:
             "day": pa.array([dt.date.fromisoformat(d) for d in a["day"]], pa.date32()),
             "first_seen_utc": pa.array(a["first_seen_utc"], TS),
             "n_events": pa.array(a["n_events"], pa.int32()),
+        }
+    )
+
+
+def _users_table(u: dict[str, list[Any]]) -> pa.Table:
+    return pa.table(
+        {
+            "user_id": pa.array(u["user_id"], pa.string()),
+            "region": pa.array(u["region"], pa.string()),
+            "timezone": pa.array(u["timezone"], pa.string()),
+            "activity": pa.array(u["activity"], pa.float64()),
+            "customer_type": pa.array(u["customer_type"], pa.string()),
+            "devices": pa.array(u["devices"], pa.int32()),
         }
     )
 
@@ -451,6 +465,7 @@ def generate(
 
 _BUILDERS = {
     "events": _events_table,
+    "users": _users_table,
     "sessions": _sessions_table,
     "carts": _carts_table,
     "orders": _orders_table,
@@ -499,6 +514,7 @@ def _write_truth(
     files: Counter[str],
 ) -> dict[str, Any]:
     events = _concat(results, "events")
+    users = _concat(results, "users")
     sessions = _concat(results, "sessions")
     carts = _concat(results, "carts")
     orders = _concat(results, "orders")
@@ -514,6 +530,7 @@ def _write_truth(
     malformed = malformed.drop_columns(["_task"]).append_column("path", pa.array(paths, pa.string()))
     for name, table in (
         ("events", events),
+        ("users", users),
         ("sessions", sessions),
         ("carts", carts),
         ("orders", orders),

@@ -1,0 +1,359 @@
+"""gold.similar_products and gold.user_recommendations: what each customer might buy next.
+
+Rules (conf ``gold.recommendations``, docs/customers.md):
+
+* Interactions: product_view and add_to_cart events of consenting human sessions
+  (:func:`jobs.gold.sessions.behaviour_scope`), with the session's (stitched) ``user_id``, and the
+  ordered products of orders with a buyer, not cancelled before the cut-off. Only the
+  ``history_days`` before the cut-off (the as_of_date's 00:00 UTC) count, each weighted by
+  ``0.5 ** (age_days / half_life_days)``.
+* Similar products: co-view baskets are sessions (the first ``max_items_per_basket`` products
+  viewed or carted), co-purchase baskets are buyers (their first ``max_items_per_basket`` bought
+  products); a pair's weight in a basket is the smaller decay of its two products. score =
+  (co_view_weight × co_views + co_purchase_weight × co_purchases) / sqrt(n_a × n_b), where n_x is
+  the same weighted sum over the baskets holding x alone (a decayed cosine). Top ``top_similar``.
+* A customer's candidates: Σ over their history products p of h(p) × score(p, c), where h(p) is p's
+  decayed ``interaction_weights`` sum; plus ``self_weight`` × h(c) for products they viewed or
+  carted themselves. Products they bought in the window are never recommended. Top ``top_n``,
+  source ``similar``.
+* Places left: the most popular products (decayed interaction weights of everyone, last
+  ``popularity_days``) of the customer's ``favourite_categories`` (the top categories of their
+  history weight), source ``category_popular``; then the most popular overall, ``global_popular``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs.common.config import Settings
+from jobs.common.tables import conform, ensure_table, read_table, replace_dates
+from jobs.gold.sessions import behaviour_scope
+
+SIMILAR = "gold.similar_products"
+RECOMMENDATIONS = "gold.user_recommendations"
+VIEW_KINDS = ("product_view", "add_to_cart")
+PURCHASE = "purchase"
+INTERACTIONS = "user_id string, session_id string, product_id string, top_category string, kind string, at timestamp"
+
+
+def interactions(
+    events: DataFrame, sessions: DataFrame, orders: DataFrame, items: DataFrame, by_device: bool = False
+) -> DataFrame:
+    """``user_id, session_id, product_id, top_category, kind, at, cancelled_at`` from silver rows (pure).
+
+    Views and adds to cart of consenting human sessions (user from the session, null when
+    anonymous), and purchases (``kind`` purchase, ``session_id`` null) of orders with a buyer; a
+    purchase holds until its order is cancelled. ``by_device`` makes the device
+    (``anonymous_id``) the customer where there is no account: for data without accounts (OTTO),
+    evaluation only — the tables are per account.
+    """
+    scoped, consenting = behaviour_scope(events, sessions)
+    customer = F.coalesce(F.col("user_id"), F.col("anonymous_id")) if by_device else F.col("user_id")
+    viewed = (
+        scoped.where(F.col("event_type").isin(*VIEW_KINDS) & F.col("product_id").isNotNull())
+        .join(consenting.select("session_id", customer.alias("_customer")), "session_id")
+        .select(
+            F.col("_customer").alias("user_id"),
+            "session_id",
+            "product_id",
+            "top_category",
+            F.col("event_type").alias("kind"),
+            F.col("event_time").alias("at"),
+            F.lit(None).cast("timestamp").alias("cancelled_at"),
+        )
+    )
+    bought = (
+        orders.select("order_id", customer.alias("user_id"), "created_at", "cancelled_at")
+        .where(F.col("user_id").isNotNull())
+        .join(items.select("order_id", "product_id", "top_category"), "order_id")
+        .select(
+            "user_id",
+            F.lit(None).cast("string").alias("session_id"),
+            "product_id",
+            "top_category",
+            F.lit(PURCHASE).alias("kind"),
+            F.col("created_at").alias("at"),
+            "cancelled_at",
+        )
+    )
+    return viewed.unionByName(bought)
+
+
+def _decay(cutoff: Column, half_life_days: float) -> Column:
+    age_days = (F.unix_micros(cutoff) - F.unix_micros(F.col("at"))) / 8.64e10
+    return F.pow(F.lit(0.5), age_days / F.lit(float(half_life_days)))
+
+
+def in_window(rows: DataFrame, cutoff: datetime, days: int, half_life_days: float) -> DataFrame:
+    """Interaction rows of the ``days`` before ``cutoff`` (purchases not cancelled before it), with ``w``."""
+    at = F.lit(cutoff).cast("timestamp")
+    live = F.col("cancelled_at").isNull() | (F.col("cancelled_at") >= at) if "cancelled_at" in rows.columns else None
+    out = rows.where((F.col("at") < at) & (F.col("at") >= at - F.make_dt_interval(F.lit(days))))
+    if live is not None:
+        out = out.where(live)
+    return out.withColumn("w", _decay(at, half_life_days))
+
+
+def _baskets(rows: DataFrame, basket: str, kinds: tuple[str, ...], limit: int) -> DataFrame:
+    """``basket, product_id, w``: each basket's first ``limit`` products, w = decay of its last time there."""
+    per = (
+        rows.where(F.col("kind").isin(*kinds) & F.col(basket).isNotNull())
+        .groupBy(F.col(basket).alias("basket"), "product_id")
+        .agg(F.min("at").alias("_first"), F.max("w").alias("w"))
+    )
+    first = Window.partitionBy("basket").orderBy("_first", "product_id")
+    return per.withColumn("_n", F.row_number().over(first)).where(F.col("_n") <= limit).drop("_n", "_first")
+
+
+def _pairs(baskets: DataFrame) -> DataFrame:
+    a = baskets.select("basket", F.col("product_id").alias("product_id"), F.col("w").alias("_wa"))
+    b = baskets.select("basket", F.col("product_id").alias("similar_product_id"), F.col("w").alias("_wb"))
+    return (
+        a.join(b, "basket")
+        .where(F.col("product_id") != F.col("similar_product_id"))
+        .groupBy("product_id", "similar_product_id")
+        .agg(F.sum(F.least("_wa", "_wb")).alias("together"))
+    )
+
+
+def similar_products(rows: DataFrame, cutoff: datetime, params: Mapping[str, Any]) -> DataFrame:
+    """``product_id, similar_product_id, rank, score, co_views, co_purchases`` as of ``cutoff`` (pure)."""
+    window = in_window(rows, cutoff, int(params["history_days"]), float(params["half_life_days"]))
+    limit = int(params["max_items_per_basket"])
+    cv, cp = float(params["co_view_weight"]), float(params["co_purchase_weight"])
+    views = _baskets(window, "session_id", VIEW_KINDS, limit)
+    buys = _baskets(window, "user_id", (PURCHASE,), limit).where(F.lit(cp > 0))
+    norm = (
+        views.select("product_id", (F.col("w") * cv).alias("w"))
+        .unionByName(buys.select("product_id", (F.col("w") * cp).alias("w")))
+        .groupBy("product_id")
+        .agg(F.sum("w").alias("_n"))
+    )
+    pairs = (
+        _pairs(views)
+        .withColumnRenamed("together", "co_views")
+        .join(_pairs(buys).withColumnRenamed("together", "co_purchases"), ["product_id", "similar_product_id"], "full")
+        .fillna(0.0, ["co_views", "co_purchases"])
+        .where((F.col("co_views") + F.col("co_purchases")) > float(params["min_co_occurrence"]))
+    )
+    scored = (
+        pairs.join(norm, "product_id")
+        .join(
+            norm.select(F.col("product_id").alias("similar_product_id"), F.col("_n").alias("_m")), "similar_product_id"
+        )
+        .withColumn("score", (cv * F.col("co_views") + cp * F.col("co_purchases")) / F.sqrt(F.col("_n") * F.col("_m")))
+    )
+    ranked = scored.withColumn(
+        "rank",
+        F.row_number().over(
+            Window.partitionBy("product_id").orderBy(F.col("score").desc(), F.col("similar_product_id"))
+        ),
+    )
+    return ranked.where(F.col("rank") <= int(params["top_similar"])).drop("_n", "_m")
+
+
+def _kind_weight(params: Mapping[str, Any]) -> Column:
+    weights = dict(params["interaction_weights"])
+    out: Any = F
+    for kind, weight in weights.items():
+        out = out.when(F.col("kind") == kind, F.lit(float(weight)))
+    return out.otherwise(F.lit(0.0))
+
+
+def popularity(rows: DataFrame, cutoff: datetime, params: Mapping[str, Any]) -> DataFrame:
+    """``product_id, top_category, popularity``: decayed interaction weights of the last popularity_days."""
+    window = in_window(rows, cutoff, int(params["popularity_days"]), float(params["half_life_days"]))
+    return window.groupBy("product_id").agg(
+        F.sum(F.col("w") * _kind_weight(params)).alias("popularity"), F.max("top_category").alias("top_category")
+    )
+
+
+def _top(candidates: DataFrame, n: int, order: list[Column]) -> DataFrame:
+    ranked = candidates.withColumn("_r", F.row_number().over(Window.partitionBy("user_id").orderBy(*order)))
+    return ranked.where(F.col("_r") <= n).drop("_r")
+
+
+def recommend(
+    rows: DataFrame,
+    similar: DataFrame,
+    users: DataFrame,
+    cutoff: datetime,
+    params: Mapping[str, Any],
+) -> DataFrame:
+    """``user_id, rank, product_id, score, source`` for every user of ``users`` (pure).
+
+    ``rows``: :func:`interactions`; ``similar``: :func:`similar_products` of the same cut-off.
+    """
+    n = int(params["top_n"])
+    window = in_window(rows, cutoff, int(params["history_days"]), float(params["half_life_days"]))
+    mine = window.where(F.col("user_id").isNotNull()).join(users.select("user_id").distinct(), "user_id", "left_semi")
+    history = mine.groupBy("user_id", "product_id").agg(
+        F.sum(F.col("w") * _kind_weight(params)).alias("h"),
+        F.max("top_category").alias("top_category"),
+        F.bool_or(F.col("kind") == PURCHASE).alias("_bought"),
+    )
+    bought = history.where("_bought").select("user_id", "product_id")
+    by_similarity = history.join(
+        similar.select("product_id", "similar_product_id", F.col("score").alias("_s")), "product_id"
+    ).select("user_id", F.col("similar_product_id").alias("product_id"), (F.col("h") * F.col("_s")).alias("score"))
+    itself = history.where(~F.col("_bought")).select(
+        "user_id", "product_id", (F.col("h") * float(params["self_weight"])).alias("score")
+    )
+    personal = (
+        by_similarity.unionByName(itself)
+        .groupBy("user_id", "product_id")
+        .agg(F.sum("score").alias("score"))
+        .where(F.col("score") > 0)
+        .join(bought, ["user_id", "product_id"], "left_anti")
+    )
+    chosen = _top(personal, n, [F.col("score").desc(), F.col("product_id")]).withColumn("source", F.lit("similar"))
+
+    pool = int(params["fallback_pool"])
+    popular = popularity(rows, cutoff, params)
+    by_category = popular.withColumn(
+        "_r", F.row_number().over(Window.partitionBy("top_category").orderBy(F.col("popularity").desc(), "product_id"))
+    ).where(F.col("_r") <= pool)
+    favourites = (
+        history.where(F.col("top_category").isNotNull())
+        .groupBy("user_id", "top_category")
+        .agg(F.sum("h").alias("_c"))
+        .withColumn(
+            "_fr",
+            F.row_number().over(Window.partitionBy("user_id").orderBy(F.col("_c").desc(), F.col("top_category"))),
+        )
+        .where(F.col("_fr") <= int(params["favourite_categories"]))
+    )
+    # Only customers with places left get fallback candidates (pool × favourites rows each).
+    full = chosen.groupBy("user_id").count().where(F.col("count") >= n).select("user_id")
+    needy = users.select("user_id").distinct().join(full, "user_id", "left_anti")
+    taken = chosen.select("user_id", "product_id").unionByName(bought)
+    category = (
+        favourites.join(needy, "user_id", "left_semi")
+        .join(by_category, "top_category")
+        .select("user_id", "product_id", F.col("popularity").alias("score"))
+        .join(taken, ["user_id", "product_id"], "left_anti")
+    )
+    global_top = popular.orderBy(F.col("popularity").desc(), "product_id").limit(pool)
+    everyone = needy.crossJoin(F.broadcast(global_top.select("product_id", F.col("popularity").alias("score"))))
+    out = (
+        chosen.withColumn("_tier", F.lit(0))
+        .unionByName(category.withColumn("source", F.lit("category_popular")).withColumn("_tier", F.lit(1)))
+        .unionByName(
+            everyone.join(taken, ["user_id", "product_id"], "left_anti")
+            .withColumn("source", F.lit("global_popular"))
+            .withColumn("_tier", F.lit(2))
+        )
+    )
+    # A product may come from several tiers: the first tier wins, then the best score.
+    best = _top_per_product(out)
+    ranked = best.withColumn(
+        "rank",
+        F.row_number().over(Window.partitionBy("user_id").orderBy("_tier", F.col("score").desc(), F.col("product_id"))),
+    )
+    return ranked.where(F.col("rank") <= n).select("user_id", "rank", "product_id", "score", "source")
+
+
+def _top_per_product(candidates: DataFrame) -> DataFrame:
+    first = Window.partitionBy("user_id", "product_id").orderBy("_tier", F.col("score").desc())
+    return candidates.withColumn("_p", F.row_number().over(first)).where(F.col("_p") == 1).drop("_p")
+
+
+def global_popular(rows: DataFrame, users: DataFrame, cutoff: datetime, params: Mapping[str, Any]) -> DataFrame:
+    """The popularity baseline: each user's top ``top_n`` popular products they have not bought (pure)."""
+    window = in_window(rows, cutoff, int(params["history_days"]), float(params["half_life_days"]))
+    bought = window.where(F.col("kind") == PURCHASE).select("user_id", "product_id").distinct()
+    top = (
+        popularity(rows, cutoff, params)
+        .orderBy(F.col("popularity").desc(), "product_id")
+        .limit(int(params["fallback_pool"]))
+    )
+    cand = (
+        users.select("user_id")
+        .distinct()
+        .crossJoin(F.broadcast(top.select("product_id", F.col("popularity").alias("score"))))
+        .join(bought, ["user_id", "product_id"], "left_anti")
+    )
+    ranked = cand.withColumn(
+        "rank", F.row_number().over(Window.partitionBy("user_id").orderBy(F.col("score").desc(), "product_id"))
+    )
+    return (
+        ranked.where(F.col("rank") <= int(params["top_n"]))
+        .withColumn("source", F.lit("global_popular"))
+        .select("user_id", "rank", "product_id", "score", "source")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# I/O
+
+
+def read_interactions(
+    spark: SparkSession, settings: Settings, first: date, last: date, by_device: bool = False
+) -> DataFrame:
+    """:func:`interactions` from silver rows of the dates ``first``..``last`` (inclusive)."""
+    for name in ("silver.events", "silver.sessions", "silver.orders", "silver.order_items"):
+        ensure_table(spark, name, settings)
+    between = F.col("event_date").between(F.lit(first), F.lit(last))
+    events = read_table(spark, "silver.events", settings).where(between)
+    sessions = read_table(spark, "silver.sessions", settings).where(
+        F.col("session_date").between(F.lit(first - timedelta(days=1)), F.lit(last))
+    )
+    orders = read_table(spark, "silver.orders", settings).where(F.col("order_date").between(F.lit(first), F.lit(last)))
+    items = read_table(spark, "silver.order_items", settings).where(
+        F.col("order_date").between(F.lit(first), F.lit(last))
+    )
+    return interactions(events, sessions, orders, items, by_device)
+
+
+def build(spark: SparkSession, settings: Settings, as_of: date) -> tuple[DataFrame, DataFrame]:
+    """(gold.similar_products, gold.user_recommendations) rows of ``as_of`` from silver."""
+    params = settings["gold"]["recommendations"]
+    days = max(int(params["history_days"]), int(params["popularity_days"]))
+    rows = read_interactions(spark, settings, as_of - timedelta(days=days + 1), as_of - timedelta(days=1))
+    rows = rows.cache()
+    cutoff = datetime.combine(as_of, time.min)
+    similar = similar_products(rows, cutoff, params).cache()
+    users = in_window(rows, cutoff, int(params["history_days"]), float(params["half_life_days"])).where(
+        F.col("user_id").isNotNull()
+    )
+    recs = recommend(rows, similar, users.select("user_id").distinct(), cutoff, params)
+    stamp = F.lit(as_of).cast("date")
+    return (
+        conform(similar.withColumn("as_of_date", stamp), SIMILAR),
+        conform(recs.withColumn("as_of_date", stamp), RECOMMENDATIONS),
+    )
+
+
+def run_recommendations(spark: SparkSession, run_date: date, settings: Settings) -> dict[str, Any]:
+    """Write both tables for ``as_of_date = run_date + 1`` (data of days <= run_date), one transaction each."""
+    as_of = run_date + timedelta(days=1)
+    for name in (SIMILAR, RECOMMENDATIONS):
+        ensure_table(spark, name, settings)
+    similar, recs = build(spark, settings, as_of)
+    replace_dates(similar, SIMILAR, as_of, as_of, settings)
+    replace_dates(recs, RECOMMENDATIONS, as_of, as_of, settings)
+    written = {
+        name: read_table(spark, name, settings).where(F.col("as_of_date") == F.lit(as_of)).count()
+        for name in (SIMILAR, RECOMMENDATIONS)
+    }
+    return {"run_date": str(run_date), "as_of_date": str(as_of), "rows": written}
+
+
+def recommendations_as_of(spark: SparkSession, settings: Settings, at: datetime | date) -> DataFrame:
+    """The recommendations an application could have served at ``at``: the newest as_of_date <= at.
+
+    Point in time like :func:`jobs.features.retrieval.get_training_frame`: a row of as_of_date A is
+    valid from A 00:00 UTC and built from data before it.
+    """
+    ensure_table(spark, RECOMMENDATIONS, settings)
+    day = at.date() if isinstance(at, datetime) else at
+    table = read_table(spark, RECOMMENDATIONS, settings).where(F.col("as_of_date") <= F.lit(day))
+    newest = table.agg(F.max("as_of_date")).first()
+    if newest is None or newest[0] is None:
+        return table.limit(0)
+    return table.where(F.col("as_of_date") == F.lit(newest[0]))
