@@ -68,6 +68,8 @@ SILVER = (
 )
 GOLD_ABANDONMENT = ("gold.cart_abandonment", "gold.abandonment_reasons_daily")
 GOLD_SENTIMENT = ("gold.product_sentiment_daily",)
+GOLD_RECOMMENDATIONS = ("gold.similar_products", "gold.user_recommendations")
+GOLD_COHORTS = ("gold.cohort_retention_weekly",)
 PURCHASE_TIME = ("gold.purchase_time_profile",)
 FEATURES = ("features.user_daily",)
 GOLD_BROWSING = (
@@ -82,7 +84,15 @@ GOLD_BROWSING = (
 )
 
 #: The gold and feature tables the gate checks and the warehouse gets.
-PUBLISHED = (*GOLD_BROWSING, *GOLD_ABANDONMENT, *GOLD_SENTIMENT, *PURCHASE_TIME, *FEATURES)
+PUBLISHED = (
+    *GOLD_BROWSING,
+    *GOLD_ABANDONMENT,
+    *GOLD_SENTIMENT,
+    *GOLD_RECOMMENDATIONS,
+    *GOLD_COHORTS,
+    *PURCHASE_TIME,
+    *FEATURES,
+)
 
 
 def _daily() -> list[Job]:
@@ -132,6 +142,28 @@ def _daily() -> list[Job]:
             stage="gold",
         ),
         Job(
+            name="gold_recommendations",
+            group="daily",
+            args=("job", "gold_recommendations"),
+            inputs=("silver.events", "silver.sessions", "silver.orders", "silver.order_items"),
+            outputs=GOLD_RECOMMENDATIONS,
+            description="Silver → similar products and each customer's top 10, as of D + 1 (served snapshots).",
+            runner="jobs.gold.recommendations:run_recommendations",
+            after=("silver",),
+            stage="gold",
+        ),
+        Job(
+            name="gold_cohorts",
+            group="daily",
+            args=("job", "gold_cohorts"),
+            inputs=("silver.sessions", "silver.orders"),
+            outputs=GOLD_COHORTS,
+            description="Silver → weekly retention of acquisition cohorts (first visit, first purchase).",
+            runner="jobs.gold.cohorts:run_cohorts",
+            after=("silver",),
+            stage="gold",
+        ),
+        Job(
             name="gold_purchase_time",
             group="daily",
             args=("job", "gold_purchase_time"),
@@ -163,7 +195,14 @@ def _daily() -> list[Job]:
             "results recorded.",
             runner="jobs.quality.daily:run_gate",
             pass_inputs=True,
-            after=("gold_browsing", "gold_abandonment", "gold_sentiment", "features"),
+            after=(
+                "gold_browsing",
+                "gold_abandonment",
+                "gold_sentiment",
+                "gold_recommendations",
+                "gold_cohorts",
+                "features",
+            ),
             stage="quality",
         ),
         Job(

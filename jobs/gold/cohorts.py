@@ -26,7 +26,9 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common import manifest
 from jobs.common.config import Settings
+from jobs.common.dates import describe
 from jobs.common.tables import conform, ensure_table, read_table, replace_dates
 
 TABLE = "gold.cohort_retention_weekly"
@@ -116,16 +118,31 @@ def transform(all_visits: DataFrame, all_orders: DataFrame, first_week: date, la
     return conform(out, TABLE)
 
 
-def run_cohorts(spark: SparkSession, run_date: date, settings: Settings, since: date | None = None) -> dict[str, Any]:
-    """Rewrite the activity weeks of ``(since or run_date) - lookback_days`` .. ``run_date`` in one transaction."""
-    lookback = int(settings["gold"]["cohorts"]["lookback_days"])
-    first = monday((since or run_date) - timedelta(days=lookback))
-    last = monday(run_date)
-    for name in ("silver.sessions", "silver.orders", TABLE):
+INPUTS = ("silver.sessions", "silver.orders")
+
+
+def run_cohorts(
+    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None, run_id: str | None = None
+) -> dict[str, Any]:
+    """Rewrite the activity weeks the silver changes since the last run reach (:mod:`jobs.common.manifest`):
+    from the week of the earliest changed date to the run date's week (a late first visit can move a
+    person's cohort, and so every later week of it); with ``since``, from ``since``'s week."""
+    for name in (*INPUTS, TABLE):
         ensure_table(spark, name, settings)
+    plan = manifest.plan(spark, settings, "gold_cohorts", run_date, INPUTS, run_id=run_id)
+    changed = {d for d in plan.dates(*INPUTS) if d <= run_date}
+    if since is not None:
+        changed.add(since)
+    if not changed:
+        if plan.has_news():
+            manifest.record(spark, settings, plan, {})
+        return {"run_date": str(run_date), "dates": "none", "rows": {}, "noop": True}
+    first, last = monday(min(changed)), monday(run_date)
     end = F.lit(run_date)
-    sessions = read_table(spark, "silver.sessions", settings).where(F.col("session_date") <= end)
-    orders = read_table(spark, "silver.orders", settings).where(F.col("order_date") <= end)
+    sessions = plan.read(spark, "silver.sessions", settings).where(F.col("session_date") <= end)
+    orders = plan.read(spark, "silver.orders", settings).where(F.col("order_date") <= end)
     replace_dates(transform(visits(sessions), purchases(orders), first, last), TABLE, first, last, settings)
+    weeks = {first + timedelta(days=7 * i) for i in range((last - first).days // 7 + 1)}
     rows = read_table(spark, TABLE, settings).where(F.col("activity_week").between(F.lit(first), F.lit(last))).count()
-    return {"run_date": str(run_date), "activity_weeks": [str(first), str(last)], "rows": rows}
+    manifest.record(spark, settings, plan, {TABLE: weeks}, rows={TABLE: rows})
+    return {"run_date": str(run_date), "dates": describe(weeks), "rows": {TABLE: rows}}

@@ -30,6 +30,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from jobs.common import manifest
 from jobs.common.config import Settings
 from jobs.common.tables import conform, ensure_table, read_table, replace_dates
 from jobs.gold.sessions import behaviour_scope
@@ -329,11 +330,26 @@ def build(spark: SparkSession, settings: Settings, as_of: date) -> tuple[DataFra
     )
 
 
-def run_recommendations(spark: SparkSession, run_date: date, settings: Settings) -> dict[str, Any]:
-    """Write both tables for ``as_of_date = run_date + 1`` (data of days <= run_date), one transaction each."""
+INPUTS = ("silver.events", "silver.sessions", "silver.orders", "silver.order_items")
+
+
+def run_recommendations(
+    spark: SparkSession, run_date: date, settings: Settings, since: date | None = None, run_id: str | None = None
+) -> dict[str, Any]:
+    """Write both tables for ``as_of_date = run_date + 1`` (data of days <= run_date), one transaction
+    each, when silver changed or the run date moved on since the last run.
+
+    Recommendations are served snapshots: each as-of date holds what the data known at its run
+    gave, and later data never rewrites an earlier snapshot (a rebuild makes the latest one).
+    ``since`` is accepted for a uniform job signature.
+    """
+    del since
     as_of = run_date + timedelta(days=1)
-    for name in (SIMILAR, RECOMMENDATIONS):
+    for name in (*INPUTS, SIMILAR, RECOMMENDATIONS):
         ensure_table(spark, name, settings)
+    plan = manifest.plan(spark, settings, "gold_recommendations", run_date, INPUTS, run_id=run_id)
+    if not plan.has_news() and plan.last_run_date == run_date:
+        return {"run_date": str(run_date), "dates": "none", "rows": {}, "noop": True}
     similar, recs = build(spark, settings, as_of)
     replace_dates(similar, SIMILAR, as_of, as_of, settings)
     replace_dates(recs, RECOMMENDATIONS, as_of, as_of, settings)
@@ -341,7 +357,8 @@ def run_recommendations(spark: SparkSession, run_date: date, settings: Settings)
         name: read_table(spark, name, settings).where(F.col("as_of_date") == F.lit(as_of)).count()
         for name in (SIMILAR, RECOMMENDATIONS)
     }
-    return {"run_date": str(run_date), "as_of_date": str(as_of), "rows": written}
+    manifest.record(spark, settings, plan, {SIMILAR: {as_of}, RECOMMENDATIONS: {as_of}}, rows=written)
+    return {"run_date": str(run_date), "dates": str(as_of), "rows": written}
 
 
 def recommendations_as_of(spark: SparkSession, settings: Settings, at: datetime | date) -> DataFrame:
