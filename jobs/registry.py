@@ -36,6 +36,9 @@ class Job:
     stage: str = ""
     #: The runner is given its inputs as ``tables`` (the gate and publish work on every table).
     pass_inputs: bool = False
+    #: Its tables are served snapshots (one per as-of date, from the data known at that run), not
+    #: history: a later rebuild makes the latest snapshot, not the earlier ones again.
+    snapshot: bool = False
 
     @property
     def task_id(self) -> str:
@@ -151,6 +154,7 @@ def _daily() -> list[Job]:
             runner="jobs.gold.recommendations:run_recommendations",
             after=("silver",),
             stage="gold",
+            snapshot=True,
         ),
         Job(
             name="gold_cohorts",
