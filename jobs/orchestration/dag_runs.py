@@ -79,6 +79,7 @@ def run_in_airflow(
     log_path: Path,
     base: dict[str, str] | None = None,
     then: str | None = None,
+    task_runner: str = "in_process",
 ) -> None:
     """Migrate Airflow's database, then run ``runs`` (``DAG@DATE[,k=v]``) in one subprocess.
 
@@ -87,12 +88,13 @@ def run_in_airflow(
     session. The full log goes to ``log_path``; a line per DAG run, per task and per job start and
     finish is printed as it happens, with Spark's progress bar on a terminal, and everything
     ``then`` prints. ``base`` is the environment to start from (default: this process's). Raises
-    ``SystemExit`` when a run or ``then`` fails.
+    ``SystemExit`` when a run or ``then`` fails. ``task_runner`` (``airflow.task_runner``) may
+    instead be ``spark_submit`` (a spark-submit per task, e.g. to a cluster) or ``spark_connect``.
     """
     from jobs.orchestration.airflow import airflow_environ
 
     env = airflow_environ(conf, base=base)
-    env["DETAK__AIRFLOW__TASK_RUNNER"] = "in_process"
+    env["DETAK__AIRFLOW__TASK_RUNNER"] = task_runner
     airflow = str(Path(sys.executable).parent / "airflow")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
