@@ -227,10 +227,14 @@ def duckdb_ingest(home: Path, out: Path) -> dict[str, Any]:
         # Each event type's required fields (its JSON Schema with the envelope's): a CASE per type,
         # so an unknown event type is invalid too.
         contract = source_contract(source)
-        required = "CASE j.event_type " + " ".join(
-            f"WHEN '{name}' THEN " + (" AND ".join(f'j."{c}" IS NOT NULL' for c in et.required) or "true")
-            for name, et in contract.event_types.items()
-        ) + " ELSE false END"
+        required = (
+            "CASE j.event_type "
+            + " ".join(
+                f"WHEN '{name}' THEN " + (" AND ".join(f'j."{c}" IS NOT NULL' for c in et.required) or "true")
+                for name, et in contract.event_types.items()
+            )
+            + " ELSE false END"
+        )
         files = f"{home}/landing/{source}/*/*/*.jsonl.gz"
         # Every line as text (no quoting, no delimiter), then typed by the contract: a line that
         # is not JSON, too long, of an unknown type or missing a required field is quarantined.
@@ -348,9 +352,7 @@ def duckdb_funnel(files_json: Path, out: Path) -> dict[str, Any]:
     )
     con.execute(f"COPY ({FUNNEL}) TO '{out}' (FORMAT parquet)")
     seconds = time.perf_counter() - t0
-    steps = con.execute(
-        f"SELECT step_index, sum(sessions) FROM read_parquet('{out}') GROUP BY 1 ORDER BY 1"
-    ).fetchall()
+    steps = con.execute(f"SELECT step_index, sum(sessions) FROM read_parquet('{out}') GROUP BY 1 ORDER BY 1").fetchall()
     return {"seconds": seconds, "sessions_by_step": [int(n) for _, n in steps]}
 
 
@@ -438,6 +440,8 @@ def side_by_side(users: int, days: int, label: str, home: Path | None = None) ->
 
     return {
         "label": label,
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
         "users": users,
         "days": days,
         "start": str(START),
@@ -461,7 +465,9 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         size = f"{run['users']:,} users × {run['days']} days ({run['landing_lines']:,} lines)"
         for stage, sides in run["stages"].items():
             d, k = sides["detak"], sides["duckdb"]
-            py = f"{d['python_rss_mb']:,}" + (f" (+ workers {d['python_workers_rss_mb']:,})" if d["python_workers_rss_mb"] else "")
+            py = f"{d['python_rss_mb']:,}" + (
+                f" (+ workers {d['python_workers_rss_mb']:,})" if d["python_workers_rss_mb"] else ""
+            )
             rows.append([size, stage, f"{d['seconds']:.1f}", f"{run['spark_startup_s']:.1f}", f"{k['seconds']:.1f}",
                          f"{d['seconds'] / k['seconds']:.1f}×", f"{d['jvm_rss_mb']:,}", f"{d['heap_used_mb']:,}", py,
                          f"{k['python_rss_mb']:,}"])  # fmt: skip
@@ -478,7 +484,9 @@ def agreement(run: dict[str, Any]) -> str:
     rejected = sum(s["rejected"] for s in by.values())
     ses = run["stages"]["silver"]["duckdb"]["sessions"]
     funnel = run["stages"]["gold browsing"]["duckdb"]["sessions_by_step"]
-    same = "the same" if funnel == c["funnel_sessions_by_step"] else f"NOT the same (detak {c['funnel_sessions_by_step']})"
+    same = (
+        "the same" if funnel == c["funnel_sessions_by_step"] else f"NOT the same (detak {c['funnel_sessions_by_step']})"
+    )
     return (
         f"- {run['users']:,} × {run['days']}: DuckDB typed {valid:,} lines and rejected {rejected:,} "
         f"(of {ing['lines']:,}); detak's bronze has {c['bronze_rows']:,} rows and its quarantine "
@@ -499,7 +507,7 @@ def svg_chart(runs: list[dict[str, Any]]) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" height="{height}" '
         'font-family="sans-serif" font-size="12">',
         '<rect width="100%" height="100%" fill="white"/>',
-        f'<text x="10" y="20" font-size="14" font-weight="bold">detak (Spark, local[*]) and DuckDB: seconds per '
+        '<text x="10" y="20" font-size="14" font-weight="bold">detak (Spark, local[*]) and DuckDB: seconds per '
         "stage, same landing files</text>",
         '<rect x="10" y="30" width="12" height="12" fill="#d9534f"/><text x="27" y="40">detak</text>',
         '<rect x="80" y="30" width="12" height="12" fill="#337ab7"/><text x="97" y="40">DuckDB</text>',
@@ -514,6 +522,38 @@ def svg_chart(runs: list[dict[str, Any]]) -> str:
         y += 2 * bar + gap
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def section_text(runs: list[dict[str, Any]]) -> str:
+    """bench/RESULTS.md's side-by-side section for ``runs``; writes the chart it embeds."""
+    (ROOT / "bench" / "results" / "sidebyside.svg").write_text(svg_chart(runs))
+    when = ", ".join(sorted({r["measured"] for r in runs}))
+    loads = "; ".join(f"{r['users']:,} × {r['days']}: {r['load_average']}" for r in runs)
+    return f"""## Side by side: detak and DuckDB
+
+Measured {when}. `bench/sidebyside.py` on fresh homes simulated by `detak generate` from {START} (seed
+{SEED}). Each stage runs in its own process: detak through its CLI on local[*] (`python -m jobs ingest`,
+`python -m jobs job silver|gold_browsing --since`), so its seconds include starting Spark (measured
+alone as `detak prefetch`); DuckDB in one Python process per stage. detak ingest writes three Delta
+tables through Structured Streaming with the contract's validation; DuckDB reads every line, types it
+by the contract (required fields per event type) and writes Parquet partitioned by event date, and the
+rejected lines to a quarantine file. detak silver is the whole silver job; DuckDB does its
+sessionization only (30-minute inactivity sessions over silver.events' current Delta files). detak
+gold browsing builds eight tables; DuckDB the funnel of the gold cross-check test (with the session
+facts it reads). So the ratios compare a whole job with its core on the same input: an upper bound of
+what a change of engine alone could save on one machine.
+
+{markdown(runs)}
+
+Peak memory is each process tree's largest resident set (/proc VmHWM) and, for the Spark driver's
+JVM, the largest heap in use before a collection (from its GC log); the driver's heap may grow to
+`spark.driver.memory` (8g). The machine was shared while measuring (load average over 1 / 5 / 15
+minutes at the end of each run: {loads}), which slows both sides alike but makes single figures noisy.
+
+{chr(10).join(agreement(r) for r in runs)}
+
+![detak and DuckDB, seconds per stage](results/sidebyside.svg)
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -532,10 +572,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=SIZES["demo"][0])
     parser.add_argument("--days", type=int, default=SIZES["demo"][1])
     parser.add_argument("--label", default=None, help="names the home var/bench-sbs-LABEL and the result file")
+    parser.add_argument(
+        "--report", nargs="+", metavar="LABEL", help="write results/sidebyside.md, .json and .svg from earlier runs"
+    )
     args = parser.parse_args(argv)
+    results = ROOT / "bench" / "results"
+    if args.report:
+        runs = [json.loads((results / f"sidebyside-{label}.json").read_text()) for label in args.report]
+        (results / "sidebyside.md").write_text(section_text(runs))
+        (results / "sidebyside.json").write_text(json.dumps({"runs": runs}, indent=2, default=str))
+        return 0
     label = args.label or f"{args.users}x{args.days}"
     result = side_by_side(args.users, args.days, label)
-    out = ROOT / "bench" / "results" / f"sidebyside-{label}.json"
+    out = results / f"sidebyside-{label}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown([result]))
     print(agreement(result))

@@ -30,10 +30,12 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             # afterwards, without network.
             "spark.jars.packages": ",".join(spark["packages"]),
             "spark.jars.ivy": str(spark["ivy_cache"]),
-            "spark.pyspark.python": sys.executable,
-            "spark.pyspark.driver.python": sys.executable,
         }
     )
+    # Python workers use this interpreter (it has the project's packages) unless the settings name
+    # the one a cluster's nodes have (an image's, or a virtualenv shipped in spark.archives).
+    conf.setdefault("spark.pyspark.python", sys.executable)
+    conf.setdefault("spark.pyspark.driver.python", sys.executable)
     return conf
 
 

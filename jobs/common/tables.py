@@ -32,6 +32,11 @@ def ensure_table(
         path = table_path(name, settings)
     if not path.startswith(("s3", "gs", "abfs", "hdfs")):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        # Over Spark Connect the DeltaTable builder needs Delta's Connect plugin on the server;
+        # the same table made with SQL needs nothing but Delta itself.
+        spark.sql(_create_sql(contract, path))
+        return DeltaTable.forPath(spark, path)
     builder = (
         DeltaTable.createIfNotExists(spark)
         .location(path)
@@ -41,6 +46,22 @@ def ensure_table(
     if contract.partition_by:
         builder = builder.partitionedBy(*contract.partition_by)
     return builder.execute()
+
+
+def _create_sql(contract: TableContract, path: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for a contract at ``path``: what the DeltaTable builder makes."""
+
+    def quoted(text: str) -> str:
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    columns = ", ".join(
+        f"`{f.name}` {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}"
+        + (f" COMMENT {quoted(f.metadata['comment'])}" if f.metadata.get("comment") else "")
+        for f in contract.spark_schema.fields
+    )
+    partitions = f" PARTITIONED BY ({', '.join(contract.partition_by)})" if contract.partition_by else ""
+    comment = quoted(f"{contract.description} Grain: {contract.grain}.")
+    return f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({columns}) USING delta{partitions} COMMENT {comment}"
 
 
 def read_table(spark: SparkSession, name: str, settings: Settings) -> DataFrame:

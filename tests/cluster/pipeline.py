@@ -39,11 +39,11 @@ def make_home(home: Path, landing_from: Path | None = None) -> Settings:
     return conf
 
 
-def run_local(spark: SparkSession, conf: Settings, names: tuple[str, ...] = COMPARED_JOBS) -> None:
+def run_local(spark: SparkSession, conf: Settings, names: tuple[str, ...] = COMPARED_JOBS, ingest: bool = True) -> None:
     """Ingest and the daily jobs on the given (local) session: the reference the other runs must equal."""
     from jobs.bronze.ingest import ingest_source
 
-    for source in conf["ingest"]["sources"]:
+    for source in conf["ingest"]["sources"] if ingest else ():
         ingest_source(spark, source, conf, run_id="local")
     for j in jobs("daily"):
         if j.name in names:
