@@ -150,7 +150,7 @@ def detak_env(home: Path, gc_log: Path | None = None) -> dict[str, str]:
     from jobs.common.config import load_settings
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DETAK__")}
-    env.update({"DETAK_HOME": str(home), "DETAK_ENV": "local", "PYTHONPATH": str(ROOT)})
+    env.update({"DETAK_HOME": str(home), "DETAK_ENV": "local", "PYTHONPATH": str(ROOT), "SPARK_LOCAL_IP": "127.0.0.1"})
     env["DETAK__SPARK__UI"] = "false"
     env["DETAK__SPARK__PROGRESS_BAR"] = "false"
     if gc_log is not None:
@@ -524,11 +524,122 @@ def svg_chart(runs: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def workers_compare(label: str, job: str = "silver") -> dict[str, Any]:
+    """The same daily job on the same bench home, on a standalone cluster of 1 worker, then of 2.
+
+    Each worker offers 1 core and 3 GiB (an executor of 2 GiB); the driver is the CLI process.
+    The home is one ``side_by_side`` built (bronze in place); the job rewrites the same dates
+    each time (jobs are idempotent), so both runs do the same work.
+    """
+    from tests.cluster.standalone import standalone
+
+    run = json.loads((ROOT / "bench" / "results" / f"sidebyside-{label}.json").read_text())
+    home = ROOT / "var" / f"bench-sbs-{label}"
+    last = date.fromisoformat(run["start"]) + timedelta(days=run["days"] - 1)
+    out: dict[str, Any] = {"label": label, "job": job, "users": run["users"], "days": run["days"],
+                           "landing_lines": run["landing_lines"], "workers": {}}  # fmt: skip
+    for workers in (1, 2):
+        with standalone(home / f"standalone-{workers}", workers=workers, cores=1, memory="3g") as cluster:
+            env = detak_env(home)
+            env["DETAK__SPARK__MASTER"] = json.dumps(cluster.master_url)
+            env["SPARK_LOCAL_IP"] = "127.0.0.1"
+            env["DETAK__SPARK__CONF"] = json.dumps(
+                {"spark.executor.memory": "2g", "spark.executor.cores": "1", "spark.driver.memory": "2g"}
+            )
+            m = run_measured([PY, "-m", "jobs", "job", job, "--date", str(last), "--since", run["start"]], env)
+            took = re.search(r"done in (\d+)s", m.stdout)
+            out["workers"][str(workers)] = {
+                "seconds": round(m.seconds, 1),
+                "job_s": float(took.group(1)) if took else None,
+                "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
+            }
+            print(f"[{label}] {job} on {workers} worker(s): {m.seconds:.1f}s", flush=True)
+    out["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    (ROOT / "bench" / "results" / f"workers-{label}.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def runners_compare(users: int = 300, day: date = date(2026, 11, 10)) -> dict[str, Any]:
+    """One detak_behaviour run of a small home through Airflow with each task runner, timed.
+
+    Bronze and silver are built once (in_process); each runner then runs the same DAG run on its
+    own copy of that lake, with silver, the gate and publish marked successful unrun (the part of
+    the DAG that works over Spark Connect without Delta's server plugin: docs/SCALING.md), so the
+    three do the same four tasks: gold browsing, abandonment, purchase time, features.
+    ``spark_submit`` submits to local[*]; the Connect server's own start is timed apart.
+    """
+    import socket
+
+    from jobs.common.config import load_settings
+    from jobs.common.spark import connect_server_argv
+    from jobs.orchestration.dag_runs import run_in_airflow
+    from tests.cluster.standalone import free_port, stop
+
+    root = ROOT / "var" / "bench-runners"
+    shutil.rmtree(root, ignore_errors=True)
+    base = root / "base"
+    env = detak_env(base)
+    subprocess.run(
+        [PY, "-m", "jobs", "generate", "--out", str(base), "--start", str(day), "--days", "1", "--users",
+         str(users), "--seed", str(SEED), "--no-progress"],
+        env=env, cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    spec = [f"detak_behaviour@{day},since={day}"]
+    run_in_airflow(load_settings("local", environ=env), ["detak_ingest@2026-11-11T00:00", *spec], root / "base.log",
+                   base=env, mark_success="^(gold|features|quality|publish)\\.")  # fmt: skip
+    skip = "^(silver|quality|publish)\\."
+    out: dict[str, Any] = {"users": users, "day": str(day), "tasks": 4, "runners": {}}
+    server = None
+    try:
+        for runner in ("spark_submit", "in_process", "spark_connect"):
+            home = root / runner
+            shutil.copytree(base / "lake", home / "lake")
+            renv = detak_env(home)
+            if runner == "spark_connect":
+                port = free_port()
+                t0 = time.perf_counter()
+                with (root / "connect-server.log").open("wb") as log:
+                    server = subprocess.Popen(connect_server_argv(load_settings("local", environ=renv), port),
+                                              env={**renv, "PYSPARK_PYTHON": PY}, stdout=log,
+                                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                while True:
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        break
+                    except OSError:
+                        if server.poll() is not None:
+                            raise SystemExit("the Spark Connect server did not start") from None
+                        time.sleep(0.5)
+                out["connect_server_start_s"] = round(time.perf_counter() - t0, 1)
+                renv["DETAK__SPARK__REMOTE"] = json.dumps(f"sc://127.0.0.1:{port}")
+            t0 = time.perf_counter()
+            run_in_airflow(load_settings("local", environ=renv), spec, root / f"{runner}.log", base=renv,
+                           task_runner=runner, mark_success=skip)  # fmt: skip
+            log = (root / f"{runner}.log").read_text()
+            tasks = {
+                m.group(1): float(m.group(2)) for m in re.finditer(r"^ {6}(\S+)\s+success\s+([\d.]+)s$", log, re.M)
+            }
+            dag_run = re.search(r"detak_behaviour \S+: \S+ in (\d+)s", log)
+            out["runners"][runner] = {
+                "dag_run_s": float(dag_run.group(1)) if dag_run else None,
+                "tasks_s": {k: v for k, v in tasks.items() if not re.match(skip, k)},
+                "with_airflow_setup_s": round(time.perf_counter() - t0, 1),
+                "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
+            }
+            print(f"runner {runner}: {out['runners'][runner]}", flush=True)
+    finally:
+        if server is not None:
+            stop(server)
+    out["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    (ROOT / "bench" / "results" / "runners.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
 def section_text(runs: list[dict[str, Any]]) -> str:
     """bench/RESULTS.md's side-by-side section for ``runs``; writes the chart it embeds."""
     (ROOT / "bench" / "results" / "sidebyside.svg").write_text(svg_chart(runs))
-    when = ", ".join(sorted({r["measured"] for r in runs}))
-    loads = "; ".join(f"{r['users']:,} × {r['days']}: {r['load_average']}" for r in runs)
+    when = ", ".join(sorted({r.get("measured", "?") for r in runs}))
+    loads = "; ".join(f"{r['users']:,} × {r['days']}: {r.get('load_average', '?')}" for r in runs)
     return f"""## Side by side: detak and DuckDB
 
 Measured {when}. `bench/sidebyside.py` on fresh homes simulated by `detak generate` from {START} (seed
@@ -575,8 +686,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report", nargs="+", metavar="LABEL", help="write results/sidebyside.md, .json and .svg from earlier runs"
     )
+    parser.add_argument("--workers", metavar="LABEL", help="silver on 1 then 2 standalone workers, on run LABEL's home")
+    parser.add_argument("--runners", action="store_true", help="one small DAG run with each Airflow task runner")
     args = parser.parse_args(argv)
     results = ROOT / "bench" / "results"
+    if args.runners:
+        print(json.dumps(runners_compare(), indent=2))
+        return 0
+    if args.workers:
+        print(json.dumps(workers_compare(args.workers), indent=2))
+        return 0
     if args.report:
         runs = [json.loads((results / f"sidebyside-{label}.json").read_text()) for label in args.report]
         (results / "sidebyside.md").write_text(section_text(runs))

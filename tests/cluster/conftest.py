@@ -32,7 +32,7 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One Spark Connect server (local[2], detak's CI Spark settings); yields its ``sc://`` URL."""
     home = tmp_path_factory.mktemp("connect")
     port = free_port()
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
     # Its Python workers get detak's code from the archive it ships, like executors on a cluster.
     env.pop("PYTHONPATH", None)
     log = home / "server.log"

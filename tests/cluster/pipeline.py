@@ -53,7 +53,8 @@ def run_local(spark: SparkSession, conf: Settings, names: tuple[str, ...] = COMP
 def airflow_env(home: Path, **spark: object) -> dict[str, str]:
     """The environment of an Airflow run of the tiny home: CI settings, this home, Spark overrides."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DETAK__")}
-    env.update({"DETAK_ENV": "ci", "DETAK_HOME": str(home)})
+    # Drivers bind to loopback, where the cluster and the Connect server listen.
+    env.update({"DETAK_ENV": "ci", "DETAK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"})
     for key, value in spark.items():
         env[f"DETAK__SPARK__{key.upper()}"] = json.dumps(value)
     return env
