@@ -176,7 +176,7 @@ def ship_jobs(spark: SparkSession, settings: Settings) -> None:
     packages (pyyaml, ua-parser, ...) must already be on the executors' interpreter
     (``spark.pyspark.python``): an image, or a packed virtualenv in ``spark.archives``.
     """
-    if spark.sparkContext.master.startswith("local"):
+    if str(spark.sparkContext.master or "local").startswith("local"):
         return
     spark.sparkContext.addPyFile(str(build_jobs_archive(settings)))
 
