@@ -59,6 +59,9 @@ class Measured:
     python_workers_rss_mb: float = 0.0
     heap_used_mb: float = 0.0
     heap_committed_mb: float = 0.0
+    #: CPU seconds (user + system) of the whole process tree: unlike wall time, about the same
+    #: whether or not other work shares the machine's cores.
+    cpu_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,9 +100,21 @@ def _peak_rss_mb(pid: int) -> tuple[str, float]:
     return kind, hwm
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
 def run_measured(argv: list[str], env: dict[str, str], gc_log: Path | None = None) -> Measured:
-    """Run ``argv``; sample its process tree's peak RSS every 0.2 s until it exits."""
+    """Run ``argv``; sample its process tree's peak RSS and CPU time every 0.2 s until it exits."""
     peaks: dict[int, tuple[str, float]] = {}
+    cpu: dict[int, float] = {}
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     done = threading.Event()
@@ -110,17 +125,27 @@ def run_measured(argv: list[str], env: dict[str, str], gc_log: Path | None = Non
                 kind, hwm = _peak_rss_mb(pid)
                 if hwm >= peaks.get(pid, ("", 0.0))[1]:
                     peaks[pid] = (kind, hwm)
+                if pid != proc.pid:
+                    cpu[pid] = max(cpu.get(pid, 0.0), _cpu_s(pid))
             done.wait(0.2)
 
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     out, _ = proc.communicate()
     seconds = time.perf_counter() - t0
     done.set()
     sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The direct child exactly (it was waited for); its descendants as last sampled, unless they
+    # were waited for by it (then already inside its figure).
+    own = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{out[-4000:]}")
     m = Measured(seconds=seconds, stdout=out)
+    m.cpu_s = max(own, sum(cpu.values()))
     m.jvm_rss_mb = max((v for k, v in peaks.values() if k == "jvm"), default=0.0)
     pythons = [(pid, v) for pid, (k, v) in peaks.items() if k == "python"]
     m.python_rss_mb = next((v for pid, v in pythons if pid == proc.pid), 0.0)
@@ -434,6 +459,7 @@ def side_by_side(users: int, days: int, label: str, home: Path | None = None) ->
     def row(m: Measured) -> dict[str, Any]:
         keep = {k: v for k, v in m.extra.items() if k != "seconds"}
         return {"seconds": round(m.seconds, 1), "work_s": round(m.extra.get("seconds") or 0, 1) or None,
+                "cpu_s": round(m.cpu_s, 1),
                 "jvm_rss_mb": round(m.jvm_rss_mb), "heap_used_mb": round(m.heap_used_mb),
                 "heap_committed_mb": round(m.heap_committed_mb), "python_rss_mb": round(m.python_rss_mb),
                 "python_workers_rss_mb": round(m.python_workers_rss_mb), **keep}  # fmt: skip
@@ -458,9 +484,13 @@ def side_by_side(users: int, days: int, label: str, home: Path | None = None) ->
 
 def markdown(runs: list[dict[str, Any]]) -> str:
     head = ["size", "stage", "detak (s)", "of which Spark start-up", "DuckDB (s)", "detak / DuckDB",
-            "detak JVM peak RSS (MiB)", "detak peak heap used (MiB)", "detak Python peak RSS (MiB)",
-            "DuckDB peak RSS (MiB)"]  # fmt: skip
+            "detak CPU (s)", "DuckDB CPU (s)", "detak JVM peak RSS (MiB)", "detak peak heap used (MiB)",
+            "detak Python peak RSS (MiB)", "DuckDB peak RSS (MiB)"]  # fmt: skip
     rows = []
+
+    def cpu(side: dict[str, Any]) -> str:
+        return f"{side['cpu_s']:.1f}" if side.get("cpu_s") else "-"
+
     for run in runs:
         size = f"{run['users']:,} users × {run['days']} days ({run['landing_lines']:,} lines)"
         for stage, sides in run["stages"].items():
@@ -469,8 +499,8 @@ def markdown(runs: list[dict[str, Any]]) -> str:
                 f" (+ workers {d['python_workers_rss_mb']:,})" if d["python_workers_rss_mb"] else ""
             )
             rows.append([size, stage, f"{d['seconds']:.1f}", f"{run['spark_startup_s']:.1f}", f"{k['seconds']:.1f}",
-                         f"{d['seconds'] / k['seconds']:.1f}×", f"{d['jvm_rss_mb']:,}", f"{d['heap_used_mb']:,}", py,
-                         f"{k['python_rss_mb']:,}"])  # fmt: skip
+                         f"{d['seconds'] / k['seconds']:.1f}×", cpu(d), cpu(k), f"{d['jvm_rss_mb']:,}",
+                         f"{d['heap_used_mb']:,}", py, f"{k['python_rss_mb']:,}"])  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
