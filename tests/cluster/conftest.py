@@ -45,7 +45,7 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 900
         while True:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Spark Connect server did not start:\n{log.read_text()[-3000:]}")

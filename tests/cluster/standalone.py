@@ -80,7 +80,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def standalone(
-    workdir: Path, workers: int = 2, cores: int = 1, memory: str = "1g", timeout: float = 90
+    workdir: Path, workers: int = 2, cores: int = 1, memory: str = "1g", timeout: float = 600
 ) -> Iterator[Cluster]:
     """Start a master and ``workers`` workers on 127.0.0.1; yield once all are registered; stop them all."""
     workdir.mkdir(parents=True, exist_ok=True)
