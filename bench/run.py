@@ -347,6 +347,27 @@ def sidebyside(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
     return sbs.section_text(runs), {"runs": runs}
 
 
+def scaling(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """detak's ingest and silver at 1×, 2× and 4× the data (after sidebyside), 1 worker against 2."""
+    from bench import sidebyside as sbs
+
+    runs = []
+    for label, (users, days) in sbs.SCALES.items():
+        runs.append(sbs.side_by_side(users, days, label))
+        (RESULTS / f"sidebyside-{label}.json").write_text(json.dumps(runs[-1], indent=2) + "\n")
+    runs.append(json.loads((RESULTS / "sidebyside-demo.json").read_text()))
+    workers = sbs.workers_compare(next(iter(sbs.SCALES)))
+    return sbs.scaling_text(runs, workers), {"runs": runs, "workers": workers}
+
+
+def runners(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """One small detak_behaviour run with each Airflow task runner."""
+    from bench import sidebyside as sbs
+
+    result = sbs.runners_compare()
+    return sbs.runners_text(result), result
+
+
 #: In order: abandonment scores the bench day alone, before gold adds 30 days of history.
 SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] = {
     "pipeline": pipeline,
@@ -356,6 +377,8 @@ SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] =
     "quality": quality,
     "demo": demo,
     "sidebyside": sidebyside,
+    "scaling": scaling,
+    "runners": runners,
 }
 
 

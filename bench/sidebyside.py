@@ -665,6 +665,69 @@ def runners_compare(users: int = 300, day: date = date(2026, 11, 10)) -> dict[st
     return out
 
 
+#: Sizes of the scaling section: 1×, 2× and 4× the data (4× is the demo's week of the side-by-side run).
+SCALES = {"5k": (5_000, 7), "10k": (10_000, 7)}
+
+
+def scaling_text(runs: list[dict[str, Any]], workers: dict[str, Any] | None) -> str:
+    """bench/RESULTS.md's scaling section: detak's ingest and silver at 1×, 2× and 4× the data."""
+    base = runs[0]["landing_lines"]
+    rows = []
+    for r in runs:
+        ing, sil = r["stages"]["ingest"]["detak"], r["stages"]["silver"]["detak"]
+        startup, lines = r["spark_startup_s"], r["landing_lines"]
+        rows.append(
+            f"| {lines / base:.1f}× | {r['users']:,} × {r['days']} | {lines:,} | {ing['seconds']:.1f} | "
+            f"{ing.get('cpu_s') or '-'} | {lines / max(ing['seconds'] - startup, 1):,.0f} | {sil['seconds']:.1f} | "
+            f"{sil.get('cpu_s') or '-'} | {lines / max(sil['seconds'] - startup, 1):,.0f} |"
+        )
+    head = (
+        "| data | users × days | landing lines | ingest (s) | ingest CPU (s) | lines/s after start-up | "
+        "silver (s) | silver CPU (s) | lines/s after start-up |"
+    )
+    table = "\n".join([head, "|---|---|---:|---:|---:|---:|---:|---:|---:|", *rows])
+    text = f"""## Scaling with the data
+
+Measured {", ".join(sorted({r.get("measured", "?") for r in runs}))}, by the side-by-side runs (same
+machine, same seed, local[*]): detak's ingest and silver at 1×, 2× and 4× the landing lines, each
+stage a fresh CLI process (seconds include Spark's start-up; the rates subtract the start-up
+measured alone in the same run).
+
+{table}
+"""
+    if workers:
+        w = workers["workers"]
+        text += f"""
+The same `detak job {workers["job"]}` on the {workers["users"]:,} × {workers["days"]} home on a standalone
+cluster (tests/cluster/standalone.py, 1-core workers with a 2 GiB executor each, the CLI as driver),
+measured {workers["measured"]}: 1 worker {w["1"]["seconds"]:.1f} s (job {w["1"]["job_s"]} s), 2 workers
+{w["2"]["seconds"]:.1f} s (job {w["2"]["job_s"]} s); load averages {w["1"]["load_average"]} and
+{w["2"]["load_average"]}.
+"""
+    return text
+
+
+def runners_text(r: dict[str, Any]) -> str:
+    rows = "\n".join(
+        f"| {name} | {v['dag_run_s']} | {sum(v['tasks_s'].values()):.1f} | {v['with_airflow_setup_s']} | "
+        f"{v['load_average']} |"
+        for name, v in r["runners"].items()
+    )
+    return f"""## Airflow task runners
+
+Measured {r["measured"]}. One `detak_behaviour` run through Airflow (`dag.test()`) of a {r["users"]}-user day
+({r["day"]}) with each `airflow.task_runner`, on copies of the same lake: the {r["tasks"]} tasks that
+run over Spark Connect (gold browsing, abandonment, purchase time, features; silver, the gate and
+publish marked successful unrun, docs/SCALING.md). `spark_submit` submits each task to local[*];
+`in_process` runs them in the DAG run's process on one session; `spark_connect` makes each task a
+client of one Connect server, whose own start ({r.get("connect_server_start_s", "?")} s) is not in its row.
+
+| runner | DAG run (s) | the 4 tasks (s) | with Airflow's database set-up (s) | load average at the end |
+|---|---:|---:|---:|---|
+{rows}
+"""
+
+
 def section_text(runs: list[dict[str, Any]]) -> str:
     """bench/RESULTS.md's side-by-side section for ``runs``; writes the chart it embeds."""
     (ROOT / "bench" / "results" / "sidebyside.svg").write_text(svg_chart(runs))
