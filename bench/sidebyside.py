@@ -305,7 +305,9 @@ def current_files(home: Path, names: list[str], out: Path) -> None:
     from jobs.common.spark import get_spark
     from jobs.common.tables import table_path
 
-    conf = load_settings("local", environ={"DETAK_HOME": str(home)}, overrides={"spark": {"ui": False}})
+    conf = load_settings(
+        "local", environ={"DETAK_HOME": str(home)}, overrides={"spark": {"ui": False, "progress_bar": False}}
+    )
     spark = get_spark(conf, app_name="detak-bench-files")
     files = {n: sorted(DeltaTable.forPath(spark, table_path(n, conf)).toDF().inputFiles()) for n in names}
     spark.stop()
