@@ -454,6 +454,38 @@ def _demo_history(total: float, tasks: dict[str, float], simulated: tuple[str, s
     return format_markdown(list(columns.values()), [[str(run.get(c, "")) for c in columns] for run in runs])
 
 
+def sidebyside(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """detak's stages against DuckDB on the same landing files, at a small size and the demo's week."""
+    from bench import sidebyside as sbs
+
+    runs = []
+    for label, (users, days) in sbs.SIZES.items():
+        runs.append(sbs.side_by_side(users, days, label))
+        (RESULTS / f"sidebyside-{label}.json").write_text(json.dumps(runs[-1], indent=2) + "\n")
+    return sbs.section_text(runs), {"runs": runs}
+
+
+def scaling(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """detak's ingest and silver at 1×, 2× and 4× the data (after sidebyside), 1 worker against 2."""
+    from bench import sidebyside as sbs
+
+    runs = []
+    for label, (users, days) in sbs.SCALES.items():
+        runs.append(sbs.side_by_side(users, days, label))
+        (RESULTS / f"sidebyside-{label}.json").write_text(json.dumps(runs[-1], indent=2) + "\n")
+    runs.append(json.loads((RESULTS / "sidebyside-demo.json").read_text()))
+    workers = sbs.workers_compare(next(iter(sbs.SCALES)))
+    return sbs.scaling_text(runs, workers), {"runs": runs, "workers": workers}
+
+
+def runners(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """One small detak_behaviour run with each Airflow task runner."""
+    from bench import sidebyside as sbs
+
+    result = sbs.runners_compare()
+    return sbs.runners_text(result), result
+
+
 #: In order: abandonment scores the bench day alone, before gold adds 30 days of history.
 SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] = {
     "pipeline": pipeline,
@@ -464,6 +496,9 @@ SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] =
     "sentiment": sentiment,
     "customers": customers,
     "demo": demo,
+    "sidebyside": sidebyside,
+    "scaling": scaling,
+    "runners": runners,
 }
 
 
@@ -472,7 +507,12 @@ def main(argv: list[str]) -> int:
 
     Sections after ``pipeline`` work on the bench home it built, so one can be re-run alone.
     """
-    chosen = argv or list(SECTIONS)
+    if argv == ["--assemble"]:
+        # Rewrite RESULTS.md from the sections' last results, running nothing.
+        argv = []
+        chosen: list[str] = []
+    else:
+        chosen = argv or list(SECTIONS)
     unknown = set(chosen) - set(SECTIONS)
     if unknown:
         raise SystemExit(f"unknown sections {sorted(unknown)}; known: {list(SECTIONS)}")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import sys
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -26,11 +30,18 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             # afterwards, without network.
             "spark.jars.packages": ",".join(spark["packages"]),
             "spark.jars.ivy": str(spark["ivy_cache"]),
-            "spark.pyspark.python": sys.executable,
-            "spark.pyspark.driver.python": sys.executable,
         }
     )
+    # Python workers use this interpreter (it has the project's packages) unless the settings name
+    # the one a cluster's nodes have (an image's, or a virtualenv shipped in spark.archives).
+    conf.setdefault("spark.pyspark.python", sys.executable)
+    conf.setdefault("spark.pyspark.driver.python", sys.executable)
     return conf
+
+
+def is_local(settings: Settings) -> bool:
+    """True when Spark runs inside the driver's JVM (``local``, ``local[N]``, ``local[*]``)."""
+    return str(settings["spark"]["master"]).startswith("local")
 
 
 def submit_kwargs(settings: Settings) -> dict[str, Any]:
@@ -41,17 +52,103 @@ def submit_kwargs(settings: Settings) -> dict[str, Any]:
     return {"conf": conf, "packages": packages, "name": name}
 
 
+def jobs_archive(settings: Settings) -> Path:
+    """Where the zip of the ``jobs`` package shipped to executors lives (under the home)."""
+    return Path(settings.home) / "dist" / "detak-jobs.zip"
+
+
+def _archive_bytes(package: Path) -> bytes:
+    """A zip of ``package`` (Python sources and data files, no caches), the same bytes for the same files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(package.rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts or path.suffix in {".pyc", ".pyo"}:
+                continue
+            info = zipfile.ZipInfo(str(Path(package.name) / path.relative_to(package)), (1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def build_jobs_archive(settings: Settings) -> Path:
+    """Zip the ``jobs`` package this process runs into :func:`jobs_archive`, atomically.
+
+    The file is rewritten only when the code changed, through a temporary file and a rename, so a
+    spark-submit reading it meanwhile (a parallel task) never sees half an archive.
+    """
+    import jobs
+
+    target = jobs_archive(settings)
+    data = _archive_bytes(Path(jobs.__file__).resolve().parent)
+    if target.exists() and hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(data).digest():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return target
+
+
+def connect_server_argv(settings: Settings, port: int | None = None) -> list[str]:
+    """The spark-submit command of a Spark Connect server with detak's Spark settings.
+
+    One long-lived JVM (its master is ``spark.master``) that ``airflow.task_runner: spark_connect``
+    tasks reach as thin clients (``spark.remote``). Delta's Connect plugins are added to detak's
+    packages; the ``jobs`` archive is shipped with ``--py-files`` for the Python UDFs it runs, so
+    the server must be restarted when detak's code changes. Run it under a supervisor (systemd, a
+    container) in production; ``tests/cluster`` starts one for the tests.
+    """
+    import pyspark
+
+    connect = settings["spark"]["connect"]
+    conf = spark_conf(settings)
+    packages = ",".join([*conf.pop("spark.jars.packages").split(","), *connect["packages"]])
+    conf.update({str(k): str(v) for k, v in (connect.get("conf") or {}).items()})
+    conf["spark.connect.grpc.binding.port"] = str(port or connect["port"])
+    conf["spark.app.name"] = f"{conf['spark.app.name']}-connect"
+    argv = [
+        str(Path(pyspark.__file__).resolve().parent / "bin" / "spark-submit"),
+        "--master",
+        str(settings["spark"]["master"]),
+        "--class",
+        "org.apache.spark.sql.connect.service.SparkConnectServer",
+        "--packages",
+        packages,
+        "--py-files",
+        str(build_jobs_archive(settings)),
+    ]
+    for key, value in conf.items():
+        argv += ["--conf", f"{key}={value}"]
+    return [*argv, "spark-internal"]
+
+
 def _inside_spark_submit() -> bool:
     # spark-submit starts the JVM first and hands Python the gateway; its --conf flags already apply.
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def is_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect client session (no JVM, no ``sparkContext`` in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
 def get_spark(settings: Settings | None = None, app_name: str | None = None) -> SparkSession:
-    """Return the active session or build one from settings (master, Delta, jars, shuffles)."""
+    """Return the active session or build one from settings (master, Delta, jars, shuffles).
+
+    With ``spark.remote`` set (``sc://host:port``) it is a Spark Connect client of that server
+    instead: no JVM here, the server's Spark settings apply.
+    """
     settings = settings or current_settings()
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    remote = settings["spark"].get("remote")
+    if remote:
+        session = SparkSession.builder.remote(str(remote))
+        if app_name:
+            session = session.appName(app_name)
+        return session.getOrCreate()
     builder = SparkSession.builder
     # An in-process session starts its Python workers with PYSPARK_PYTHON (default: whatever
     # "python3" is on PATH), not spark.pyspark.python: pin them to this interpreter, which has
@@ -65,7 +162,23 @@ def get_spark(settings: Settings | None = None, app_name: str | None = None) -> 
             builder = builder.appName(app_name)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(str(settings["spark"].get("log_level", "WARN")))
+    ship_jobs(spark, settings)
     return spark
+
+
+def ship_jobs(spark: SparkSession, settings: Settings) -> None:
+    """On a cluster, send detak's own code to the executors (the zip of :func:`build_jobs_archive`).
+
+    Executors import ``jobs`` for Python UDFs from this archive, not from a path of the driver's
+    virtualenv. It is added to the running session (``addPyFile``) rather than given to
+    spark-submit as ``--py-files``, which would also put it on the driver's path ahead of the
+    checkout: the driver reads its contracts and conf beside the package it imports. Third-party
+    packages (pyyaml, ua-parser, ...) must already be on the executors' interpreter
+    (``spark.pyspark.python``): an image, or a packed virtualenv in ``spark.archives``.
+    """
+    if str(spark.sparkContext.master or "local").startswith("local"):
+        return
+    spark.sparkContext.addPyFile(str(build_jobs_archive(settings)))
 
 
 def materialize(df: DataFrame) -> DataFrame:

@@ -61,6 +61,11 @@ def ensure_table(
             # It exists (a Delta table's log holds at least its first commit): nothing to create.
             return cast(DeltaTable, _Lazy(spark, path))
         Path(path.removeprefix("file:")).parent.mkdir(parents=True, exist_ok=True)
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        # Over Spark Connect the DeltaTable builder needs Delta's Connect plugin on the server;
+        # the same table made with SQL needs nothing but Delta itself.
+        spark.sql(_create_sql(contract, path))
+        return DeltaTable.forPath(spark, path)
     builder = (
         DeltaTable.createIfNotExists(spark)
         .location(path)
@@ -81,6 +86,26 @@ def ensure_table(
             props = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
             spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({props})")
     return delta
+
+
+def _create_sql(contract: TableContract, path: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for a contract at ``path``: what the DeltaTable builder makes."""
+
+    def quoted(text: str) -> str:
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    columns = ", ".join(
+        f"`{f.name}` {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}"
+        + (f" COMMENT {quoted(f.metadata['comment'])}" if f.metadata.get("comment") else "")
+        for f in contract.spark_schema.fields
+    )
+    partitions = f" PARTITIONED BY ({', '.join(contract.partition_by)})" if contract.partition_by else ""
+    comment = quoted(f"{contract.description} Grain: {contract.grain}.")
+    props = ", ".join(f"{quoted(k)} = {quoted(v)}" for k, v in contract.properties.items())
+    properties = f" TBLPROPERTIES ({props})" if props else ""
+    return (
+        f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({columns}) USING delta{partitions} COMMENT {comment}{properties}"
+    )
 
 
 def read_table(spark: SparkSession, name: str, settings: Settings) -> DataFrame:

@@ -38,7 +38,11 @@ def asset_uri(table_name: str) -> str:
 
 
 def spark_task_kwargs(conf: Settings | None = None) -> dict[str, Any]:
-    """Keyword arguments for SparkSubmitOperator: connection, jars, Spark properties."""
+    """Keyword arguments for SparkSubmitOperator: connection, jars, Spark properties.
+
+    On a cluster master the job's session ships detak's code to the executors itself
+    (``jobs.common.spark.ship_jobs``).
+    """
     conf = conf or current_settings()
     return {
         "application": ENTRYPOINT,
@@ -71,7 +75,9 @@ def job_task(
 
     ``spark_submit`` submits the detak CLI through the Spark connection; ``in_process`` is a
     TaskFlow task calling the same CLI in the task's own process, so tasks sharing a process share
-    one Spark session. Either way the task runs the same verb with the same arguments.
+    one Spark session; ``spark_connect`` is the same TaskFlow task as a thin Spark Connect client
+    of the long-lived server at ``spark.remote``, so every task of every run shares that server's
+    JVM. Either way the task runs the same verb with the same arguments.
     """
     conf = conf or current_settings()
     runner = str(conf["airflow"].get("task_runner", "spark_submit"))
@@ -87,11 +93,13 @@ def job_task(
         from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
         return SparkSubmitOperator(application_args=argv, **common, **spark_task_kwargs(conf))
-    if runner == "in_process":
+    if runner == "spark_connect" and not conf["spark"].get("remote"):
+        raise ValueError("airflow.task_runner spark_connect needs spark.remote (sc://host:port of the server)")
+    if runner in ("in_process", "spark_connect"):
         from airflow.sdk import task
 
         return task(run_cli, **common)(argv)
-    raise ValueError(f"airflow.task_runner must be spark_submit or in_process, not {runner!r}")
+    raise ValueError(f"airflow.task_runner must be spark_submit, in_process or spark_connect, not {runner!r}")
 
 
 def announce_new_rows(source: str, run_id: str) -> str:

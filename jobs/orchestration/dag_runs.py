@@ -38,7 +38,7 @@ def parse_run(spec: str) -> Run:
     return dag_id, logical if logical.tzinfo else logical.replace(tzinfo=UTC), conf
 
 
-def run_dags(runs: Sequence[Run]) -> int:
+def run_dags(runs: Sequence[Run], mark_success: str | None = None) -> int:
     from airflow.dag_processing.dagbag import DagBag
 
     from jobs.common.config import REPO_ROOT
@@ -58,7 +58,7 @@ def run_dags(runs: Sequence[Run]) -> int:
         # alert ids). Nothing watches deadlines in a run without a scheduler, so this run goes
         # without; the DAG synced to the metadata database, and the UI, keep theirs.
         dag.deadline = None
-        dag_run = dag.test(logical_date=logical, run_conf=conf or None)
+        dag_run = dag.test(logical_date=logical, run_conf=conf or None, mark_success_pattern=mark_success)
         instances = sorted(dag_run.get_task_instances(), key=lambda ti: (ti.start_date or logical, ti.task_id))
         for ti in instances:
             took = (ti.end_date - ti.start_date).total_seconds() if ti.start_date and ti.end_date else 0.0
@@ -79,6 +79,8 @@ def run_in_airflow(
     log_path: Path,
     base: dict[str, str] | None = None,
     then: str | None = None,
+    task_runner: str = "in_process",
+    mark_success: str | None = None,
 ) -> None:
     """Migrate Airflow's database, then run ``runs`` (``DAG@DATE[,k=v]``) in one subprocess.
 
@@ -87,18 +89,21 @@ def run_in_airflow(
     session. The full log goes to ``log_path``; a line per DAG run, per task and per job start and
     finish is printed as it happens, with Spark's progress bar on a terminal, and everything
     ``then`` prints. ``base`` is the environment to start from (default: this process's). Raises
-    ``SystemExit`` when a run or ``then`` fails.
+    ``SystemExit`` when a run or ``then`` fails. ``task_runner`` (``airflow.task_runner``) may
+    instead be ``spark_submit`` (a spark-submit per task, e.g. to a cluster) or ``spark_connect``;
+    tasks whose id matches the regular expression ``mark_success`` are marked successful unrun.
     """
     from jobs.orchestration.airflow import airflow_environ, ensure_pools
 
     env = airflow_environ(conf, base=base)
-    env["DETAK__AIRFLOW__TASK_RUNNER"] = "in_process"
+    env["DETAK__AIRFLOW__TASK_RUNNER"] = task_runner
     airflow = str(Path(sys.executable).parent / "airflow")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         subprocess.run([airflow, "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
         ensure_pools(conf, env, log)
         args = [sys.executable, "-m", "jobs.orchestration.dag_runs", *runs, *(["--then", then] if then else [])]
+        args += ["--mark-success", mark_success] if mark_success else []
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert proc.stdout is not None
         echo = _Echo(log, live_bar=sys.stdout.isatty())
@@ -156,8 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.orchestration.dag_runs", description=__doc__)
     parser.add_argument("runs", nargs="+", metavar="DAG_ID@DATE[,KEY=VALUE...]")
     parser.add_argument("--then", metavar="MODULE:FUNCTION", help="called afterwards in this process")
+    parser.add_argument("--mark-success", metavar="REGEX", help="tasks whose id matches are marked successful unrun")
     args = parser.parse_args(argv)
-    code = run_dags([parse_run(s) for s in args.runs])
+    code = run_dags([parse_run(s) for s in args.runs], mark_success=args.mark_success)
     if code or args.then is None:
         return code
     print(RUNS_DONE, flush=True)
