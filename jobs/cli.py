@@ -314,16 +314,20 @@ def _maintain(args: argparse.Namespace) -> int:
 def _prefetch(args: argparse.Namespace) -> int:
     import tempfile
 
-    from jobs.common.spark import get_spark
+    from jobs.common.spark import get_spark, save_resolved_jars
 
     conf = settings()
-    spark = get_spark(conf, app_name="detak-prefetch")
+    spark = get_spark(conf, app_name="detak-prefetch", resolve=True)
+    jars = [j for j in spark.sparkContext.getConf().get("spark.jars", "").split(",") if j]
     with tempfile.TemporaryDirectory() as tmp:
         # Touch Delta once so a missing or mismatched jar fails here, not in the first real job.
         spark.range(1).write.format("delta").save(f"{tmp}/probe")
         rows = spark.read.format("delta").load(f"{tmp}/probe").count()
     spark.stop()
-    print(f"Spark jars cached in {conf['spark']['ivy_cache']} (Delta probe read {rows} row)")
+    listed = save_resolved_jars(conf, jars)
+    print(
+        f"Spark jars cached in {conf['spark']['ivy_cache']}, {len(jars)} listed in {listed} (Delta probe read {rows} row)"
+    )
     return 0
 
 

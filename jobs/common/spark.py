@@ -16,8 +16,49 @@ from jobs.common.config import Settings
 from jobs.common.config import settings as current_settings
 
 
-def spark_conf(settings: Settings) -> dict[str, str]:
-    """Every Spark property detak sets, as strings: used by the session builder and spark-submit."""
+def _jar_list_file(settings: Settings) -> Path:
+    return Path(str(settings["spark"]["ivy_cache"])) / "detak-jars.json"
+
+
+def resolved_jars(settings: Settings) -> list[str] | None:
+    """The jar files ``detak prefetch`` resolved for ``spark.packages``, when they are all still there.
+
+    A JVM started with these as ``spark.jars`` skips Ivy's resolution (seconds on every start, and
+    a lock that parallel starts contend for); any change of the packages makes it resolve again.
+    """
+    import json
+
+    path = _jar_list_file(settings)
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if saved.get("packages") != list(settings["spark"]["packages"]):
+        return None
+    jars = [str(j) for j in saved.get("jars", [])]
+    if not jars or not all(Path(j.removeprefix("file:")).is_file() for j in jars):
+        return None
+    return jars
+
+
+def save_resolved_jars(settings: Settings, jars: list[str]) -> Path:
+    """Remember the jars Spark's resolution of ``spark.packages`` gave (see :func:`resolved_jars`)."""
+    import json
+
+    path = _jar_list_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"packages": list(settings["spark"]["packages"]), "jars": jars}, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def spark_conf(settings: Settings, resolve: bool = False) -> dict[str, str]:
+    """Every Spark property detak sets, as strings: used by the session builder and spark-submit.
+
+    The jars are the ones ``detak prefetch`` resolved (no Ivy at start-up) unless ``resolve`` asks
+    Spark to resolve ``spark.packages`` again, or nothing was resolved yet.
+    """
     spark = settings["spark"]
     conf: dict[str, str] = {str(k): str(v) for k, v in (spark.get("conf") or {}).items()}
     conf.update(
@@ -26,12 +67,15 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             "spark.sql.shuffle.partitions": str(spark["shuffle_partitions"]),
             "spark.ui.enabled": str(bool(spark.get("ui", True))).lower(),
             "spark.ui.showConsoleProgress": str(bool(spark.get("progress_bar", True))).lower(),
-            # Resolved once from Maven Central into the Ivy cache (make setup); served from there
-            # afterwards, without network.
-            "spark.jars.packages": ",".join(spark["packages"]),
-            "spark.jars.ivy": str(spark["ivy_cache"]),
         }
     )
+    jars = None if resolve else resolved_jars(settings)
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    else:
+        # Resolved from Maven Central into the Ivy cache once (make setup), served from there after.
+        conf["spark.jars.packages"] = ",".join(spark["packages"])
+        conf["spark.jars.ivy"] = str(spark["ivy_cache"])
     # Python workers use this interpreter (it has the project's packages) unless the settings name
     # the one a cluster's nodes have (an image's, or a virtualenv shipped in spark.archives).
     conf.setdefault("spark.pyspark.python", sys.executable)
@@ -47,9 +91,10 @@ def is_local(settings: Settings) -> bool:
 def submit_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments for Airflow's SparkSubmitOperator that match :func:`get_spark` exactly."""
     conf = spark_conf(settings)
-    packages = conf.pop("spark.jars.packages")
     name = conf.pop("spark.app.name")
-    return {"conf": conf, "packages": packages, "name": name}
+    if "spark.jars" in conf:
+        return {"conf": conf, "jars": conf.pop("spark.jars"), "name": name}
+    return {"conf": conf, "packages": conf.pop("spark.jars.packages"), "name": name}
 
 
 def jobs_archive(settings: Settings) -> Path:
@@ -133,8 +178,11 @@ def is_connect(spark: SparkSession) -> bool:
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
-def get_spark(settings: Settings | None = None, app_name: str | None = None) -> SparkSession:
+def get_spark(settings: Settings | None = None, app_name: str | None = None, resolve: bool = False) -> SparkSession:
     """Return the active session or build one from settings (master, Delta, jars, shuffles).
+
+    ``resolve`` makes Spark resolve ``spark.packages`` from Maven Central (or the Ivy cache) rather
+    than use the jars ``detak prefetch`` listed.
 
     With ``spark.remote`` set (``sc://host:port``) it is a Spark Connect client of that server
     instead: no JVM here, the server's Spark settings apply.
@@ -156,7 +204,7 @@ def get_spark(settings: Settings | None = None, app_name: str | None = None) -> 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if not _inside_spark_submit():
         builder = builder.master(str(settings["spark"]["master"]))
-        for key, value in spark_conf(settings).items():
+        for key, value in spark_conf(settings, resolve=resolve).items():
             builder = builder.config(key, value)
         if app_name:
             builder = builder.appName(app_name)
