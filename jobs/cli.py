@@ -326,7 +326,7 @@ def _prefetch(args: argparse.Namespace) -> int:
     spark.stop()
     listed = save_resolved_jars(conf, jars)
     print(
-        f"Spark jars cached in {conf['spark']['ivy_cache']}, {len(jars)} listed in {listed} (Delta probe read {rows} row)"
+        f"Spark jars cached in {conf['spark']['ivy_cache']}, {len(jars)} listed in {listed}; Delta read {rows} row"
     )
     return 0
 
