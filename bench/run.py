@@ -240,6 +240,8 @@ split and scored on its held-out rows, beside the majority class (bench/sentimen
 
 {result["markdown"]}"""
     return text, {k: v for k, v in result.items() if k != "markdown"}
+
+
 #: Simulated shoppers of the customers section (three weeks around 11.11).
 CUSTOMER_USERS = int(os.environ.get("DETAK_BENCH_CUSTOMER_USERS", "3000"))
 
@@ -478,6 +480,30 @@ def scaling(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
     return sbs.scaling_text(runs, workers), {"runs": runs, "workers": workers}
 
 
+def reliability(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """Faults survived, bad inputs handled, rows lost, outage catch-up and incremental cost;
+    also written to docs/RELIABILITY.md."""
+    from bench.reliability import bench_reliability, markdown
+
+    result = bench_reliability(spark_of(), ROOT / "var" / "bench-reliability")
+    text = markdown(result, stamp(), format_markdown)
+    doc = ROOT / "docs" / "RELIABILITY.md"
+    doc.parent.mkdir(exist_ok=True)
+    doc.write_text(RELIABILITY_HEAD + text.split("\n", 1)[1])
+    return text, result
+
+
+RELIABILITY_HEAD = """# Reliability: what detak promises, and the figures
+
+**No event is lost.** Every landing line ends in bronze or in `bronze.quarantine` with a reason;
+every file that cannot be read ends in `bronze.quarantine_files`; every bronze row is accounted for
+in silver, on every date, as a silver row, a resent duplicate or an event too late (`detak
+reconcile`). A job killed at any moment is re-run and leaves the tables a run never interrupted
+leaves. How: docs/bronze.md (ingestion), docs/silver.md (incremental runs), jobs/common/manifest.py,
+jobs/common/lock.py. This page is written by `make bench` (bench/reliability.py).
+"""
+
+
 def runners(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
     """One small detak_behaviour run with each Airflow task runner."""
     from bench import sidebyside as sbs
@@ -499,6 +525,7 @@ SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] =
     "sidebyside": sidebyside,
     "scaling": scaling,
     "runners": runners,
+    "reliability": reliability,
 }
 
 

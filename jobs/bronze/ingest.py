@@ -327,7 +327,8 @@ def checkpoint_id(checkpoint: str) -> str:
 
 
 def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: str, fail_after: str | None) -> Any:
-    ckpt = checkpoint_id(_checkpoint(source, settings))
+    checkpoint = _checkpoint(source, settings)
+    ckpt = checkpoint_id(checkpoint)
     paths = {name: table_path(name, settings) for name in (QUARANTINE, QUARANTINE_FILES, FILES, RUNS)}
     events_path = table_path(EVENTS.format(source=source), settings)
     clock_skew = settings["silver"]["clock_skew"]
@@ -337,7 +338,7 @@ def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: 
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         started = datetime.now(UTC).replace(tzinfo=None)
-        listed = _listing(batch)
+        listed = _listing(batch, checkpoint, batch_id)
         committed = _committed(spark, settings, source, list(listed))
         fresh = batch.where(~F.col("path").isin(list(committed))) if committed else batch
         checked = check(decode(fresh, settings), source, settings).persist()
@@ -426,20 +427,46 @@ def _counts(checked: DataFrame) -> tuple[dict[str, tuple[int, int]], dict[str, A
                       "unknown_fields": unknown}  # fmt: skip
 
 
-def _listing(batch: DataFrame) -> dict[str, dict[str, Any]]:
+def _source_log(checkpoint: str, batch_id: int) -> list[str]:
+    """The files the stream's own log assigns to ``batch_id`` (``<checkpoint>/sources/0``).
+
+    The file source writes each batch's file list there before the batch runs (every tenth batch
+    file is a compaction holding all earlier entries): it is the list the batch stands for,
+    including files a scan makes no row of.
+    """
+    import json
+
+    folder = Path(checkpoint.removeprefix("file:")) / "sources" / "0"
+    out: list[str] = []
+    for name in (str(batch_id), f"{batch_id}.compact"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            entry = json.loads(line)
+            if int(entry.get("batchId", -1)) == batch_id:
+                out.append(str(entry["path"]))
+    return out
+
+
+def _uri(path: str) -> str:
+    """A file's name as the scan's rows give it: ``file:/x`` where lists say ``file:///x``."""
+    return "file:/" + path.removeprefix("file:").lstrip("/") if path.startswith("file:") else path
+
+
+def _listing(batch: DataFrame, checkpoint: str, batch_id: int) -> dict[str, dict[str, Any]]:
     """Every file of a micro-batch: path → length and modification time.
 
     A scan of the batch leaves out files it makes no split of (zero bytes) or cannot open, so the
-    batch's own file list (``inputFiles``) is the reference; what the scan misses is looked up on
-    the file system (a file that cannot even be stat'ed is unreadable).
+    stream's own file list is the reference; what the scan misses is looked up on the file system
+    (a file that cannot even be stat'ed is unreadable).
     """
     scanned = {
         r["path"]: {"length": r["length"], "modificationTime": r["modificationTime"]}
         for r in batch.select("path", "length", "modificationTime").collect()
     }  # bounded: at most ingest.max_files_per_trigger files
-    for listed in batch.inputFiles():
-        # The file list names local files file:///x where the scan's rows say file:/x.
-        path = "file:/" + listed.removeprefix("file:").lstrip("/") if listed.startswith("file:") else listed
+    for listed in _source_log(checkpoint, batch_id):
+        path = _uri(listed)
         if path in scanned:
             continue
         local = Path(path.removeprefix("file:")) if path.startswith(("file:", "/")) else None
