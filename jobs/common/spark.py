@@ -15,13 +15,13 @@ from jobs.common.config import settings as current_settings
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Every Spark property detak sets, as strings: used by the session builder and spark-submit."""
     spark = settings["spark"]
-    conf: dict[str, str] = {str(k): str(v) for k, v in (spark.get("conf") or {}).items()}
+    conf: dict[str, str] = {str(k): str(v) for k, v in spark["conf"].items()}
     conf.update(
         {
-            "spark.app.name": str(spark.get("app_name", "detak")),
+            "spark.app.name": str(spark["app_name"]),
             "spark.sql.shuffle.partitions": str(spark["shuffle_partitions"]),
-            "spark.ui.enabled": str(bool(spark.get("ui", True))).lower(),
-            "spark.ui.showConsoleProgress": str(bool(spark.get("progress_bar", True))).lower(),
+            "spark.ui.enabled": str(bool(spark["ui"])).lower(),
+            "spark.ui.showConsoleProgress": str(bool(spark["progress_bar"])).lower(),
             # Resolved once from Maven Central into the Ivy cache (make setup); served from there
             # afterwards, without network.
             "spark.jars.packages": ",".join(spark["packages"]),
@@ -64,7 +64,7 @@ def get_spark(settings: Settings | None = None, app_name: str | None = None) -> 
         if app_name:
             builder = builder.appName(app_name)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(str(settings["spark"].get("log_level", "WARN")))
+    spark.sparkContext.setLogLevel(str(settings["spark"]["log_level"]))
     return spark
 
 
