@@ -14,6 +14,7 @@ from typing import Any
 
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources
+from jobs.common.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -168,11 +169,11 @@ def written_dates(j: Job, run_date: date, settings: Settings, since: date | None
 
 
 def job(name: str) -> Job:
-    """One job by name."""
+    """One job by name; :class:`UserError` naming the known ones when there is none."""
     for j in jobs():
         if j.name == name:
             return j
-    raise KeyError(f"no job named {name!r}; known: {', '.join(j.name for j in jobs())}")
+    raise UserError(f"no job named {name!r}; known: {', '.join(j.name for j in jobs())}")
 
 
 def jobs(group: str | None = None) -> list[Job]:
