@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -24,13 +25,36 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             "spark.ui.showConsoleProgress": str(bool(spark["progress_bar"])).lower(),
             # Resolved once from Maven Central into the Ivy cache (make setup); served from there
             # afterwards, without network.
-            "spark.jars.packages": ",".join(spark["packages"]),
+            "spark.jars.packages": ",".join(packages(settings)),
             "spark.jars.ivy": str(spark["ivy_cache"]),
             "spark.pyspark.python": sys.executable,
             "spark.pyspark.driver.python": sys.executable,
         }
     )
+    for key, value in lineage_conf(settings).items():
+        # A listener of the user's own (spark.conf) stays beside OpenLineage's.
+        mine = conf.get(key) if key == "spark.extraListeners" else None
+        conf[key] = f"{mine},{value}" if mine else value
     return conf
+
+
+def packages(settings: Settings) -> list[str]:
+    """The Maven coordinates of the jars detak's sessions load."""
+    extra = [settings["lineage"]["spark_package"]] if settings["lineage"]["enabled"] else []
+    return [str(p) for p in [*settings["spark"]["packages"], *extra]]
+
+
+def lineage_conf(settings: Settings) -> dict[str, str]:
+    """Spark properties of the OpenLineage listener and its file transport (none when lineage is off)."""
+    lineage = settings["lineage"]
+    if not lineage["enabled"]:
+        return {}
+    return {
+        "spark.extraListeners": "io.openlineage.spark.agent.OpenLineageSparkListener",
+        "spark.openlineage.namespace": str(lineage["namespace"]),
+        "spark.openlineage.transport.type": "file",
+        "spark.openlineage.transport.location": str(lineage["file"]),
+    }
 
 
 def submit_kwargs(settings: Settings) -> dict[str, Any]:
@@ -57,6 +81,9 @@ def get_spark(settings: Settings | None = None, app_name: str | None = None) -> 
     # "python3" is on PATH), not spark.pyspark.python: pin them to this interpreter, which has
     # the project's packages (pandas UDFs need them).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if settings["lineage"]["enabled"] and "://" not in str(settings["lineage"]["file"]):
+        # The listener appends to the file but does not create its folder.
+        Path(settings["lineage"]["file"]).parent.mkdir(parents=True, exist_ok=True)
     if not _inside_spark_submit():
         builder = builder.master(str(settings["spark"]["master"]))
         for key, value in spark_conf(settings).items():
@@ -65,6 +92,13 @@ def get_spark(settings: Settings | None = None, app_name: str | None = None) -> 
             builder = builder.appName(app_name)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(str(settings["spark"]["log_level"]))
+    if settings["lineage"]["enabled"]:
+        # The listener warns at every query that connectors' own lineage extensions could be
+        # loaded by another class loader (none of ours has one): keep its errors only.
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        log4j = jvm.org.apache.logging.log4j
+        log4j.core.config.Configurator.setLevel("io.openlineage", log4j.Level.ERROR)
     return spark
 
 
