@@ -7,17 +7,30 @@ STAMP := $(VENV)/.installed-stamp
 JARS := .cache/ivy/.prefetched
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test test-fast lint format bench airflow clean
+.PHONY: setup lock demo test test-fast lint format bench airflow clean
 
 setup: $(STAMP) $(JARS)
 
-# The virtualenv and the project (editable, with test tools). uv resolves the large Airflow
-# dependency tree several times faster than pip; it comes from PyPI like everything else.
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[dev]"
+# The virtualenv: exactly the versions uv.lock pins, plus the project itself (editable, so the
+# `detak` command runs the checkout). Why uv's project lock rather than a compiled requirements
+# file: one file pins every package for every platform with hashes, `uv sync` installs it, removes
+# what the lock does not list and installs the project editable in one step, and `--locked` stops
+# with "run uv lock" when pyproject.toml has changed since the lock was written, so two machines
+# can never quietly resolve different Airflow or Spark versions. uv itself is pinned by the lock
+# (dev extra); the first run installs that same version with pip, from PyPI like everything else.
+# Upgrading a package is a reviewed change: `make lock` (or `uv lock --upgrade-package NAME`) and
+# commit uv.lock (docs/development.md).
+UV_VERSION = $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+$(STAMP): pyproject.toml uv.lock
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --extra dev --python $(BIN)/python --quiet
 	@touch $@
+
+# Re-resolve uv.lock after a change to the dependencies in pyproject.toml; versions already locked
+# stay unless a new requirement forbids them.
+lock:
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
+	$(BIN)/uv lock
 
 # Delta Lake and JDBC jars: resolved once by Spark from Maven Central into .cache/ivy, then
 # served from there with no network.

@@ -1,351 +1,29 @@
-"""The ``detak`` command line. Each verb is a thin wrapper over a job; Airflow runs the same verbs."""
+"""The ``detak`` command line: parse, run the verb, and report a mistake in one line.
+
+The verbs that run jobs live in jobs.commands, where Airflow's in-process tasks run them too. This
+module adds what only a person at a terminal needs: the verbs that drive Airflow itself (``demo``,
+``airflow``), logging, ``--version`` and error reporting. A :class:`~jobs.common.errors.UserError`
+(a bad date, a missing file, an unknown job, source, table or target, a setting that does not
+exist) prints ``detak: error: <message>`` on one line and exits with status 2; any other exception
+is a failed job: one line, status 1. ``-v`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from datetime import date
-from pathlib import Path
-from typing import Any
+import traceback
+from collections.abc import Sequence
 
+from jobs.commands import VERBS, _no_args, build_parser, parse, run, verb
 from jobs.common.config import settings
+from jobs.common.errors import UserError
 
-Handler = Callable[[argparse.Namespace], int]
-VERBS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
+__all__ = ["VERBS", "build_parser", "main", "verb"]
 
-
-def verb(name: str, help_text: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Callable]:
-    """Register a sub-command: the decorated function adds its arguments; ``handler`` runs it."""
-
-    def register(add_args: Callable[[argparse.ArgumentParser], None]) -> Callable:
-        def bind(handler: Handler) -> Handler:
-            VERBS[name] = (handler, add_args, help_text)
-            return handler
-
-        return bind
-
-    return register
-
-
-def _generate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: DETAK_HOME)")
-    p.add_argument("--start", type=date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
-    p.add_argument("--days", type=int, default=1)
-    p.add_argument("--users", type=int, default=5000)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: simulator.workers in conf)")
-    p.add_argument("--no-progress", action="store_true")
-
-
-@verb("generate", "simulate a marketplace's landing files and their ground truth")(_generate_args)
-def _generate(args: argparse.Namespace) -> int:
-    from jobs.simulate import generate
-
-    out = args.out or settings().home
-    summary = generate(
-        out,
-        args.start,
-        args.days,
-        args.users,
-        args.seed,
-        settings=settings(),
-        progress=not args.no_progress,
-        workers=args.workers,
-    )
-    print(json.dumps(summary, indent=2, default=str))
-    return 0
-
-
-def _ingest_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", action="append", help="source to ingest (repeatable; default: all)")
-    p.add_argument("--run-id", default=None, help="id recorded with every row (Airflow passes its run id)")
-
-
-@verb("ingest", "ingest new landing files into bronze Delta tables, exactly once")(_ingest_args)
-def _ingest(args: argparse.Namespace) -> int:
-    from jobs.bronze.ingest import format_reports, run_ingest
-    from jobs.common.spark import get_spark
-
-    conf = settings()
-    sources = args.source or list(conf["ingest"]["sources"])
-    spark = get_spark(conf, app_name="detak-ingest")
-    print(format_reports(run_ingest(spark, sources, conf, run_id=args.run_id)))
-    return 0
-
-
-def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--to",
-        "--date",
-        dest="end",
-        type=date.fromisoformat,
-        default=None,
-        help="run date (default: today, UTC): dates after it wait for a later run",
-    )
-    p.add_argument(
-        "--from",
-        dest="start",
-        type=date.fromisoformat,
-        default=None,
-        help="also rebuild every date from this one to the run date (a backfill after a change of rules)",
-    )
-    p.add_argument(
-        "--daily", action="store_true",
-        help="one run per date from --from to --to, as the scheduler makes them (each does what is new)",
-    )  # fmt: skip
-
-
-@verb("run", "run the daily pipeline (silver → gold → features → gate → publish) on what is new")(_run_args)
-def _run(args: argparse.Namespace) -> int:
-    """Without Airflow. Each job rewrites the dates its inputs changed since its last run, so one run
-    catches up whatever was ingested since, however long ago; ``--from`` also rebuilds a range."""
-    from datetime import UTC, datetime, timedelta
-
-    from jobs.common.spark import get_spark
-    from jobs.registry import jobs
-
-    conf = settings()
-    end = args.end or datetime.now(UTC).date()
-    if args.start is not None and end < args.start:
-        raise SystemExit("--to is before --from")
-    spark = get_spark(conf, app_name="detak-run")
-    if not args.daily:
-        for j in jobs("daily"):
-            _run_daily(spark, j.name, end, conf, since=args.start)
-        return 0
-    first = args.start or end
-    days = (end - first).days + 1
-    for i in range(days):
-        day = first + timedelta(days=i)
-        for j in jobs("daily"):
-            _run_daily(spark, j.name, day, conf, prefix=f"[{i + 1}/{days}] ")
-    return 0
-
-
-def _run_daily(
-    spark: Any, name: str, day: date, conf: Any, prefix: str = "", since: date | None = None
-) -> dict[str, Any]:
-    import time
-
-    from jobs.common.text import format_table
-    from jobs.registry import run
-
-    t0 = time.monotonic()
-    if since is not None and since > day:
-        raise SystemExit(f"--since {since} is after --date {day}")
-    runs = f"{day} (rebuilding from {since})" if since is not None else str(day)
-    print(f"{prefix}{runs} {name}: started", flush=True)
-    report = run(name, spark, day, conf, since=since)
-    what = " nothing new" if report.get("noop") else (f" dates {report['dates']}" if report.get("dates") else "")
-    print(f"{prefix}{runs} {name}:{what} done in {time.monotonic() - t0:.0f}s", flush=True)
-    rows = report.get("rows")
-    if name == "silver" and rows:
-        head = ["date", "source", "bronze rows", "duplicates", "too late", "silver rows", "bot events", "no consent"]
-        cols = ["event_date", "source", "bronze_rows", "duplicates", "too_late", "silver_rows", "bot_events"]
-        cols.append("no_consent_events")
-        print(format_table(head, [[r[c] for c in cols] for r in rows]))
-    elif isinstance(rows, dict) and rows:
-        print(format_table(["table", "rows in rewritten dates"], [[k, v] for k, v in rows.items()]))
-    return report
-
-
-def _job_args(p: argparse.ArgumentParser) -> None:
-    from jobs.registry import jobs
-
-    p.add_argument("name", choices=[j.name for j in jobs("daily")], help="daily job")
-    p.add_argument("--date", type=date.fromisoformat, required=True, help="logical date, YYYY-MM-DD")
-    p.add_argument(
-        "--since",
-        type=lambda v: date.fromisoformat(v) if v else None,
-        default=None,
-        help="first logical date: one run standing for the daily runs since .. --date (catch-up, backfill)",
-    )
-
-
-@verb("job", "run one daily job for one logical date (what each Airflow task of detak_behaviour runs)")(_job_args)
-def _job(args: argparse.Namespace) -> int:
-    from jobs.common.spark import get_spark
-
-    conf = settings()
-    spark = get_spark(conf, app_name=f"detak-{args.name}")
-    _run_daily(spark, args.name, args.date, conf, since=args.since)
-    return 0
-
-
-IMPORTERS = {
-    "rees46": "jobs.importers:import_rees46",
-    "otto": "jobs.importers:import_otto",
-    "uci-retail": "jobs.importers.uci_retail:import_uci_retail",
-    "prdect-id": "jobs.importers.prdect_id:import_prdect_id",
-}
-
-
-def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=sorted(IMPORTERS), help="input format")
-    p.add_argument("file", type=Path, help="input file or folder (REES46 CSV, OTTO JSON lines, UCI Online Retail CSVs)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: DETAK_HOME)")
-
-
-@verb("import", "turn a public e-commerce data set into landing files of detak's contracts")(_import_args)
-def _import(args: argparse.Namespace) -> int:
-    import importlib
-
-    module, _, func = IMPORTERS[args.kind].partition(":")
-    out = args.out or settings().home
-    summary = getattr(importlib.import_module(module), func)(args.file, out)
-    print(json.dumps(summary, indent=2, default=str))
-    return 0
-
-
-def _no_args(p: argparse.ArgumentParser) -> None:
-    pass
-
-
-@verb("reconcile", "account for every landing line and bronze row, over every date (exit 1 on a mismatch)")(_no_args)
-def _reconcile(args: argparse.Namespace) -> int:
-    from jobs.common.spark import get_spark
-    from jobs.common.text import format_table
-    from jobs.silver.reconcile import reconcile
-
-    result = reconcile(get_spark(settings(), app_name="detak-reconcile"), settings())
-    head = ["date", "source", "bronze rows", "silver rows", "duplicates", "too late", "status"]
-    print(format_table(head, [[r["event_date"], r["source"], r["bronze_rows"], r["silver_rows"], r["duplicates"],
-                              r["too_late"], r["status"]] for r in result.rows]))  # fmt: skip
-    late = [r for r in result.rows if r["too_late"]]
-    if late:
-        print("events too late for silver (kept in bronze): " + ", ".join(
-            f"{r['event_date']} {r['source']} {r['too_late']}" for r in late))  # fmt: skip
-    if result.pending:
-        print("bronze rows not processed by silver yet: " + ", ".join(
-            f"{r['event_date']} {r['source']} {r['bronze_rows']}" for r in result.pending))  # fmt: skip
-    f = result.files
-    print(
-        f"landing files: {f.get('files', 0)} ingested ({f.get('files_quarantined', 0)} unreadable, "
-        f"{f.get('repeated', 0)} re-deliveries); lines {f.get('lines', 0)} = {f.get('valid', 0)} bronze + "
-        f"{f.get('quarantined', 0)} quarantined"
-        + ("" if not f.get("unbalanced") else f"; {f['unbalanced']} FILES DO NOT BALANCE")
-    )
-    for bad in result.unreadable_files:
-        print(f"  unreadable: {bad['source']} {bad['path']} ({bad['size']} bytes): {bad['reason']}: {bad['error']}")
-    if result.mismatches:
-        print(f"{len(result.mismatches)} dates do not reconcile")
-        return 1
-    return 0
-
-
-def _sql_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("query", help='SQL, e.g. "SELECT * FROM gold.funnel_daily LIMIT 5"')
-    p.add_argument("--target", default=None, help="warehouse target (default: warehouse.target of conf)")
-
-
-@verb("sql", "query the warehouse (DuckDB file by default) where published tables live")(_sql_args)
-def _sql(args: argparse.Namespace) -> int:
-    from jobs.common.text import format_table
-    from jobs.publish.publish import warehouse
-
-    head, rows = warehouse(settings(), args.target).query_with_columns(args.query)
-    print(format_table(head, [list(r) for r in rows]))
-    return 0
-
-
-def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", choices=["abandonment", "purchase"], help="which model")
-    p.add_argument("--until", type=date.fromisoformat, default=None, help="last day of data (abandonment)")
-
-
-@verb("train", "train a model on the latest validated gold and feature tables, and record its metrics")(_train_args)
-def _train(args: argparse.Namespace) -> int:
-    from jobs.common.spark import get_spark
-
-    conf = settings()
-    spark = get_spark(conf, app_name=f"detak-train-{args.model}")
-    if args.model == "abandonment":
-        from jobs.ml.abandonment import train_abandonment
-
-        result = train_abandonment(spark, conf, args.until)
-    else:
-        from jobs.ml.purchase import train_purchase
-
-        result = train_purchase(spark, conf)
-    print(json.dumps(result, indent=2, default=str))
-    return 0
-
-
-def _forget_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--user", action="append", default=[], help="raw account id to erase (repeatable)")
-    p.add_argument("--requests", type=Path, default=None, help="file of account ids, one per line")
-    p.add_argument("--request-id", default=None, help="id to record the request under (default: generated)")
-
-
-@verb("forget", "erase people from every layer, the features, the warehouse and Delta history")(_forget_args)
-def _forget(args: argparse.Namespace) -> int:
-    from jobs.common.spark import get_spark
-    from jobs.maintenance.forget import forget_users
-
-    if not args.user and args.requests is None:
-        raise SystemExit("give --user ID (repeatable) or --requests FILE")
-    conf = settings()
-    spark = get_spark(conf, app_name="detak-forget")
-    print("forget: started", flush=True)
-    result = forget_users(spark, conf, user_ids=args.user, request_file=args.requests, request_id=args.request_id)
-    print(json.dumps(result, indent=2, default=str))
-    return 0
-
-
-def _maintain_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--today", type=date.fromisoformat, default=None, help="date retention counts from (default: today)")
-
-
-@verb("maintain", "forget again, retention, OPTIMIZE with Z-order and VACUUM on every lake table")(_maintain_args)
-def _maintain(args: argparse.Namespace) -> int:
-    from jobs.common.spark import get_spark
-    from jobs.maintenance.housekeeping import run_maintenance
-
-    conf = settings()
-    result = run_maintenance(get_spark(conf, app_name="detak-maintain"), conf, today=args.today)
-    print(json.dumps(result, indent=2, default=str))
-    return 0
-
-
-@verb("prefetch", "resolve Spark's jars (Delta, JDBC) into the local cache once, for offline runs")(_no_args)
-def _prefetch(args: argparse.Namespace) -> int:
-    import tempfile
-
-    from jobs.common.spark import get_spark, save_resolved_jars
-
-    conf = settings()
-    spark = get_spark(conf, app_name="detak-prefetch", resolve=True)
-    jars = [j for j in spark.sparkContext.getConf().get("spark.jars", "").split(",") if j]
-    with tempfile.TemporaryDirectory() as tmp:
-        # Touch Delta once so a missing or mismatched jar fails here, not in the first real job.
-        spark.range(1).write.format("delta").save(f"{tmp}/probe")
-        rows = spark.read.format("delta").load(f"{tmp}/probe").count()
-    spark.stop()
-    listed = save_resolved_jars(conf, jars)
-    print(
-        f"Spark jars cached in {conf['spark']['ivy_cache']}, {len(jars)} listed in {listed}; Delta read {rows} row"
-    )
-    return 0
-
-
-def _report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--from", dest="start", type=date.fromisoformat, default=None, help="first date (default: first)")
-    p.add_argument("--to", dest="end", type=date.fromisoformat, default=None, help="last date (default: last)")
-    p.add_argument("--out", type=Path, default=None, help="HTML file (default: <home>/reports/behaviour.html)")
-    p.add_argument("--target", default=None, help="warehouse target (default: warehouse.target of conf)")
-
-
-@verb("report", "write the HTML behaviour report (charts and a per-day summary) from the warehouse")(_report_args)
-def _report(args: argparse.Namespace) -> int:
-    from jobs.report import build_report, format_summary
-
-    out, summary = build_report(settings(), args.out, args.start, args.end, target=args.target)
-    print(format_summary(summary))
-    print(f"Report: {out.as_uri()}")
-    return 0
+#: Exit statuses: a job that failed, and a mistake in what the user asked for (argparse's own).
+FAILED, USER_ERROR = 1, 2
 
 
 @verb("demo", "a week around 11.11 through Airflow into the warehouse: per-day summary and HTML report")(_no_args)
@@ -369,29 +47,41 @@ def _airflow(args: argparse.Namespace) -> int:
     env = airflow_environ(settings())
     exe = shutil.which("airflow", path=env["PATH"])
     if exe is None:
-        raise SystemExit("airflow is not installed in this environment")
+        raise UserError("airflow is not installed in this environment (make setup installs it)")
     os.execve(exe, [exe, *args.airflow_args], env)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="detak", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="verb", required=True)
-    for name, (handler, add_args, help_text) in VERBS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        add_args(p)
-        p.set_defaults(handler=handler)
-    return parser
+def _report(message: str, verbose: bool) -> None:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    print(f"detak: error: {' '.join(message.split())}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return int(args.handler(args))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Read before parsing: a command line that does not parse still honours -v.
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    command = "detak"
+    try:
+        args = parse(argv)
+        verbose, command = bool(args.verbose), f"detak {args.verb}"
+        logging.basicConfig(
+            level=logging.INFO if verbose else logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        return run(args)
+    except UserError as e:
+        _report(str(e), verbose)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        _report("interrupted", verbose)
+        return 130
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        hint = "" if verbose else " (-v shows the traceback)"
+        _report(f"{command} failed: {type(e).__name__}{': ' + first if first else ''}{hint}", verbose)
+        return FAILED
 
 
 if __name__ == "__main__":

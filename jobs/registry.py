@@ -15,6 +15,7 @@ from typing import Any
 
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources
+from jobs.common.errors import UserError
 from jobs.common.lock import hold
 
 
@@ -241,11 +242,11 @@ def run(
 
 
 def job(name: str) -> Job:
-    """One job by name."""
+    """One job by name; :class:`UserError` naming the known ones when there is none."""
     for j in jobs():
         if j.name == name:
             return j
-    raise KeyError(f"no job named {name!r}; known: {', '.join(j.name for j in jobs())}")
+    raise UserError(f"no job named {name!r}; known: {', '.join(j.name for j in jobs())}")
 
 
 def jobs(group: str | None = None) -> list[Job]:

@@ -41,6 +41,7 @@ from jobs.bronze.landing import FILE_REASONS, read_file
 from jobs.bronze.validate import REASONS, time_rules_of, validate
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources, source_contract
+from jobs.common.errors import UserError
 from jobs.common.eventtime import corrected_time, utc_date
 from jobs.common.tables import conform, ensure_table, read_table, table_path
 from jobs.common.text import format_table
@@ -626,7 +627,7 @@ def ingest_source(
     ``fail_after="events"`` makes the first batch die after its first write (tests only).
     """
     if source not in event_sources():
-        raise ValueError(f"unknown source {source!r}; known: {event_sources()}")
+        raise UserError(f"unknown source {source!r}; known: {', '.join(event_sources())}")
     run_id = run_id or f"manual__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
     for name in (EVENTS.format(source=source), QUARANTINE, QUARANTINE_FILES, FILES, RUNS):
         ensure_table(spark, name, settings)

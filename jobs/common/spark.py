@@ -33,7 +33,7 @@ def resolved_jars(settings: Settings) -> list[str] | None:
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if saved.get("packages") != list(settings["spark"]["packages"]):
+    if saved.get("packages") != packages(settings):
         return None
     jars = [str(j) for j in saved.get("jars", [])]
     if not jars or not all(Path(j.removeprefix("file:")).is_file() for j in jars):
@@ -48,7 +48,7 @@ def save_resolved_jars(settings: Settings, jars: list[str]) -> Path:
     path = _jar_list_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"packages": list(settings["spark"]["packages"]), "jars": jars}, indent=1))
+    tmp.write_text(json.dumps({"packages": packages(settings), "jars": jars}, indent=1))
     tmp.replace(path)
     return path
 
@@ -60,13 +60,13 @@ def spark_conf(settings: Settings, resolve: bool = False) -> dict[str, str]:
     Spark to resolve ``spark.packages`` again, or nothing was resolved yet.
     """
     spark = settings["spark"]
-    conf: dict[str, str] = {str(k): str(v) for k, v in (spark.get("conf") or {}).items()}
+    conf: dict[str, str] = {str(k): str(v) for k, v in spark["conf"].items()}
     conf.update(
         {
-            "spark.app.name": str(spark.get("app_name", "detak")),
+            "spark.app.name": str(spark["app_name"]),
             "spark.sql.shuffle.partitions": str(spark["shuffle_partitions"]),
-            "spark.ui.enabled": str(bool(spark.get("ui", True))).lower(),
-            "spark.ui.showConsoleProgress": str(bool(spark.get("progress_bar", True))).lower(),
+            "spark.ui.enabled": str(bool(spark["ui"])).lower(),
+            "spark.ui.showConsoleProgress": str(bool(spark["progress_bar"])).lower(),
         }
     )
     jars = None if resolve else resolved_jars(settings)
@@ -74,13 +74,36 @@ def spark_conf(settings: Settings, resolve: bool = False) -> dict[str, str]:
         conf["spark.jars"] = ",".join(jars)
     else:
         # Resolved from Maven Central into the Ivy cache once (make setup), served from there after.
-        conf["spark.jars.packages"] = ",".join(spark["packages"])
+        conf["spark.jars.packages"] = ",".join(packages(settings))
         conf["spark.jars.ivy"] = str(spark["ivy_cache"])
     # Python workers use this interpreter (it has the project's packages) unless the settings name
     # the one a cluster's nodes have (an image's, or a virtualenv shipped in spark.archives).
     conf.setdefault("spark.pyspark.python", sys.executable)
     conf.setdefault("spark.pyspark.driver.python", sys.executable)
+    for key, value in lineage_conf(settings).items():
+        # A listener of the user's own (spark.conf) stays beside OpenLineage's.
+        mine = conf.get(key) if key == "spark.extraListeners" else None
+        conf[key] = f"{mine},{value}" if mine else value
     return conf
+
+
+def packages(settings: Settings) -> list[str]:
+    """The Maven coordinates of the jars detak's sessions load."""
+    extra = [settings["lineage"]["spark_package"]] if settings["lineage"]["enabled"] else []
+    return [str(p) for p in [*settings["spark"]["packages"], *extra]]
+
+
+def lineage_conf(settings: Settings) -> dict[str, str]:
+    """Spark properties of the OpenLineage listener and its file transport (none when lineage is off)."""
+    lineage = settings["lineage"]
+    if not lineage["enabled"]:
+        return {}
+    return {
+        "spark.extraListeners": "io.openlineage.spark.agent.OpenLineageSparkListener",
+        "spark.openlineage.namespace": str(lineage["namespace"]),
+        "spark.openlineage.transport.type": "file",
+        "spark.openlineage.transport.location": str(lineage["file"]),
+    }
 
 
 def is_local(settings: Settings) -> bool:
@@ -202,6 +225,9 @@ def get_spark(settings: Settings | None = None, app_name: str | None = None, res
     # "python3" is on PATH), not spark.pyspark.python: pin them to this interpreter, which has
     # the project's packages (pandas UDFs need them).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if settings["lineage"]["enabled"] and "://" not in str(settings["lineage"]["file"]):
+        # The listener appends to the file but does not create its folder.
+        Path(settings["lineage"]["file"]).parent.mkdir(parents=True, exist_ok=True)
     if not _inside_spark_submit():
         builder = builder.master(str(settings["spark"]["master"]))
         for key, value in spark_conf(settings, resolve=resolve).items():
@@ -209,7 +235,14 @@ def get_spark(settings: Settings | None = None, app_name: str | None = None, res
         if app_name:
             builder = builder.appName(app_name)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(str(settings["spark"].get("log_level", "WARN")))
+    spark.sparkContext.setLogLevel(str(settings["spark"]["log_level"]))
+    if settings["lineage"]["enabled"]:
+        # The listener warns at every query that connectors' own lineage extensions could be
+        # loaded by another class loader (none of ours has one): keep its errors only.
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        log4j = jvm.org.apache.logging.log4j
+        log4j.core.config.Configurator.setLevel("io.openlineage", log4j.Level.ERROR)
     ship_jobs(spark, settings)
     return spark
 

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from jobs.common.contracts import json_validator
+from jobs.common.errors import UserError
 from jobs.simulate.reference import SCHEMA_VERSION
 from jobs.simulate.timefmt import MS_HOUR, day_string, iso
 from jobs.simulate.writer import GZIP_LEVEL, PART_BYTES, write_parquet
@@ -34,6 +35,7 @@ __all__ = [
     "adjusted_rand",
     "collector_event",
     "event_uuid",
+    "input_file",
     "order_events",
     "pair_precision_recall",
     "session_agreement",
@@ -46,6 +48,16 @@ __all__ = [
 IMPORT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://detak.dev/importers")
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def input_file(path: Path, what: str, folder_ok: bool = False) -> Path:
+    """``path`` when it is an input file (or, with ``folder_ok``, a folder); :class:`UserError` if not."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such {'file or folder' if folder_ok else 'file'} ({what})")
+    if path.is_dir() and not folder_ok:
+        raise UserError(f"{path} is a folder; give the {what} file")
+    return path
 
 
 def event_uuid(*parts: object) -> str:

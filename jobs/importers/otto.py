@@ -44,7 +44,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from jobs.importers.common import CURRENCY, ImportRun, collector_event, event_uuid, order_events
+from jobs.importers.common import CURRENCY, ImportRun, collector_event, event_uuid, input_file, order_events
 
 SITE = "https://otto.example"
 USER_AGENT = "OTTO import"
@@ -128,6 +128,7 @@ def import_otto(jsonl_path: Path, out: Path, *, validate: bool = True) -> dict[s
     Returns a summary: lines and events read, order events and orders landed, skipped lines and
     events by reason, landing lines per source and event type, distinct event ids, landing files.
     """
+    jsonl_path = input_file(jsonl_path, "OTTO JSON lines")
     run = ImportRun("otto", validate)
     lines_read = events_read = 0
     skipped_lines: dict[str, int] = {}

@@ -58,7 +58,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from jobs.importers.common import CURRENCY, ImportRun, collector_event, event_uuid, order_events
+from jobs.common.errors import UserError
+from jobs.importers.common import CURRENCY, ImportRun, collector_event, event_uuid, input_file, order_events
 
 COLUMNS = (
     "event_time",
@@ -223,6 +224,7 @@ def import_rees46(csv_path: Path, out: Path, *, validate: bool = True) -> dict[s
     source and event type, distinct event ids, landing files. Raises ``ValueError`` when the header
     is not REES46's.
     """
+    csv_path = input_file(csv_path, "REES46 CSV")
     run = ImportRun("rees46", validate)
     rows_read = 0
     orders: dict[tuple[str, int], list[Row]] = {}
@@ -230,7 +232,7 @@ def import_rees46(csv_path: Path, out: Path, *, validate: bool = True) -> dict[s
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or tuple(h.strip() for h in header) != COLUMNS:
-            raise ValueError(f"{csv_path}: not a REES46 CSV, header is {header!r}, expected {','.join(COLUMNS)}")
+            raise UserError(f"{csv_path}: not a REES46 CSV, header is {header!r}, expected {','.join(COLUMNS)}")
         for fields in reader:
             rows_read += 1
             row = parse_row(fields, reader.line_num)

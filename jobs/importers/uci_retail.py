@@ -54,7 +54,8 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from jobs.importers.common import CURRENCY, ImportRun, event_uuid, order_events
+from jobs.common.errors import UserError
+from jobs.importers.common import CURRENCY, ImportRun, event_uuid, input_file, order_events
 from jobs.simulate.reference import SCHEMA_VERSION
 from jobs.simulate.timefmt import iso
 
@@ -210,7 +211,7 @@ def _csv_files(src: Path) -> list[Path]:
     if src.is_dir():
         files = sorted(src.glob("*.csv"))
         if not files:
-            raise ValueError(f"{src}: no .csv files")
+            raise UserError(f"{src}: no .csv files")
         return files
     return [src]
 
@@ -221,7 +222,7 @@ def import_uci_retail(src: Path, out: Path, *, validate: bool = True, timezone: 
     Returns a summary: files and rows read, invoices, orders and cancellations landed, rows skipped
     by reason, landing lines per event type. Raises ``ValueError`` when a header is not UCI's.
     """
-    src, out = Path(src), Path(out)
+    src, out = input_file(src, "UCI Online Retail CSV", folder_ok=True), Path(out)
     run = ImportRun("uci_retail", validate)
     invoices: dict[str, Invoice] = {}
     rows_read = 0
@@ -231,7 +232,7 @@ def import_uci_retail(src: Path, out: Path, *, validate: bool = True, timezone: 
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None or tuple(h.strip().lstrip("\ufeff") for h in header) != COLUMNS:
-                raise ValueError(f"{path}: not a UCI Online Retail CSV, header is {header!r}")
+                raise UserError(f"{path}: not a UCI Online Retail CSV, header is {header!r}")
             for fields in reader:
                 rows_read += 1
                 parsed = _row_problem(fields)

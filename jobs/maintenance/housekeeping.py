@@ -139,7 +139,7 @@ def run_maintenance(spark: SparkSession, settings: Settings, today: date | None 
     params = check_params(settings)
     today = today or datetime.now(UTC).date()
     result: dict[str, Any] = {"today": str(today), "tables": {}}
-    if (params.get("forget") or {}).get("reapply_on_maintenance", True):
+    if params["forget"]["reapply_on_maintenance"]:
         result["forget"] = reapply_forget_requests(spark, settings)
 
     bronze_first_kept = cutoff(today, int(params["bronze_retention_days"]))

@@ -38,8 +38,7 @@ BASELINE_FEATURE = "purchases_30d"
 
 
 def _params(settings: Settings) -> dict[str, Any]:
-    defaults = {"horizon_days": 7, "test_share": 0.3, "seed": 7, "max_rows": 500_000}
-    return {**defaults, **(settings.get("features.ml") or {})}
+    return dict(settings["features"]["ml"])
 
 
 def label_entities(features: DataFrame, orders: DataFrame, horizon_days: int) -> DataFrame:

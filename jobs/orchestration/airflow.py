@@ -52,10 +52,14 @@ def spark_task_kwargs(conf: Settings | None = None) -> dict[str, Any]:
 
 
 def run_cli(argv: list[str]) -> None:
-    """Run ``detak <argv>`` in this process (an in_process task); fail the task on a non-zero exit."""
-    from jobs.cli import main
+    """Run ``detak <argv>`` in this process (an in_process task); fail the task on a non-zero exit.
 
-    code = main(argv)
+    It calls the verbs' dispatch (jobs.commands), not the CLI: an error propagates with its
+    traceback into the task's log instead of being shortened to the CLI's one line.
+    """
+    from jobs.commands import dispatch
+
+    code = dispatch(argv)
     if code:
         raise RuntimeError(f"detak {' '.join(argv)} exited with {code}")
 
@@ -80,7 +84,7 @@ def job_task(
     JVM. Either way the task runs the same verb with the same arguments.
     """
     conf = conf or current_settings()
-    runner = str(conf["airflow"].get("task_runner", "spark_submit"))
+    runner = str(conf["airflow"]["task_runner"])
     common = {
         "task_id": task_id,
         "outlets": outlets or [],

@@ -35,6 +35,7 @@ from pyspark.sql import types as T
 
 from jobs.common.config import Settings
 from jobs.common.contracts import Column, TableContract, parse_type
+from jobs.common.errors import UserError
 
 
 class InjectedFailure(RuntimeError):
@@ -43,6 +44,10 @@ class InjectedFailure(RuntimeError):
 
 class PublishError(RuntimeError):
     """A table cannot be published as asked."""
+
+
+class UnknownTargetError(PublishError, UserError):
+    """A warehouse target that does not exist (a user's ``--target`` or ``warehouse.target``)."""
 
 
 _DUCKDB_TYPES = {
@@ -195,7 +200,7 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.path = Path(settings["paths"]["warehouse"])
-        self.staging_dir = str(settings.get("warehouse.staging_dir") or self.path.parent / "staging")
+        self.staging_dir = str(settings["warehouse"]["staging_dir"])
 
     @property
     def name(self) -> str:
@@ -279,14 +284,14 @@ class PostgresWarehouse(Warehouse):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        conf = settings.get("warehouse.postgres") or {}
-        self.host = str(conf.get("host", "localhost"))
-        self.port = int(conf.get("port", 5432))
-        self.database = str(conf.get("database", "detak"))
-        self.user = str(conf.get("user", "detak"))
-        self.password = os.environ.get(str(conf.get("password_env", "DETAK_WAREHOUSE_PASSWORD")))
-        self.driver = str(conf.get("jdbc_driver", "org.postgresql.Driver"))
-        self.batch_size = int(conf.get("jdbc_batch_size", 10000))
+        conf = settings["warehouse"]["postgres"]
+        self.host = str(conf["host"])
+        self.port = int(conf["port"])
+        self.database = str(conf["database"])
+        self.user = str(conf["user"])
+        self.password = os.environ.get(str(conf["password_env"]))
+        self.driver = str(conf["jdbc_driver"])
+        self.batch_size = int(conf["jdbc_batch_size"])
 
     @property
     def name(self) -> str:
@@ -357,10 +362,10 @@ TARGETS: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse, "postgres": Po
 
 
 def warehouse(settings: Settings, target: str | None = None) -> Warehouse:
-    """The warehouse ``target`` (default ``warehouse.target``, else duckdb)."""
-    kind = target or settings.get("warehouse.target") or "duckdb"
+    """The warehouse ``target`` (default ``warehouse.target``)."""
+    kind = target or settings["warehouse"]["target"]
     if kind not in TARGETS:
-        raise PublishError(f"unknown warehouse target {kind!r}; known: {sorted(TARGETS)}")
+        raise UnknownTargetError(f"unknown warehouse target {kind!r}; known: {', '.join(sorted(TARGETS))}")
     return TARGETS[kind](settings)
 
 

@@ -27,8 +27,8 @@ def log_alert(alert: Alert) -> None:
 
 
 def load_callback(settings: Settings) -> Callable[[Alert], None]:
-    """The callable named by ``quality.alert_callback`` (``module.function``), default :func:`log_alert`."""
-    dotted = settings.get("quality.alert_callback") or f"{__name__}.log_alert"
+    """The callable named by ``quality.alert_callback`` (``module.function``; base.yaml: :func:`log_alert`)."""
+    dotted = settings["quality"]["alert_callback"]
     module_name, _, attr = str(dotted).rpartition(".")
     if not module_name:
         raise ValueError(f"quality.alert_callback must be a dotted path module.function, got {dotted!r}")

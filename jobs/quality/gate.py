@@ -120,7 +120,7 @@ def gx_context(settings: Settings) -> Any:
     docs_dir = str(Path(settings["quality"]["data_docs_dir"]).resolve())
     # The index lists the newest validation runs only: building it reads every result it lists,
     # and a daily gate adds a run per table and date.
-    limit = int(settings.get("quality.data_docs_index_limit", 500))
+    limit = int(settings["quality"]["data_docs_index_limit"])
     site: Any = {
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
@@ -289,7 +289,7 @@ def _gate_dates_at_once(
         # Only whether each check holds matters here: any failure is validated again date by date,
         # with the unexpected values.
         checkpoint = _checkpoint(context, contract, checks, f"{contract.name}@dates", "BOOLEAN_ONLY")
-        sample = int(settings.get("quality.sample_size", 5))
+        sample = int(settings["quality"]["sample_size"])
         run_name = f"{result.run_id}_{dates[0]}..{dates[-1]}"
         ids, checked = _validate(checkpoint, batch, checks, run_name, result.run_at.replace(tzinfo=UTC), sample)
     finally:
@@ -345,7 +345,7 @@ def gate(
     context = gx_context(settings)
     run_id = f"{table_name}@v{version}_{started:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
     result = GateResult(table_name, dates, version, run_id, started.replace(tzinfo=None))
-    sample = int(settings.get("quality.sample_size", 5))
+    sample = int(settings["quality"]["sample_size"])
 
     at_once = (
         bool(contract.partition_by)

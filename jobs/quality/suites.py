@@ -111,11 +111,11 @@ def _date_column(contract: TableContract) -> str | None:
 
 def default_checks(contract: TableContract, settings: Settings, over_dates: bool = False) -> list[Check]:
     """Checks every table gets from its contract (``over_dates``: for a batch of several dates)."""
-    quality = settings.get("quality", {}) or {}
-    pseudonym_names = set(quality.get("pseudonym_columns", []))
-    if contract.layer not in quality.get("pseudonym_layers", ["silver", "gold", "features"]):
+    quality = settings["quality"]
+    pseudonym_names = set(quality["pseudonym_columns"])
+    if contract.layer not in quality["pseudonym_layers"]:
         pseudonym_names = set()
-    regex = str(quality.get("pseudonym_regex", "^[0-9a-f]{64}$"))
+    regex = str(quality["pseudonym_regex"])
     checks: list[Check] = []
     key = list(contract.key)
     name = f"key_unique({', '.join(key)})"

@@ -294,7 +294,7 @@ def detect_actors(events: DataFrame, params: Mapping[str, Any]) -> DataFrame:
                 events,
                 float(logins["window_minutes"]),
                 int(logins["min_failed_logins"]),
-                int(logins.get("min_distinct_accounts", 1)),
+                int(logins["min_distinct_accounts"]),
             ),
         ],
     )

@@ -31,9 +31,6 @@ from typing import Any
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-# Defaults for keys the shop may add to conf ``silver.channels``.
-DEFAULT_DISPLAY_MEDIUMS = ("display", "cpm")
-DEFAULT_SOCIAL_MEDIUMS = ("social",)
 PAID_SOCIAL_MEDIUM = "paid_social"
 # Second levels under country domains that are public suffixes (co.id, com.au, ac.id, or.id, ...).
 SECOND_LEVELS = ("co", "com", "net", "org", "ac", "or", "go", "gov", "edu", "web", "my", "biz", "ne")
@@ -108,11 +105,11 @@ def channel_expr(
     search_ref = host_matches(ref, rules["search_engines"])
     return (
         F.when(paid & (social_source | F.coalesce(medium == PAID_SOCIAL_MEDIUM, F.lit(False))), "paid_social")
-        .when(paid & _in(medium, rules.get("display_mediums") or DEFAULT_DISPLAY_MEDIUMS), "display")
+        .when(paid & _in(medium, rules["display_mediums"]), "display")
         .when(paid, "paid_search")
         .when(_in(medium, rules["email_mediums"]), "email")
         .when(_in(medium, rules["affiliate_mediums"]), "affiliate")
-        .when(_in(medium, rules.get("social_mediums") or DEFAULT_SOCIAL_MEDIUMS) | social_source, "organic_social")
+        .when(_in(medium, rules["social_mediums"]) | social_source, "organic_social")
         .when(social_ref & ~internal, "organic_social")
         .when(_in(source, rules["search_engines"]) | (search_ref & ~internal), "organic_search")
         .when(ref.isNotNull() & ~internal, "referral")

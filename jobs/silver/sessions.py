@@ -54,7 +54,7 @@ def sessionize(events: DataFrame, params: Mapping[str, Any]) -> DataFrame:
     micros = F.unix_micros(F.col("event_time"))
     previous = F.lag(micros).over(device)
     out = events.withColumn("_starts", (previous.isNull() | (micros - previous > timeout_us)).cast("int"))
-    if bool(conf.get("split_on_campaign_change", False)):
+    if bool(conf["split_on_campaign_change"]):
         out = out.withColumn("_visit", F.sum("_starts").over(running))
         earlier = (
             Window.partitionBy("anonymous_id", "_visit").orderBy(*_order()).rowsBetween(Window.unboundedPreceding, -1)

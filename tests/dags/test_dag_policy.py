@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -30,6 +31,15 @@ def schedule_of(dag: Any) -> str:
     return str(getattr(timetable, "expression", timetable))
 
 
+def declared(dag_id: str) -> dict[str, Any]:
+    """``max_active_runs`` and ``catchup`` as the DAG file's ``@dag(...)`` call spells them."""
+    tree = ast.parse((DAGS / f"{dag_id}.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dag":
+            return {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg in ("max_active_runs", "catchup")}
+    raise AssertionError(f"{dag_id}: no @dag(...) call")
+
+
 def test_no_import_errors(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
     assert sorted(dagbag.dags) == sorted(p.stem for p in DAGS.glob("detak_*.py"))
@@ -40,8 +50,11 @@ def test_dag_policy(dagbag: Any, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
     assert dag.tags and "detak" in dag.tags
     assert dag.doc_md and dag_id in dag.doc_md
-    assert dag.max_active_runs is not None
-    assert dag.catchup is False or dag.catchup is True
+    # One run at a time (one writer per table; the ingest stream's checkpoint allows one reader), and
+    # no automatic catch-up: a backfill is one run with a `since`, not a run per missed interval.
+    # Both declared in the DAG file itself, not left to Airflow's defaults.
+    assert (dag.max_active_runs, dag.catchup) == (1, False)
+    assert declared(dag_id) == {"max_active_runs": 1, "catchup": False}
     word = SCHEDULE_WORDS.get(schedule_of(dag))
     assert word is not None, f"{dag_id}: schedule {schedule_of(dag)} is not one of {list(SCHEDULE_WORDS)}"
     assert word in dag.doc_md.lower(), f"{dag_id}: doc_md does not say it runs {word}"
