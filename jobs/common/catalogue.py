@@ -69,7 +69,16 @@ def _contracts() -> list[TableContract]:
     return sorted(mine, key=lambda c: (_layer_key(c.layer), c.name))
 
 
-def _values(column: Column, settings: Settings) -> str:
+def _is_pseudonym(column: Column, contract: TableContract, settings: Settings) -> bool:
+    """Marked in the contract, or named in ``quality.pseudonym_columns`` in a layer that holds pseudonyms."""
+    quality = settings.get("quality", {}) or {}
+    by_name = column.name in quality.get("pseudonym_columns", []) and contract.layer in quality.get(
+        "pseudonym_layers", []
+    )
+    return column.pseudonym or by_name
+
+
+def _values(column: Column, settings: Settings, pseudonym: bool = False) -> str:
     parts = []
     values = accepted_values(column, settings)
     if values is not None:
@@ -84,8 +93,8 @@ def _values(column: Column, settings: Settings) -> str:
         parts.append(f"≥ {column.min}")
     elif column.max is not None:
         parts.append(f"≤ {column.max}")
-    if column.pseudonym:
-        parts.append("keyed pseudonym")
+    if pseudonym:
+        parts.append("keyed pseudonym (64 hex characters)")
     return "; ".join(parts)
 
 
@@ -123,9 +132,8 @@ def _table_section(contract: TableContract, settings: Settings) -> list[str]:
     out += ["", "| column | type | nullable | description | accepted values |", "|---|---|---|---|---|"]
     for col in contract.columns:
         nullable = "yes" if col.nullable else "no"
-        out.append(
-            f"| `{col.name}` | `{_cell(col.type)}` | {nullable} | {_cell(col.description)} | {_values(col, settings)} |"
-        )
+        values = _values(col, settings, _is_pseudonym(col, contract, settings))
+        out.append(f"| `{col.name}` | `{_cell(col.type)}` | {nullable} | {_cell(col.description)} | {values} |")
     return [*out, ""]
 
 
