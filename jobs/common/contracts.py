@@ -8,6 +8,7 @@ Spark ``StructType`` of a bronze table is the union of its source's event-type p
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 from pyspark.sql import types as T
 
-from jobs.common.config import schemas_dir
+from jobs.common.config import Settings, schemas_dir
 
 JSON_TO_SPARK: dict[str, T.DataType] = {
     "string": T.StringType(),
@@ -199,6 +200,15 @@ class Column:
     max: Any = None
     pseudonym: bool = False
     severity: str | None = None
+    #: Accepted values another file already states (one source per fact), as the contract wrote
+    #: them: ``{conf: dotted.key, field: name}``, ``{python: module:NAME}``, ``{event: source.field}``
+    #: (each may be a list), plus ``extra: [...]``. :func:`accepted_values` resolves them.
+    accepted_values_from: dict[str, Any] | None = None
+
+    @property
+    def is_array(self) -> bool:
+        """True for an ``array<...>`` column: its accepted values apply to every item."""
+        return isinstance(parse_type(self.type), T.ArrayType)
 
 
 @dataclass(frozen=True)
@@ -217,10 +227,22 @@ class TableContract:
     source: Path | None = None
     #: Delta table properties set when the table is created (e.g. the change data feed).
     properties: dict[str, str] = field(default_factory=dict)
+    #: Who reads the table (for the catalogue); optional.
+    used_by: str = ""
+    #: Why the table has no key, when no set of columns is unique (``key: []`` then).
+    no_key: str = ""
 
     @property
     def layer(self) -> str:
         return self.name.split(".", 1)[0]
+
+    @property
+    def checks_path(self) -> Path | None:
+        """``<table>.checks.yaml`` next to the contract file, when there is one."""
+        if self.source is None:
+            return None
+        candidate = self.source.with_name(self.source.name.removesuffix(".yaml") + ".checks.yaml")
+        return candidate if candidate.exists() else None
 
     @property
     def spark_schema(self) -> T.StructType:
@@ -276,33 +298,140 @@ def parse_type(text: str) -> T.DataType:
     raise ContractError(f"unknown type {text!r}")
 
 
+#: Keys of the mapping form of ``accepted_values`` (see :class:`Column`).
+VALUE_SOURCES = ("conf", "python", "event")
+
+
+def _accepted(name: str, spec: Any) -> tuple[list[Any] | None, dict[str, Any] | None]:
+    """A column's ``accepted_values`` as (literal values, reference), checked for form only."""
+    if spec is None:
+        return None, None
+    if isinstance(spec, list):
+        return list(spec), None
+    if not isinstance(spec, dict):
+        raise ContractError(f"column {name!r}: accepted_values must be a list or a mapping, not {spec!r}")
+    unknown = set(spec) - {*VALUE_SOURCES, "field", "extra"}
+    if unknown or not set(spec) & set(VALUE_SOURCES):
+        raise ContractError(
+            f"column {name!r}: accepted_values needs one of {list(VALUE_SOURCES)} (with optional field, extra); "
+            f"unknown keys {sorted(unknown)}"
+        )
+    return None, dict(spec)
+
+
 def _columns(spec: list[dict[str, Any]]) -> list[Column]:
     cols = []
     for c in spec:
         if not c.get("description"):
             raise ContractError(f"column {c.get('name')!r} has no description")
+        values, values_from = _accepted(c.get("name", "?"), c.get("accepted_values"))
         cols.append(
             Column(
                 c["name"],
                 c["type"],
                 bool(c.get("nullable", True)),
                 c["description"],
-                accepted_values=list(c["accepted_values"]) if c.get("accepted_values") is not None else None,
+                accepted_values=values,
                 min=c.get("min"),
                 max=c.get("max"),
                 pseudonym=bool(c.get("pseudonym", False)),
                 severity=c.get("severity"),
+                accepted_values_from=values_from,
             )
         )
     return cols
 
 
+def _enum(prop: dict[str, Any]) -> list[Any] | None:
+    """The values a JSON Schema property (or its items) allows, without null; None when open."""
+    values = prop.get("enum", (prop.get("items") or {}).get("enum"))
+    return None if values is None else [v for v in values if v is not None]
+
+
 def _event_columns(source: str) -> list[Column]:
+    """Bronze columns of a source: its event properties, enumerations as their accepted values."""
     contract = source_contract(source)
     return [
-        Column(name, spark_type(prop).simpleString(), True, prop["description"])
+        Column(
+            name,
+            spark_type(prop).simpleString(),
+            True,
+            prop["description"],
+            accepted_values_from={"event": f"{source}.{name}"} if name == "event_type" or _enum(prop) else None,
+        )
         for name, prop in contract.columns.items()
     ]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _event_values(ref: str) -> list[Any]:
+    """``source.field``: the source's event types for ``event_type``, else the field's enumeration."""
+    source, _, name = ref.partition(".")
+    if name == "event_type":
+        return event_types(source)
+    prop = source_contract(source).columns.get(name)
+    values = None if prop is None else _enum(prop)
+    if values is None:
+        raise ContractError(f"event reference {ref!r}: no enumeration of {name!r} in the {source} contracts")
+    return values
+
+
+def _python_values(ref: str) -> list[Any]:
+    """``module:NAME``: a constant of the code (a tuple or list of values)."""
+    module, _, attr = ref.partition(":")
+    try:
+        return list(getattr(importlib.import_module(module), attr))
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise ContractError(f"python reference {ref!r}: {exc}") from None
+
+
+def _conf_values(ref: str, field_name: str | None, settings: Settings) -> list[Any]:
+    """``dotted.key``: a list of the settings (of ``field`` of each item when they are mappings)."""
+    node = settings.get(ref)
+    if not isinstance(node, list):
+        raise ContractError(f"conf reference {ref!r} is not a list in the settings")
+    if field_name is None:
+        return list(node)
+    return [item[field_name] for item in node]
+
+
+def accepted_values(column: Column, settings: Settings) -> list[Any] | None:
+    """The values ``column`` accepts (for an array column, each item), or None when any value goes.
+
+    Literal lists are returned as written; a reference is read from where the fact lives: conf
+    (these settings), a constant of the code or an event contract's enumeration, then ``extra``
+    is appended. Order is kept and repeats are dropped.
+    """
+    if column.accepted_values is not None:
+        return list(column.accepted_values)
+    spec = column.accepted_values_from
+    if spec is None:
+        return None
+    values: list[Any] = []
+    for ref in _as_list(spec.get("conf", [])):
+        values += _conf_values(str(ref), spec.get("field"), settings)
+    for ref in _as_list(spec.get("python", [])):
+        values += _python_values(str(ref))
+    for ref in _as_list(spec.get("event", [])):
+        values += _event_values(str(ref))
+    values += _as_list(spec.get("extra", []))
+    return list(dict.fromkeys(values))
+
+
+def describe_accepted_values(column: Column) -> str | None:
+    """Where a column's accepted values come from, for people: "conf `gold.abandonment.precedence` plus `unknown`"."""
+    spec = column.accepted_values_from
+    if spec is None:
+        return None
+    field_name = f" ({spec['field']} of each)" if spec.get("field") else ""
+    parts = [f"conf `{r}`{field_name}" for r in _as_list(spec.get("conf", []))]
+    parts += [f"code `{r}`" for r in _as_list(spec.get("python", []))]
+    parts += [f"event contract `{r}`" for r in _as_list(spec.get("event", []))]
+    extra = _as_list(spec.get("extra", []))
+    return ", ".join(parts) + (" plus " + ", ".join(f"`{v}`" for v in extra) if extra else "")
 
 
 def _check_zorder(contract: TableContract) -> None:
@@ -336,6 +465,8 @@ def _contract_files() -> list[Path]:
 
 
 def _check_key(contract: TableContract) -> None:
+    if contract.key and contract.no_key:
+        raise ContractError(f"{contract.name}: a contract states either key or no_key, not both")
     names = {c.name for c in contract.columns}
     for col in contract.key:
         if col not in names:
@@ -373,6 +504,8 @@ def table_contracts() -> dict[str, TableContract]:
                     str(k): str(v).lower() if isinstance(v, bool) else str(v)
                     for k, v in (doc.get("properties") or {}).items()
                 },
+                used_by=fill(str(doc.get("used_by", ""))).strip(),
+                no_key=" ".join(str(doc.get("no_key", "")).split()),
             )
             _check_zorder(contract)
             _check_key(contract)

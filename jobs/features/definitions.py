@@ -219,6 +219,7 @@ def contract_doc() -> dict[str, Any]:
             "per as_of_date"
         ),
         "partition_by": ["as_of_date"],
+        "key": ["user_id", "as_of_date"],
         "columns": keys + [f.column() for f in user_daily_features()] + [partition],
     }
 

@@ -5,7 +5,7 @@ Grain: one row per user × ``as_of_date``. A row describes the user's purchases 
 the daily job for logical date D writes ``as_of_date = D + 1``, so the row is valid from the start
 of the day after the data it was built from (the same convention as ``features.user_daily``).
 
-Rules (see README "Time of purchase"):
+Rules (see docs/purchase-time-and-features.md):
 
 * A *purchase* is an order of ``silver.orders`` with a buyer (``user_id``) created before the
   as-of instant and not cancelled before it. Order state is read point in time from the order's

@@ -5,7 +5,10 @@ Every table gets, from its contract (``schemas/tables/**/<table>.yaml``):
 - ``key_unique(...)`` and ``not_null(...)`` on the grain key (``key: [cols]``; skipped when absent),
 - ``not_null(col)`` for every column declared ``nullable: false``,
 - ``type(col)``: the column has the contract's Spark type,
-- ``accepted_values(col)`` and ``range(col)`` from a column's ``accepted_values`` / ``min`` / ``max``,
+- ``accepted_values(col)`` and ``range(col)`` from a column's ``accepted_values`` / ``min`` / ``max``;
+  accepted values written as a reference (``{conf: gold.abandonment.precedence, extra: [unknown]}``)
+  are read from these settings, the code or an event contract, and for an ``array<...>`` column
+  every item must be one of them,
 - ``pseudonym(col)``: every value of a pseudonymised column (``pseudonym: true``, or a column named in
   ``quality.pseudonym_columns``) is 64 hex characters, so a raw id, an e-mail or an IP never passes,
 - ``not_empty`` (a warning): the batch has rows.
@@ -52,7 +55,7 @@ from great_expectations.expectations.expectation import Expectation
 from great_expectations.expectations.metadata_types import FailureSeverity
 
 from jobs.common.config import Settings
-from jobs.common.contracts import ContractError, TableContract, parse_type
+from jobs.common.contracts import ContractError, TableContract, accepted_values, parse_type
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -103,6 +106,18 @@ def _unexpected_rows(name: str, severity: str, query: str, description: str) -> 
         unexpected_rows_query=query,
         description=description,
     )
+
+
+def _sql_literal(value: Any) -> str:
+    """A value as a Spark SQL literal (strings quoted, quotes and backslashes escaped)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
 
 
 def _date_column(contract: TableContract) -> str | None:
@@ -157,21 +172,20 @@ def default_checks(contract: TableContract, settings: Settings, over_dates: bool
         )
     for col in contract.columns:
         severity = col.severity or CRITICAL
-        if col.accepted_values is not None:
+        values = accepted_values(col, settings)
+        if values is not None:
             name = f"accepted_values({col.name})"
-            checks.append(
-                Check(
-                    name,
-                    severity,
-                    _expect(
-                        gx.expectations.ExpectColumnValuesToBeInSet,
-                        name,
-                        severity,
-                        column=col.name,
-                        value_set=list(col.accepted_values),
-                    ),
+            if col.is_array:
+                # Great Expectations compares whole values; an array's items are checked by a query.
+                listed = ", ".join(_sql_literal(v) for v in values)
+                query = f"SELECT * FROM {{batch}} WHERE exists({col.name}, v -> v NOT IN ({listed}))"
+                description = f"every item of {col.name} is one of {values}"
+                expectation = _unexpected_rows(name, severity, _braces(query), description)
+            else:
+                expectation = _expect(
+                    gx.expectations.ExpectColumnValuesToBeInSet, name, severity, column=col.name, value_set=values
                 )
-            )
+            checks.append(Check(name, severity, expectation))
         if col.min is not None or col.max is not None:
             name = f"range({col.name})"
             checks.append(
@@ -315,10 +329,7 @@ def custom_check(spec: dict[str, Any], contract: TableContract, over_dates: bool
 
 def checks_file(contract: TableContract) -> Path | None:
     """``<table>.checks.yaml`` next to the contract file, when there is one."""
-    if contract.source is None:
-        return None
-    candidate = contract.source.with_name(contract.source.name.removesuffix(".yaml") + ".checks.yaml")
-    return candidate if candidate.exists() else None
+    return contract.checks_path
 
 
 @overload

@@ -3,7 +3,7 @@
 REES46 cuts sessions its own way (a new user_session id when the visitor returns after a while,
 by rules the data set does not publish); detak cuts after 30 minutes without an event. The test
 pins the agreement measured on the sample, so a change in sessionisation shows up here, and
-reports it (``-s`` prints it). See README, "Real data".
+reports it (``-s`` prints it). See docs/real-data.md.
 """
 
 from __future__ import annotations
