@@ -26,17 +26,6 @@ __all__ = ["VERBS", "build_parser", "main", "verb"]
 FAILED, USER_ERROR = 1, 2
 
 
-def _catalogue_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--check", action="store_true", help="only say whether docs/tables.md is current (exit 1 if not)")
-
-
-@verb("catalogue", "write docs/tables.md, the table catalogue, from the table contracts")(_catalogue_args)
-def _catalogue(args: argparse.Namespace) -> int:
-    from jobs.common.catalogue import main as catalogue
-
-    return catalogue(["--check"] if args.check else [])
-
-
 @verb("demo", "a week around 11.11 through Airflow into the warehouse: per-day summary and HTML report")(_no_args)
 def _demo(args: argparse.Namespace) -> int:
     from jobs.demo import demo

@@ -381,6 +381,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalogue_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--check", action="store_true", help="only say whether docs/tables.md is current (exit 1 if not)")
+
+
+@verb("catalogue", "write docs/tables.md, the table catalogue, from the table contracts")(_catalogue_args)
+def _catalogue(args: argparse.Namespace) -> int:
+    from jobs.common.catalogue import main as catalogue
+
+    return catalogue(["--check"] if args.check else [])
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that raises :class:`UsageError` instead of printing usage and exiting."""
 
