@@ -170,7 +170,9 @@ def connect_server_argv(settings: Settings, port: int | None = None) -> list[str
     import pyspark
 
     connect = settings["spark"]["connect"]
-    conf = spark_conf(settings)
+    # Resolved through Ivy (cached after the first start): Delta's Connect plugins are not among
+    # the jars ``detak prefetch`` lists.
+    conf = spark_conf(settings, resolve=True)
     packages = ",".join([*conf.pop("spark.jars.packages").split(","), *connect["packages"]])
     conf.update({str(k): str(v) for k, v in (connect.get("conf") or {}).items()})
     conf["spark.connect.grpc.binding.port"] = str(port or connect["port"])

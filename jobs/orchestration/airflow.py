@@ -106,16 +106,17 @@ def job_task(
     raise ValueError(f"airflow.task_runner must be spark_submit, in_process or spark_connect, not {runner!r}")
 
 
-def announce_new_rows(source: str, run_id: str) -> str:
-    """Succeed (and so update the task's Asset) only when the ingest run ``run_id`` of ``source``
-    wrote bronze rows; skip otherwise, so downstream runs start only for new data."""
+def announce_new_rows(source: str, ingest_run: str) -> str:
+    """Succeed (and so update the task's Asset) only when the ingest run ``ingest_run`` (the DAG
+    run's id; ``run_id`` itself is a reserved task argument) of ``source`` wrote bronze rows; skip
+    otherwise, so downstream runs start only for new data."""
     import json
 
     from airflow.sdk.exceptions import AirflowSkipException
 
     from jobs.bronze.ingest import summary_path
 
-    path = summary_path(current_settings(), source, run_id)
+    path = summary_path(current_settings(), source, ingest_run)
     if not path.exists():
         raise RuntimeError(f"ingest of {source} left no summary at {path}")
     summary = json.loads(path.read_text())

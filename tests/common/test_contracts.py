@@ -61,7 +61,7 @@ def test_every_event_type_of_the_design_has_a_contract() -> None:
 def test_bronze_table_contract_puts_ingestion_columns_after_the_event_columns() -> None:
     t = table("bronze.orders_events")
     names = [c.name for c in t.columns]
-    assert names[-5:] == ["event_date", "_ingested_at", "_source_file", "_run_id", "_batch_id"]
+    assert names[-6:] == ["event_date", "_ingested_at", "_source_file", "_line", "_run_id", "_batch_id"]
     assert names[:2] == ["event_id", "event_type"]
     assert t.partition_by == ["event_date"]
     assert t.spark_schema["_batch_id"].dataType == T.LongType()

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_lineage_is_off_by_default(tmp_path: Path) -> None:
-    conf = spark_conf(load_settings("ci", environ={"DETAK_HOME": str(tmp_path)}))
+    conf = spark_conf(load_settings("ci", environ={"DETAK_HOME": str(tmp_path)}), resolve=True)
     assert not [k for k in conf if "openlineage" in k or k == "spark.extraListeners"]
     assert "openlineage" not in conf["spark.jars.packages"]
 

@@ -1,8 +1,9 @@
 """Fault injection: the real ``detak`` CLI in a subprocess, killed with SIGKILL at random moments.
 
-A *step* is one CLI call (ingest, a daily job, publish to a target, forget). :func:`run_step`
-starts it in its own process group and, when asked, waits for the step's ``started`` line (the
-Spark session is up and the job has begun) plus a random delay within the step's usual duration,
+A *step* is one CLI call (ingest, the daily run, publish to a target, forget) and the stage of it
+the kills aim at. :func:`run_step` starts it in its own process group and, when asked, waits for
+the stage's marker line (the Spark session is up and that stage has begun: ``detak run`` prints one
+per job) plus a random delay within the stage's usual duration,
 then kills the whole group (the Python process and its JVM) with SIGKILL: the job dies wherever
 it is, mid-write, mid-commit, mid-swap. The next attempt of the same step must then finish the
 work as if nothing had happened.
@@ -32,9 +33,15 @@ REPO = Path(__file__).resolve().parents[2]
 class Step:
     name: str
     argv: tuple[str, ...]
-    #: Seconds the step usually runs after its ``started`` line; kills land within 1.2 times that.
+    #: Seconds the stage usually runs after its ``marker`` line; kills land within 1.2 times that.
     duration: float
     env: tuple[tuple[str, str], ...] = ()
+    #: The output line the kill timer starts from: a stage of ``detak run`` (``"silver: started"``)
+    #: or a verb's own ``started`` line.
+    marker: str = "started"
+    #: Whether an attempt is let run to the end after the kills; a step that shares its command with
+    #: the next step (a later stage of the same ``detak run``) leaves that to the next one.
+    finish: bool = True
 
 
 @dataclass
@@ -90,7 +97,7 @@ def run_step(home: Path, step: Step, kill_at: float | None, log: Path, timeout: 
             assert proc.stdout is not None
             for line in proc.stdout:
                 out.write(line)
-                if "started" in line:
+                if step.marker in line:
                     started.set()
 
         reader = threading.Thread(target=pump, daemon=True)
@@ -125,6 +132,8 @@ def inject(home: Path, steps: Sequence[tuple[Step, int]], seed: int, log: Path) 
     for step, kills in steps:
         for _ in range(kills):
             outcome.attempts.append(run_step(home, step, rng.uniform(0.0, 1.2 * step.duration), log))
+        if not step.finish:
+            continue
         final = run_step(home, step, None, log)
         outcome.attempts.append(final)
         if final.exit_code != 0:
