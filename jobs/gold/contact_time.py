@@ -184,8 +184,8 @@ def backtest(contact: DataFrame, purchases: DataFrame, baseline_hour: int, hit_h
     rows = (
         scored.groupBy("source")
         .agg(F.count("*").alias("purchases"), F.sum(hit).alias("hits"), F.sum(base).alias("baseline_hits"))
-        .collect()
-    )  # bounded: three sources
+        .collect()  # bounded: three sources
+    )
     by_source = {r["source"]: {k: int(r[k] or 0) for k in ("purchases", "hits", "baseline_hits")} for r in rows}
     n = sum(v["purchases"] for v in by_source.values())
     hits = sum(v["hits"] for v in by_source.values())
