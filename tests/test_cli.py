@@ -20,6 +20,7 @@ import pytest
 from jobs.cli import main
 from jobs.common.config import settings
 from jobs.common.errors import UsageError, UserError
+from jobs.registry import jobs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,8 +52,9 @@ def one_error_line(stderr: str) -> str:
         (
             ["job", "silvr", "--date", "2026-11-11"],
             {},
-            "argument name: invalid choice: 'silvr' (choose from 'silver', 'gold_browsing', 'gold_abandonment', "
-            "'gold_purchase_time', 'features', 'quality_gate', 'publish') (see detak job --help)",
+            "argument name: invalid choice: 'silvr' (choose from "
+            + ", ".join(repr(j.name) for j in jobs("daily"))
+            + ") (see detak job --help)",
         ),
         (
             ["ingest", "--source", "tiktok"],

@@ -345,24 +345,29 @@ def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: 
         checked = check(decode(fresh, settings), source, settings).persist()
         try:
             valid, rejected = split(checked, source, run_id, batch_id, started, clock_skew)
-            _write(valid, events_path, app("bronze"), batch_id)
+            # Counted first so that a batch writes only the tables it has rows for: every Delta
+            # commit costs a job and a log entry, and most batches quarantine nothing.
+            per_file, totals = _counts(checked)
+            if totals["valid"]:
+                _write(valid, events_path, app("bronze"), batch_id)
             if fail_after == "events":
                 raise InjectedFailure(f"injected failure after the events write of batch {batch_id}")
-            _write(rejected, paths[QUARANTINE], app("quarantine"), batch_id)
-            per_file, totals = _counts(checked)
+            if totals["quarantined"]:
+                _write(rejected, paths[QUARANTINE], app("quarantine"), batch_id)
             file_rows = _file_rows(spark, settings, source, checked, listed, committed, per_file)
             meta = (run_id, batch_id, started)
             ledger = _ledger_frame(spark, file_rows, source, meta)
-            bad = ledger.where(F.col("status") == "quarantined")
-            _write(
-                conform(
-                    bad.withColumnRenamed("file_reason", "reason").withColumnRenamed("file_error", "error"),
-                    QUARANTINE_FILES,
-                ),
-                paths[QUARANTINE_FILES],
-                app("quarantine_files"),
-                batch_id,
-            )
+            if any(f["status"] == "quarantined" for f in file_rows):
+                bad = ledger.where(F.col("status") == "quarantined")
+                _write(
+                    conform(
+                        bad.withColumnRenamed("file_reason", "reason").withColumnRenamed("file_error", "error"),
+                        QUARANTINE_FILES,
+                    ),
+                    paths[QUARANTINE_FILES],
+                    app("quarantine_files"),
+                    batch_id,
+                )
             _write(conform(ledger, FILES), paths[FILES], app("ingest_files"), batch_id)
             lines = sum(f["file_lines"] or 0 for f in file_rows if f["status"] == "ingested")
             if lines != totals["valid"] + totals["quarantined"]:
@@ -403,18 +408,20 @@ def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: 
 def _counts(checked: DataFrame) -> tuple[dict[str, tuple[int, int]], dict[str, Any]]:
     """Per file (valid, quarantined) lines, and the batch's totals by reason and unknown field."""
     lines = checked.where(F.col("kind") == "line")
-    per_file = {
-        r["_source_file"]: (int(r["valid"]), int(r["quarantined"]))
-        for r in lines.groupBy("_source_file")
-        .agg(
-            F.count(F.when(F.col("reason").isNull(), 1)).alias("valid"),
-            F.count(F.when(F.col("reason").isNotNull(), 1)).alias("quarantined"),
-        )
-        .collect()  # bounded: one row per file of the batch
-    }
-    reasons = lines.groupBy("reason").agg(F.count("*").alias("n")).collect()  # bounded: one row per reason
-    counts = {r["reason"]: int(r["n"]) for r in reasons}
-    valid = counts.pop(None, 0)
+    # Files and reasons in one pass.
+    groups = lines.groupBy("_source_file", "reason").agg(F.count("*").alias("n"))
+    per_file: dict[str, tuple[int, int]] = {}
+    counts: dict[str, int] = {}
+    valid = 0
+    for r in groups.collect():  # bounded: one row per file and reason of the batch
+        valid_n, bad_n = per_file.get(r["_source_file"], (0, 0))
+        n = int(r["n"])
+        if r["reason"] is None:
+            per_file[r["_source_file"]] = (valid_n + n, bad_n)
+            valid += n
+        else:
+            per_file[r["_source_file"]] = (valid_n, bad_n + n)
+            counts[r["reason"]] = counts.get(r["reason"], 0) + n
     order = [*REASONS, *sorted(set(counts) - set(REASONS))]
     by_reason = {r: counts[r] for r in order if r in counts}
     unknown = {

@@ -37,7 +37,9 @@ other tables restricted to the batch's date and ``detak_batch`` has the batch's 
 batch holding several dates of a date-partitioned table, each written so that it passes on the
 batch exactly when it passes on every date alone: the key is made unique per date (the partition
 column joins it), aggregates and freshness are grouped by date, reference views hold the batch's
-dates and ``detak_batch`` has a row per date. A check with no such form (raw ``sql``, a built-in
+dates and ``detak_batch`` has a row per date; a raw ``sql`` check whose query already works date by
+date (it groups or joins by the partition column) says so with ``per_date: true`` and is run as it
+is. A check with no such form (other raw ``sql``, a built-in
 ``expectation``, ``non_increasing`` across dates, a ``matches_table`` without dates) makes the
 whole set ``None``: the gate then validates date by date. ``not_empty`` is left to the gate, which
 counts each date's rows.
@@ -247,7 +249,7 @@ def custom_check(spec: dict[str, Any], contract: TableContract, over_dates: bool
     batch_date = _date_column(contract)
     if kind not in CUSTOM_TYPES:
         raise ContractError(f"check {name}: unknown type {kind!r}")
-    if over_dates and kind in ("expectation", "sql"):
+    if over_dates and (kind == "expectation" or (kind == "sql" and not spec.get("per_date"))):
         return None
     if kind == "expectation":
         return Check(name, severity, _builtin(spec, name, severity))

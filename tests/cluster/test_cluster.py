@@ -22,6 +22,7 @@ from tests.cluster.standalone import Cluster
 
 
 @pytest.mark.integration
+@pytest.mark.soak
 def test_daily_pipeline_on_a_standalone_cluster_equals_local(
     spark: SparkSession, cluster: Cluster, tmp_path: Path
 ) -> None:

@@ -33,7 +33,7 @@ from jobs.registry import jobs, run
 from jobs.simulate import generate
 from tests.conftest import sim_settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 FIRST, LAST = date(2026, 11, 10), date(2026, 11, 11)
 USERS, SEED = 300, 11

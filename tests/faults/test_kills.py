@@ -18,7 +18,7 @@ from jobs.silver.reconcile import reconcile
 from tests.faults.scenario import KILLS, FaultRun, run_faults
 from tests.quality.helpers import postgres_cluster
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 
 @pytest.fixture(scope="module")

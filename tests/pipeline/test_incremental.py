@@ -36,7 +36,7 @@ from jobs.registry import SILVER, jobs, run
 from jobs.simulate import generate
 from tests.conftest import sim_settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 START, DAYS, USERS, SEED = date(2026, 11, 9), 6, 40, 5
 SOURCES = ["clickstream", "search", "orders"]

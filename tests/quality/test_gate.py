@@ -42,12 +42,12 @@ def test_contract_defaults_and_checks_file(tmp_path: Path) -> None:
     assert checks["not_empty"] == WARNING
 
 
-def test_contract_without_key_skips_uniqueness(tmp_path: Path) -> None:
+def test_key_and_pseudonym_checks_follow_the_contract(tmp_path: Path) -> None:
     checks = [c.name for c in table_checks(table("silver.reconciliation"), settings_for(tmp_path))]
     assert "key_unique(event_date, source)" in checks
-    # The quarantine states why it has no key (identical rejected lines are identical rows).
-    no_key = [c.name for c in table_checks(table("bronze.quarantine"), settings_for(tmp_path))]
-    assert not [n for n in no_key if n.startswith("key_unique")]
+    # The quarantine's key is where each rejected line was delivered (identical lines stay apart).
+    quarantine = [c.name for c in table_checks(table("bronze.quarantine"), settings_for(tmp_path))]
+    assert [n for n in quarantine if n.startswith("key_unique")] == ["key_unique(_source_file, _line)"]
     # Bronze keeps raw ids by design: no pseudonym check there; silver has them.
     assert not [
         n for n in table_checks(table("bronze.clickstream_events"), settings_for(tmp_path)) if "pseudonym" in n.name

@@ -52,6 +52,7 @@ def bronze(spark: SparkSession, source: str, rows: list[dict[str, Any]]) -> Data
         "event_date": DAY,
         "_ingested_at": dt.datetime(2026, 11, 10, 17, 0),
         "_source_file": "file:/landing/part-0.jsonl.gz",
+        "_line": 1,
         "_run_id": "run-1",
         "_batch_id": 0,
     }

@@ -84,6 +84,7 @@ def order_event(event_id: str, status: str, updated_at: dt.datetime, **fields: A
         "event_date": updated_at.date(),
         "_ingested_at": updated_at + dt.timedelta(minutes=5),
         "_source_file": f"file:/landing/orders/{event_id}.jsonl.gz",
+        "_line": 1,
         "_run_id": "r1",
         "_batch_id": 0,
     }
