@@ -56,7 +56,8 @@ def airflow_env(home: Path, **spark: object) -> dict[str, str]:
     # Drivers bind to loopback, where the cluster and the Connect server listen.
     env.update({"DETAK_ENV": "ci", "DETAK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"})
     for key, value in spark.items():
-        env[f"DETAK__SPARK__{key.upper()}"] = json.dumps(value)
+        # Where base.yaml holds a string the variable's text is the value as written; others are YAML.
+        env[f"DETAK__SPARK__{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
 
 

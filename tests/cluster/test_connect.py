@@ -25,6 +25,7 @@ CONNECT_JOBS = ("gold_browsing", "gold_abandonment", "gold_purchase_time", "feat
 
 
 @pytest.mark.integration
+@pytest.mark.soak
 def test_daily_jobs_over_spark_connect_equal_local(spark: SparkSession, connect_server: str, tmp_path: Path) -> None:
     reference = make_home(tmp_path / "local")
     run_local(spark, reference, names=("silver",))

@@ -43,6 +43,7 @@ def test_lineage_on_adds_the_listener_and_its_file_transport(tmp_path: Path) -> 
 
 
 @pytest.mark.integration
+@pytest.mark.soak
 def test_a_job_run_emits_the_datasets_it_read_and_wrote(tmp_path: Path) -> None:
     """The silver job on a small simulated day, in its own Spark process with the listener on."""
     from jobs.simulate import generate

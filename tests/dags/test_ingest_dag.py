@@ -20,6 +20,7 @@ from tests.conftest import ci_settings
 
 
 @pytest.mark.integration
+@pytest.mark.soak
 def test_ingest_dag_lands_every_line_exactly_once(spark: SparkSession, tmp_path: Path) -> None:
     home = tmp_path / "home"
     conf = ci_settings(home)

@@ -142,6 +142,8 @@ def test_forget_removes_a_person_from_every_layer_file_and_landing_line(
         look_for = needles["raw"] + ([] if allowed_pseudo else needles["pseudo"])
         current = _rows_as_text(spark.read.format("delta").load(str(folder)))
         assert current.where(_any_of(F.col("row"), look_for)).count() == 0, folder
+        if not any(p for p in folder.rglob("*.parquet") if "_delta_log" not in p.parts):
+            continue  # a table no batch has written rows to yet has no data file to search
         files = _rows_as_text(spark.read.parquet(str(folder)))
         assert files.where(_any_of(F.col("row"), look_for)).count() == 0, folder
     stray = [p for p in lake.rglob("*.parquet") if not any(part == "_delta_log" for part in p.parts)]
