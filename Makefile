@@ -41,9 +41,10 @@ $(JARS): $(STAMP) conf/base.yaml
 demo: setup
 	$(BIN)/detak demo
 
-# The suite CI runs (under 20 minutes on 2 cores). The `soak` tests run whole daily pipelines many
-# times over (a simulated week day by day, SIGKILLs in every stage, Airflow end to end and on a
-# standalone cluster): about an hour more, run by `make soak` before a release.
+# The suite CI runs: about half an hour on 2 cores (the target is 20 minutes). The `soak` tests run
+# whole daily pipelines many times over (a simulated week day by day, SIGKILLs in every stage,
+# Airflow end to end and on a standalone cluster, Spark Connect): about an hour more, run by
+# `make soak` before a release.
 test: setup
 	$(BIN)/pytest -q -m "not soak"
 

@@ -11,6 +11,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common.tables import table_path
 from jobs.maintenance.housekeeping import run_maintenance
 from jobs.maintenance.lake import existing_tables
 from tests.conftest import copy_home, sim_settings
@@ -31,6 +32,12 @@ def test_maintenance_keeps_every_row_but_those_past_retention(
     home = copy_home(sim_home, tmp_path / "home")
     shutil.copytree(sim_home / "landing", home / "landing")
     settings = sim_settings(home, maintenance={"bronze_retention_days": 6, "landing_retention_days": 6})
+    # The copied ledger names the shared home's landing files; landing retention deletes only files
+    # the ledger shows as ingested, so it must name this home's copies.
+    shared, mine = f"{sim_home.resolve()}/landing/", f"{home.resolve()}/landing/"
+    DeltaTable.forPath(spark, table_path("bronze.ingest_files", settings)).update(
+        set={"path": F.replace(F.col("path"), F.lit(shared), F.lit(mine))}
+    )
     tables = existing_tables(spark, settings)
     versions = {c.name: DeltaTable.forPath(spark, p).history(1).first()["version"] for c, p in tables}  # type: ignore[index]
     landing_days = {p.name for p in (home / "landing").glob("*/date=*")}
