@@ -471,8 +471,7 @@ def _listing(batch: DataFrame, checkpoint: str, batch_id: int) -> dict[str, dict
     """
     scanned = {
         r["path"]: {"length": r["length"], "modificationTime": r["modificationTime"]}
-        # bounded: at most ingest.max_files_per_trigger files
-        for r in batch.select("path", "length", "modificationTime").collect()
+        for r in batch.select("path", "length", "modificationTime").collect()  # bounded: max_files_per_trigger
     }
     for listed in _source_log(checkpoint, batch_id):
         path = _uri(listed)

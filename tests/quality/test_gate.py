@@ -158,6 +158,11 @@ def test_checks_without_a_form_for_several_dates_fall_back_to_each_date(tmp_path
         {"name": "n", "type": "non_increasing", "column": "sessions", "order_by": "step_index", "partition_by": []},
     ):
         assert custom_check(spec, contract, over_dates=True) is None
+    # A raw query that says it already works date by date runs as written over several dates.
+    per_date = {"name": "p", "type": "sql", "query": "SELECT session_date FROM {batch} GROUP BY 1 HAVING count(*) < 0"}
+    grouped = custom_check({**per_date, "per_date": True}, contract, over_dates=True)
+    assert grouped is not None
+    assert grouped.expectation.unexpected_rows_query == per_date["query"]  # type: ignore[attr-defined]
     assert table_checks(table("silver.identity_map"), settings, over_dates=True) is None
 
 
