@@ -182,18 +182,33 @@ def incremental_cost(spark: Any, root: Path, history: int = 30, users: int = 100
 
 
 def bench_reliability(spark: Any, root: Path) -> dict[str, Any]:
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    steps: dict[str, Callable[[], Any]] = {
-        "bad_inputs": lambda: bad_inputs(spark, root),
-        "incremental": lambda: incremental_cost(spark, root),
-        "outage": lambda: outage(spark, root),
-        "soak": lambda: soak(spark, root / "soak"),
+    """Every measurement in its own folder under ``root``; each result is kept beside it as JSON, so
+    with ``DETAK_BENCH_RESUME=1`` a run interrupted after an hour of soak re-runs only what is missing."""
+    import json
+    import os
+
+    resume = os.environ.get("DETAK_BENCH_RESUME") == "1"
+    if not resume:
+        shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    steps: dict[str, Callable[[Path], Any]] = {
+        "bad_inputs": lambda r: bad_inputs(spark, r),
+        "incremental": lambda r: incremental_cost(spark, r),
+        "outage": lambda r: outage(spark, r),
+        "soak": lambda r: soak(spark, r),
     }
     out: dict[str, Any] = {}
     for name, fn in steps.items():
+        kept = root / f"{name}.json"
+        if resume and kept.exists():
+            out[name] = json.loads(kept.read_text())
+            print(f"reliability {name}: kept from {kept}", flush=True)
+            continue
+        shutil.rmtree(root / name, ignore_errors=True)
+        (root / name).mkdir()
         t0 = time.perf_counter()
-        out[name] = fn()
+        out[name] = fn(root / name)
+        kept.write_text(json.dumps(out[name], indent=2, default=str))
         print(f"reliability {name}: {time.perf_counter() - t0:.0f} s", flush=True)
     return out
 

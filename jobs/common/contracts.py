@@ -8,10 +8,12 @@ Spark ``StructType`` of a bronze table is the union of its source's event-type p
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -179,7 +181,26 @@ def json_validator(source: str, event_type: str) -> Any:
     ]
     registry: Registry = Registry().with_resources(resources)
     schema = _load(event_schema_path(source, event_type))
-    return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(schema, registry=registry, format_checker=_format_checker())
+
+
+def _format_checker() -> Any:
+    """jsonschema's format checker, with ``date-time`` asserted as bronze does.
+
+    jsonschema checks ``date-time`` only when the optional ``rfc3339-validator`` is installed and
+    passes anything otherwise; Python's ISO 8601 parser with a required UTC offset is the same rule.
+    """
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    checker: FormatChecker = copy.deepcopy(Draft202012Validator.FORMAT_CHECKER)
+
+    @checker.checks("date-time", raises=ValueError)
+    def _date_time(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        return datetime.fromisoformat(value).tzinfo is not None
+
+    return checker
 
 
 # ---------------------------------------------------------------------------------------------

@@ -92,6 +92,8 @@ CASES = [
          "quarantine", "unknown_event_type"),
     Case("text_in_number", "text where the contract wants a number",
          {"text.jsonl.gz": gz(event("text", results_count="banyak"))}, "quarantine", "type_mismatch"),
+    Case("object_for_text", "a JSON object where the contract wants text",
+         {"object.jsonl.gz": gz(event("object", anonymous_id={"a": [1, 2]}))}, "quarantine", "type_mismatch"),
     Case("bad_timestamp", "an event_time that is not a timestamp",
          {"when.jsonl.gz": gz(event("when", event_time="kemarin"))}, "quarantine", "type_mismatch"),
     Case("missing_required", "a required field absent", {"noanon.jsonl.gz": gz(event("noanon", anonymous_id="<drop>"))},

@@ -253,3 +253,24 @@ def test_custom_check_queries(spark: SparkSession) -> None:
     share = {"type": "aggregate_between", "expression": "sum(duplicates) / sum(bronze_rows)", "max": 0.1}
     assert _violations(spark, share, rows, recon) == [(0.2,)]
     assert _violations(spark, {**share, "max": 0.5}, rows, recon) == []
+
+
+def test_a_left_cart_with_no_reason_passes_the_reason_check(spark: SparkSession) -> None:
+    """The check's query runs in ANSI mode: a cart left for no known reason (no reasons, primary
+    ``unknown``) must be judged, not make the query fail."""
+    import yaml
+
+    path = table("gold.cart_abandonment").checks_path
+    assert path is not None
+    checks = yaml.safe_load(path.read_text())["checks"]
+    spec = next(c for c in checks if c["name"] == "reasons_only_for_left_carts")
+    carts = "cart_id string, outcome string, primary_reason string, reasons array<string>"
+    rows = [
+        ("left-unknown", "abandoned", "unknown", []),
+        ("left-known", "abandoned", "shipping_cost", ["shipping_cost", "slow_page"]),
+        ("left-wrong", "abandoned", "slow_page", ["shipping_cost"]),
+        ("bought", "converted", None, []),
+        ("bought-with-reason", "converted", "coupon", ["coupon"]),
+    ]
+    spec = {k: v for k, v in spec.items() if k in ("type", "condition")}
+    assert _violations(spark, spec, rows, carts) == [rows[2], rows[4]]
