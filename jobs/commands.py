@@ -134,6 +134,9 @@ def _run(args: argparse.Namespace) -> int:
     end = args.end or datetime.now(UTC).date()
     if args.start is not None and end < args.start:
         raise UserError(f"--to {end} is before --from {args.start}")
+    from jobs.silver.privacy import require_key
+
+    require_key(conf)  # before Spark starts
     spark = get_spark(conf, app_name="detak-run")
     if not args.daily:
         for j in jobs("daily"):
@@ -195,6 +198,10 @@ def _job(args: argparse.Namespace) -> int:
     if args.since is not None and args.since > args.date:
         raise UserError(f"--since {args.since} is after --date {args.date}")
     conf = settings()
+    if args.name == "silver":
+        from jobs.silver.privacy import require_key
+
+    require_key(conf)  # before Spark starts
     spark = get_spark(conf, app_name=f"detak-{args.name}")
     _run_daily(spark, args.name, args.date, conf, since=args.since)
     return 0
@@ -277,8 +284,10 @@ def _sql(args: argparse.Namespace) -> int:
     wh = warehouse(settings(), args.target)
     try:
         head, rows = wh.query_with_columns(args.query)
-    except (duckdb.ProgrammingError, psycopg.ProgrammingError) as e:
-        # DB-API's errors in the query itself (syntax, unknown table or column) are the user's to fix.
+    except (duckdb.ProgrammingError, duckdb.PermissionException, duckdb.InvalidInputException,
+            psycopg.ProgrammingError) as e:  # fmt: skip
+        # Errors in the query itself (syntax, unknown table or column, a write or a file access that
+        # the read-only, locked connection refuses) are the user's to fix.
         raise UserError(f"query failed: {(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
     print(format_table(head, [list(r) for r in rows]))
     return 0
@@ -323,6 +332,9 @@ def _forget(args: argparse.Namespace) -> int:
     if args.requests is not None and not args.requests.is_file():
         raise UserError(f"--requests {args.requests}: no such file")
     conf = settings()
+    from jobs.silver.privacy import require_key
+
+    require_key(conf)  # before Spark starts
     spark = get_spark(conf, app_name="detak-forget")
     print("forget: started", flush=True)
     result = forget_users(spark, conf, user_ids=args.user, request_file=args.requests, request_id=args.request_id)

@@ -65,10 +65,16 @@ def one_error_line(stderr: str) -> str:
         (
             ["job", "silver", "--date", "2026-11-11"],
             {"DETAK_ENV": "nope"},
-            "DETAK_ENV='nope' has no conf file conf/nope.yaml (environments: ci, cluster, local)",
+            "DETAK_ENV='nope' has no conf file conf/nope.yaml (environments: ci, cluster, local, production)",
+        ),
+        (
+            ["run", "--date", "2026-11-11"],
+            {"DETAK_ENV": "production"},
+            "DETAK_PSEUDONYM_KEY is not set: DETAK_ENV=production pseudonymises real people's ids and needs a "
+            "secret key (export DETAK_PSEUDONYM_KEY=<32+ random bytes>; docs/PRIVACY.md)",
         ),
     ],
-    ids=["bad-date", "missing-file", "unknown-job", "unknown-source", "unknown-env"],
+    ids=["bad-date", "missing-file", "unknown-job", "unknown-source", "unknown-env", "production-without-key"],
 )
 def test_a_user_error_is_one_line_and_status_2(
     tmp_path: Path, argv: list[str], env: dict[str, str], message: str
@@ -166,6 +172,31 @@ def test_an_unknown_table_in_a_query_is_the_users_error(home: Path, capsys: pyte
     assert one_error_line(capsys.readouterr().err) == (
         'query failed: Catalog Error: Table with name "gold.nope" does not exist because schema "gold" does not exist.'
     )
+
+
+def test_sql_on_duckdb_can_read_the_warehouse_and_nothing_else(
+    home: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import duckdb
+
+    (home / "warehouse").mkdir()
+    with duckdb.connect(str(home / "warehouse" / "detak.duckdb")) as con:
+        con.execute("CREATE SCHEMA gold; CREATE TABLE gold.t AS SELECT 7 AS n")
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.csv").write_text("a\n1\n")
+    assert main(["sql", "SELECT n FROM gold.t"]) == 0
+    assert capsys.readouterr().out.split() == ["n", "7"]
+    refused = {
+        f"COPY gold.t TO '{outside}/out.csv'": "Permission Error",
+        f"SELECT * FROM read_csv('{outside}/secret.csv')": "Permission Error",
+        f"ATTACH '{outside}/other.duckdb'": "Permission Error",
+        "SET enable_external_access = true": "Invalid Input Error",
+        "INSERT INTO gold.t VALUES (8)": "Invalid Input Error",
+    }
+    for query, error in refused.items():
+        assert main(["sql", query]) == 2, query
+        assert one_error_line(capsys.readouterr().err).startswith(f"query failed: {error}: "), query
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.csv"]
 
 
 def test_a_failed_job_is_one_line_and_status_1(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -224,6 +224,16 @@ class DuckDBWarehouse(Warehouse):
         con.execute("SET TimeZone = 'UTC'")
         return con
 
+    def _connect_for_queries(self) -> Any:
+        """Read-only, and no file outside the warehouse: no COPY, read_csv, ATTACH or extension
+        install, and the settings locked so a query cannot turn that back on (``detak sql``)."""
+        import duckdb
+
+        con = duckdb.connect(str(self.path), read_only=True, config={"enable_external_access": False})
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET lock_configuration = true")
+        return con
+
     def _folder(self, stage: str) -> str:
         return f"{self.staging_dir.rstrip('/')}/{stage.replace(chr(34), '')}"
 
@@ -270,7 +280,7 @@ class DuckDBWarehouse(Warehouse):
     def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         if not self.path.exists():
             raise PublishError(f"no DuckDB warehouse at {self.path} yet: nothing has been published")
-        con = self._connect(read_only=True)
+        con = self._connect_for_queries()
         try:
             cur = con.execute(sql)
             rows = [tuple(r) for r in cur.fetchall()]

@@ -150,6 +150,7 @@ def run_silver(
     rules), besides the dates with new bronze rows.
     """
     params = settings["silver"]
+    key = pseudonym_key(settings)  # refuses to start without a key where the demo key is not allowed
     for name in (*INPUTS, *OUTPUTS):
         ensure_table(spark, name, settings)
     plan = manifest.plan(spark, settings, "silver", run_date, INPUTS, run_id=run_id)
@@ -171,7 +172,6 @@ def run_silver(
         report["rows"] = []
         report["noop"] = True
         return report
-    key = pseudonym_key(settings)
     written: dict[str, set[date]] = {}
     if dates:
         context = around(dates, CONTEXT_DAYS, CONTEXT_DAYS)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Mapping
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from jobs.common.config import Settings
+from jobs.common.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,25 @@ BLOCK = 64  # SHA-256 block size in bytes
 DEMO_KEY = "detak-demo-key-do-not-use-in-production"
 
 
-def pseudonym_key(settings: Settings, environ: dict[str, str] | None = None) -> bytes:
-    """The HMAC key from the environment; the demo key, with a loud warning, when it is unset."""
+def require_key(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`ConfigError` (one line, naming the variable) when the key is unset where the
+    demo key is not allowed (``silver.privacy.allow_demo_key``: only the laptop, test and demo
+    settings allow it): pseudonyms under a public key are reversible."""
     env = os.environ if environ is None else environ
+    privacy = settings["silver"]["privacy"]
+    name = str(privacy["key_env"])
+    if not env.get(name) and not privacy.get("allow_demo_key", False):
+        raise ConfigError(
+            f"{name} is not set: DETAK_ENV={settings.env} pseudonymises real people's ids and needs a secret "
+            f"key (export {name}=<32+ random bytes>; docs/PRIVACY.md)"
+        )
+
+
+def pseudonym_key(settings: Settings, environ: Mapping[str, str] | None = None) -> bytes:
+    """The HMAC key from the environment (see :func:`require_key`); where allowed and unset, the
+    public demo key, with a loud warning."""
+    env = os.environ if environ is None else environ
+    require_key(settings, env)
     name = str(settings["silver"]["privacy"]["key_env"])
     key = env.get(name)
     if not key:

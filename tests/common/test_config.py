@@ -37,7 +37,9 @@ def test_home_and_repo_are_expanded(tmp_path: Path) -> None:
 def test_unknown_environment_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(UserError) as error:
         load_settings("nope", environ={"DETAK_HOME": str(tmp_path)})
-    assert str(error.value) == "DETAK_ENV='nope' has no conf file conf/nope.yaml (environments: ci, cluster, local)"
+    assert str(error.value) == (
+        "DETAK_ENV='nope' has no conf file conf/nope.yaml (environments: ci, cluster, local, production)"
+    )
 
 
 def test_deep_merge_merges_mappings_and_replaces_the_rest() -> None:

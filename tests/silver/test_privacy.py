@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 
+import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -41,3 +42,12 @@ def test_key_comes_from_the_environment_or_the_demo_key_with_a_warning(tmp_path,
     assert pseudonym_key(conf, {"DETAK_PSEUDONYM_KEY": "team-secret"}) == b"team-secret"
     assert pseudonym_key(conf, {}) == DEMO_KEY.encode()
     assert "DETAK_PSEUDONYM_KEY is not set" in capsys.readouterr().out
+
+
+def test_without_the_key_only_the_demo_settings_use_the_demo_key(tmp_path) -> None:
+    from jobs.common.config import ConfigError
+
+    production = ci_settings(tmp_path, silver={"privacy": {"allow_demo_key": False}})
+    assert pseudonym_key(production, {"DETAK_PSEUDONYM_KEY": "team-secret"}) == b"team-secret"
+    with pytest.raises(ConfigError, match=r"^DETAK_PSEUDONYM_KEY is not set: DETAK_ENV=ci "):
+        pseudonym_key(production, {})
