@@ -91,7 +91,12 @@ def build(
         "gold.funnel_daily": funnel.with_previous(current, earlier_funnel, params),
         "gold.page_transitions_daily": paths.transitions(sequences),
         "gold.navigation_paths": paths.top_paths(sequences, params),
-        "gold.search_quality_daily": search.transform(dated, bought, params),
+        "gold.search_quality_daily": search.transform(
+            dated,
+            bought,
+            facts.select("session_id", F.coalesce("user_id", "anonymous_id").alias("person")),
+            params,
+        ),
         "gold.product_engagement_daily": products.engagement(dated, bought, session_dates),
         "gold.product_pairs_daily": products.pairs(dated, bought, session_dates, params),
         "gold.traffic_hourly": traffic.transform(

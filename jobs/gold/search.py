@@ -43,10 +43,18 @@ def normalise_query(query: Column, corrections: Mapping[str, str]) -> Column:
     return F.nullif(q, F.lit(""))
 
 
-def transform(events: DataFrame, bought: DataFrame, params: Mapping[str, Any]) -> DataFrame:
+RARE = "(rare)"
+
+
+def transform(events: DataFrame, bought: DataFrame, people: DataFrame, params: Mapping[str, Any]) -> DataFrame:
     """gold.search_quality_daily from scoped events with ``session_date`` (see gold.browsing).
 
-    ``bought`` has ``session_id, product_id, created_at``: products in the orders of each session.
+    ``bought`` has ``session_id, product_id, created_at``: products in the orders of each session;
+    ``people`` has ``session_id, person``: the account of the session, else its device.
+
+    A query is free text and can hold a name, a phone number or an address: one searched by fewer
+    than ``min_people_per_query`` distinct people on a date is published as ``(rare)``, its searches
+    counted with the other rare ones of that date.
     """
     searches = (
         events.where(F.col("event_type") == "search")
@@ -101,6 +109,13 @@ def transform(events: DataFrame, bought: DataFrame, params: Mapping[str, Any]) -
     def share(condition: Column) -> Column:
         return F.avg(condition.cast("double"))
 
+    k = int(params["min_people_per_query"])
+    by_query = Window.partitionBy("date", "query_normalised")
+    # Distinct people per query and date: the size of a set, as count(DISTINCT) is no window function.
+    seen_by = F.size(F.collect_set("person").over(by_query))
+    per_search = per_search.join(people, "session_id", "left").withColumn(
+        "query_normalised", F.when(seen_by >= F.lit(k), F.col("query_normalised")).otherwise(F.lit(RARE))
+    )
     out = per_search.groupBy("date", "query_normalised").agg(
         F.count("*").alias("searches"),
         F.count_distinct("_typed").alias("query_variants"),

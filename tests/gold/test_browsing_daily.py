@@ -183,9 +183,12 @@ def test_search_quality_agrees_with_duckdb(spark: SparkSession, gold: Settings, 
     sql = (
         SCOPE
         + """,
-q AS (SELECT e.search_id, e.session_id, s.session_date AS date, e.event_time, e.results_count,
-             norm(e.query) AS query_normalised
-      FROM e JOIN s USING (session_id) WHERE e.event_type = 'search'),
+t AS (SELECT e.search_id, e.session_id, s.session_date AS date, e.event_time, e.results_count,
+             norm(e.query) AS typed_normalised, coalesce(s.user_id, s.anonymous_id) AS person
+      FROM e JOIN s USING (session_id) WHERE e.event_type = 'search' AND norm(e.query) IS NOT NULL),
+p AS (SELECT date, typed_normalised, count(DISTINCT person) AS people FROM t GROUP BY ALL),
+q AS (SELECT t.*, CASE WHEN p.people >= $k THEN t.typed_normalised ELSE '(rare)' END AS query_normalised
+      FROM t JOIN p USING (date, typed_normalised)),
 k AS (SELECT c.search_id, c.position FROM e c WHERE c.event_type = 'search_result_click'
       AND c.search_id IN (SELECT search_id FROM q))
 SELECT date, query_normalised, count(*) AS searches,
@@ -197,10 +200,13 @@ SELECT date, query_normalised, count(*) AS searches,
 FROM q WHERE query_normalised IS NOT NULL GROUP BY ALL
 """
     )
-    expected = frame(db, sql)
+    k = int(gold["gold"]["browsing"]["min_people_per_query"])
+    expected = frame(db, sql.replace("$k", str(k)))
     got = spark_frame(read_table(spark, "gold.search_quality_daily", gold), list(expected.columns))
     same(got, expected, ["date", "query_normalised"])
     assert expected["searches"].sum() > 100
+    # Both published queries and rare ones are in the comparison.
+    assert 0 < (expected["query_normalised"] == "(rare)").sum() < len(expected)
 
 
 @pytest.mark.integration

@@ -298,12 +298,36 @@ def test_search_quality_clicks_refinements_carts_and_purchases(spark: SparkSessi
     bought = spark.createDataFrame(
         [("s1", "P1", at(5)), ("s1", "P2", at(5))], "session_id string, product_id string, created_at timestamp"
     )
-    got = search.transform(events, bought, params).drop("date")
+    people = spark.createDataFrame([("s1", "u1")], "session_id string, person string")
+    got = search.transform(events, bought, people, {**params, "min_people_per_query": 1}).drop("date")
     expected = [
         ("sepatu", 2, 2, 0.0, 1.0, 8 / 3, 0.5, 0.5, 0.5),
         ("sepatu lari", 1, 1, 1.0, 0.0, None, 0.0, 0.0, 0.0),
     ]
     # C's P2 is in an order placed before C's click: it does not count for C.
+    assertDataFrameEqual(got, spark.createDataFrame(expected, got.schema), rtol=1e-9)
+
+
+def test_queries_of_fewer_than_k_people_are_published_as_rare(spark: SparkSession, params: dict[str, Any]) -> None:
+    """k = 2: "sepatu" is searched by two people (one of them on two devices, counted once), the
+    others by one each; those are published together as (rare), their rates over their searches."""
+    rows = [
+        event("a1", at(0), "search", session="s1", search_id="A1", query="sepatu", results_count=10),
+        event("a2", at(1), "search", session="s2", search_id="A2", query="Sepatu", results_count=0),
+        event("b1", at(2), "search", session="s3", search_id="B1", query="sepatu", results_count=3),
+        event("r1", at(3), "search", session="s1", search_id="R1", query="budi 0812 3456", results_count=0),
+        event("r2", at(9), "search", session="s3", search_id="R2", query="jl. mawar 5", results_count=4),
+        event("r3", at(20), "search", session="s2", search_id="R3", query="budi 0812 3456", results_count=0),
+    ]
+    events = rows_of(spark, "silver.events", rows).withColumn("session_date", F.lit(D))
+    bought = spark.createDataFrame([], "session_id string, product_id string, created_at timestamp")
+    # s1 and s2: one account on two devices; s3: another person.
+    people = spark.createDataFrame(
+        [("s1", "acct-1"), ("s2", "acct-1"), ("s3", "dev-9")], "session_id string, person string"
+    )
+    got = search.transform(events, bought, people, {**params, "min_people_per_query": 2})
+    got = got.select("query_normalised", "searches", "query_variants", "zero_result_rate")
+    expected = [("sepatu", 3, 1, 1 / 3), ("(rare)", 3, 2, 2 / 3)]
     assertDataFrameEqual(got, spark.createDataFrame(expected, got.schema), rtol=1e-9)
 
 
