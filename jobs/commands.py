@@ -57,6 +57,19 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: simulator.workers in conf)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--force", action="store_true", help="replace the landing files and truth already in --out")
+
+
+def _refuse_to_replace(out: Path, kind: str) -> None:
+    """Landing files already in ``out`` may have been ingested under their names: a new file of the
+    same name would never be read. Replacing them is asked for with ``--force``."""
+    landing = out / "landing"
+    held = sorted(p for p in landing.glob("*/date=*/**/*") if p.is_file()) if landing.is_dir() else []
+    if held:
+        raise UserError(
+            f"{landing} already holds {len(held)} landing files: {kind} would replace files that may have been "
+            "ingested under the same names; give --force to replace them, or another --out"
+        )
 
 
 @verb("generate", "simulate a marketplace's landing files and their ground truth")(_generate_args)
@@ -64,6 +77,8 @@ def _generate(args: argparse.Namespace) -> int:
     from jobs.simulate import generate
 
     out = args.out or settings().home
+    if not args.force:
+        _refuse_to_replace(out, "generate")
     summary = generate(
         out,
         args.start,
@@ -219,6 +234,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=sorted(IMPORTERS), help="input format")
     p.add_argument("file", type=Path, help="input file or folder (REES46 CSV, OTTO JSON lines, UCI Online Retail CSVs)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: DETAK_HOME)")
+    p.add_argument("--force", action="store_true", help="write into --out even when it holds landing files")
 
 
 @verb("import", "turn a public e-commerce data set into landing files of detak's contracts")(_import_args)
@@ -227,6 +243,8 @@ def _import(args: argparse.Namespace) -> int:
 
     module, _, func = IMPORTERS[args.kind].partition(":")
     out = args.out or settings().home
+    if not args.force:
+        _refuse_to_replace(out, "import")
     summary = getattr(importlib.import_module(module), func)(args.file, out)
     print(json.dumps(summary, indent=2, default=str))
     return 0

@@ -199,6 +199,29 @@ def test_sql_on_duckdb_can_read_the_warehouse_and_nothing_else(
     assert sorted(p.name for p in outside.iterdir()) == ["secret.csv"]
 
 
+def test_generate_and_import_refuse_to_replace_landing_files_without_force(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = home / "landing" / "clickstream" / "date=2026-11-11" / "hour=00" / "part-00000.jsonl.gz"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"ingested already")
+    message = (
+        f"{home}/landing already holds 1 landing files: {{}} would replace files that may have been ingested under "
+        "the same names; give --force to replace them, or another --out"
+    )
+    argv = {
+        "generate": ["generate", "--start", "2026-11-11", "--users", "3", "--no-progress"],
+        "import": ["import", "otto", str(home / "missing.jsonl")],
+    }
+    for verb, args in argv.items():
+        assert main(args) == 2
+        assert one_error_line(capsys.readouterr().err) == message.format(verb)
+    assert kept.read_bytes() == b"ingested already"
+    # With --force the command goes ahead: the import to its own check of the input file.
+    assert main([*argv["import"], "--force"]) == 2
+    assert one_error_line(capsys.readouterr().err) == f"{home}/missing.jsonl: no such file (OTTO JSON lines)"
+
+
 def test_a_failed_job_is_one_line_and_status_1(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sql", "SELECT 1"]) == 1
     assert one_error_line(capsys.readouterr().err) == (

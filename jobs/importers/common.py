@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -192,32 +193,39 @@ class Landing:
     def write(self, out: Path) -> list[str]:
         """Write ``out/landing/...`` part files; returns their paths relative to ``out``.
 
-        Lines are in time order within an hour (ties in the order they were added). An hour folder
-        this import writes loses its earlier part files first, so re-running an import is safe.
+        Lines are in time order within an hour (ties in the order they were added). Each part is
+        written under a hidden temporary name and renamed into place, so a collector or ingestion
+        never sees half a file; then the hour folder's earlier part files this import did not
+        rewrite are removed, so re-running an import is safe.
         """
         written: list[str] = []
         for (source, hour), lines in sorted(self.lines.items()):
             rel = Path("landing") / source / f"date={day_string(hour // 24)}" / f"hour={hour % 24:02d}"
             folder = out / rel
             folder.mkdir(parents=True, exist_ok=True)
-            for old in folder.glob("part-*.jsonl.gz"):
-                old.unlink()
             part, buf, size = 0, [], 0
+            mine: list[str] = []
             for _, _, text in sorted(lines):
                 data = (text + "\n").encode()
                 buf.append(data)
                 size += len(data)
                 if size >= PART_BYTES:
-                    written.append(_write_part(out, rel, part, buf))
+                    mine.append(_write_part(out, rel, part, buf))
                     part, buf, size = part + 1, [], 0
             if buf:
-                written.append(_write_part(out, rel, part, buf))
+                mine.append(_write_part(out, rel, part, buf))
+            for old in folder.glob("part-*.jsonl.gz"):
+                if (rel / old.name).as_posix() not in mine:
+                    old.unlink()
+            written += mine
         return written
 
 
 def _write_part(out: Path, rel: Path, part: int, buf: list[bytes]) -> str:
     name = rel / f"part-{part:05d}.jsonl.gz"
-    (out / name).write_bytes(gzip.compress(b"".join(buf), compresslevel=GZIP_LEVEL, mtime=0))
+    staged = out / rel / f".part-{part:05d}.jsonl.gz.tmp"
+    staged.write_bytes(gzip.compress(b"".join(buf), compresslevel=GZIP_LEVEL, mtime=0))
+    os.replace(staged, out / name)
     return name.as_posix()
 
 

@@ -117,7 +117,11 @@ def test_the_spark_validator_agrees_with_json_schema(spark: SparkSession, mutati
 
 
 def _is_text(field: str) -> bool:
-    return isinstance(SEARCH.get(field), str)
+    from pyspark.sql import types as T
+
+    from jobs.common.contracts import source_contract
+
+    return isinstance(source_contract("search").spark_schema[field].dataType, T.StringType)
 
 
 def test_validation_of_a_random_batch_counts_every_line(spark: SparkSession) -> None:
