@@ -93,7 +93,6 @@ def _mutate(event: dict[str, Any], field: str, how: str) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.soak  # minutes of Spark jobs per run (40 mutated events per example, shrinking)
 @EXAMPLES
 @given(
     mutations=st.lists(st.tuples(st.sampled_from(sorted(SEARCH)), st.sampled_from(MUTATIONS)), min_size=20, max_size=40)
