@@ -216,7 +216,7 @@ def _job(args: argparse.Namespace) -> int:
     if args.name == "silver":
         from jobs.silver.privacy import require_key
 
-    require_key(conf)  # before Spark starts
+        require_key(conf)  # before Spark starts: silver pseudonymises
     spark = get_spark(conf, app_name=f"detak-{args.name}")
     _run_daily(spark, args.name, args.date, conf, since=args.since)
     return 0

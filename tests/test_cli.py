@@ -255,3 +255,20 @@ def test_airflow_tasks_get_the_error_itself_not_the_cli_line() -> None:
         run_cli(["job", "nope", "--date", "2026-11-11"])
     with pytest.raises(UserError, match="--since 2026-11-12 is after --date 2026-11-11"):
         run_cli(["job", "silver", "--date", "2026-11-11", "--since", "2026-11-12"])
+
+
+@pytest.mark.parametrize("job", [j.name for j in jobs("daily") if j.name != "silver"])
+def test_jobs_that_do_not_pseudonymise_start_without_the_key(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], job: str
+) -> None:
+    """Only silver needs DETAK_PSEUDONYM_KEY: every other job goes on to start Spark without it."""
+    import jobs.common.spark
+
+    def no_spark(*args: object, **kwargs: object) -> None:
+        raise UserError("Spark would start here")
+
+    monkeypatch.setenv("DETAK_ENV", "production")
+    monkeypatch.setattr(jobs.common.spark, "get_spark", no_spark)
+    settings.cache_clear()
+    assert main(["job", job, "--date", "2026-11-11"]) == 2
+    assert one_error_line(capsys.readouterr().err) == "Spark would start here"
