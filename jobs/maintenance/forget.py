@@ -43,7 +43,8 @@ deleted. Files of the person not yet ingested are not found (they have no bronze
 :func:`reapply_forget_requests` erases them after ingestion.
 
 Warehouse: rows with the person's pseudonymous ids are deleted from every table of the DuckDB file
-(``paths.warehouse``) that has such a column; other warehouses plug in through
+(``paths.warehouse``) that has such a column, and from the PostgreSQL warehouse when it is the
+publishing target (``warehouse.target: postgres``); other warehouses plug in through
 ``maintenance.forget.warehouse_hooks``.
 """
 
@@ -82,6 +83,7 @@ from jobs.maintenance.lake import (
     retention_check_lifted,
     version,
 )
+from jobs.publish.warehouse import PostgresWarehouse
 from jobs.silver.privacy import hmac_sha256, pseudonym_key
 
 log = logging.getLogger(__name__)
@@ -142,10 +144,23 @@ class Person:
 
 
 def match_any(columns: Iterable[str], ids: Mapping[str, Iterable[str]]) -> Column | None:
-    """Rows where any of ``columns`` holds one of its ids; None when no column has ids to match."""
+    """Rows where any of ``columns`` holds one of its ids; None when no column has ids to match.
+
+    A device is matched only on rows of no account (:func:`device_guard`): on a shared device, the
+    rows another account was logged in for are that account's, not the person's.
+    """
     present = set(columns)
-    parts = [F.col(c).isin(sorted(v)) for c, v in ids.items() if c in present and v]
+    parts = []
+    for c, values in ids.items():
+        if c in present and values:
+            guard = device_guard(c, present)
+            parts.append(F.col(c).isin(sorted(values)) & guard if guard is not None else F.col(c).isin(sorted(values)))
     return reduce(lambda a, b: a | b, parts) if parts else None
+
+
+def device_guard(column: str, present: Iterable[str]) -> Column | None:
+    """The extra condition for matching by ``column``: rows with no account, for a device id."""
+    return F.col("user_id").isNull() if column == "anonymous_id" and "user_id" in set(present) else None
 
 
 def mentions_any(col: Column, tokens: Iterable[str]) -> Column | None:
@@ -160,8 +175,12 @@ def line_mentions(line: str, ids: Mapping[str, set[str]], tokens: set[str]) -> b
         doc = json.loads(line)
     except ValueError:
         doc = None
-    if isinstance(doc, dict) and any(str(doc.get(c)) in v for c, v in ids.items() if doc.get(c) is not None):
-        return True
+    if isinstance(doc, dict):
+        account = doc.get("user_id")
+        if account is not None and str(account) not in ids.get("user_id", set()):
+            return False  # another account's line, on a device it shares with the person
+        if any(str(doc.get(c)) in v for c, v in ids.items() if doc.get(c) is not None):
+            return True
     return any(json.dumps(t) in line for t in tokens)
 
 
@@ -194,9 +213,10 @@ def resolve(spark: SparkSession, settings: Settings, users: set[str], raw_users:
     device_list = sorted(person.devices)
     for contract, path in bronze:
         df = spark.read.format("delta").load(path)
+        # The device's rows of no account; another account's rows on a shared device are not theirs.
         theirs = df.where(
             hmac_sha256(F.col("user_id"), key).isin(user_list)
-            | hmac_sha256(F.col("anonymous_id"), key).isin(device_list)
+            | (hmac_sha256(F.col("anonymous_id"), key).isin(device_list) & F.col("user_id").isNull())
         )
         wanted = [c for c in RAW_COLUMNS if c in column_names(contract)]
         row = theirs.agg(*[F.collect_set(c).alias(c) for c in wanted]).first()  # one row of bounded sets
@@ -211,13 +231,18 @@ def resolve(spark: SparkSession, settings: Settings, users: set[str], raw_users:
         orders = (
             spark.read.format("delta")
             .load(by_name["silver.orders"])
-            .where(F.col("user_id").isin(user_list) | F.col("anonymous_id").isin(device_list))
+            .where(
+                F.col("user_id").isin(user_list) | (F.col("anonymous_id").isin(device_list) & F.col("user_id").isNull())
+            )
         )
         person.orders |= _collect_set(orders, "order_id")
         person.carts |= _collect_set(orders, "cart_id")
     if "silver.sessions" in by_name:
         sessions = spark.read.format("delta").load(by_name["silver.sessions"])
-        person.sessions |= _collect_set(sessions.where(F.col("anonymous_id").isin(device_list)), "session_id")
+        theirs = sessions.where(
+            F.col("anonymous_id").isin(device_list) & (F.col("user_id").isNull() | F.col("user_id").isin(user_list))
+        )
+        person.sessions |= _collect_set(theirs, "session_id")
     return person
 
 
@@ -249,28 +274,34 @@ def _id_rows(contract: Any, person: Person) -> list[tuple[str, str]]:
 
 
 def delete_ids(spark: SparkSession, path: str, contract: Any, person: Person) -> int:
-    """Delete the person's rows with a MERGE whose source holds the ids; the number of rows deleted.
+    """Delete the person's rows with MERGEs whose source holds the ids; the number of rows deleted.
 
     A DELETE would write its predicate, ids and all, into the table's commit log, where it stays
-    after VACUUM; a MERGE's logged condition names only columns and kinds.
+    after VACUUM; a MERGE's logged condition names only columns and kinds. One MERGE per kind of id,
+    each an equality join on one column (a broadcast hash join), so the cost grows with the table
+    and the ids added together, not multiplied as a join on an OR of kinds would. Only the
+    quarantine's raw lines are matched by containment.
     """
     rows = _id_rows(contract, person)
     if not rows:
         return 0
-    kinds = {k for k, _ in rows}
-    conds = [f"(s.kind = '{c}' AND t.`{c}` = s.value)" for c in sorted(kinds - {TEXT, ACTOR})]
-    if TEXT in kinds:
-        conds.append(f"(s.kind = '{TEXT}' AND contains(t.raw_line, concat('\"', s.value, '\"')))")
-    if ACTOR in kinds:
-        conds.append(f"(s.kind = '{ACTOR}' AND t.actor_type = 'anonymous_id' AND t.actor = s.value)")
-    source = spark.createDataFrame(rows, "kind string, value string")
+    cols = column_names(contract)
     table = DeltaTable.forPath(spark, path)
-    before = version(table)
-    # Several ids may match one row (its account and its device): allowed for an unconditional delete.
-    table.alias("t").merge(F.broadcast(source).alias("s"), " OR ".join(conds)).whenMatchedDelete().execute()
-    if version(table) == before:
-        return 0
-    return int(last_operation_metrics(table).get("numTargetRowsDeleted", 0))
+    deleted = 0
+    for kind in sorted({k for k, _ in rows}):
+        if kind == TEXT:
+            cond = "contains(t.raw_line, concat('\"', s.value, '\"'))"
+        elif kind == ACTOR:
+            cond = "t.actor_type = 'anonymous_id' AND t.actor = s.value"
+        else:
+            cond = f"t.`{kind}` = s.value" + (" AND t.user_id IS NULL" if device_guard(kind, cols) is not None else "")
+        source = spark.createDataFrame([(v,) for k, v in rows if k == kind], "value string")
+        before = version(table)
+        # Several ids may match one row (its e-mail twice): allowed for an unconditional delete.
+        table.alias("t").merge(F.broadcast(source).alias("s"), cond).whenMatchedDelete().execute()
+        if version(table) != before:
+            deleted += int(last_operation_metrics(table).get("numTargetRowsDeleted", 0))
+    return deleted
 
 
 def landing_file(uri: str, landing: Path, sources: Iterable[str]) -> Path | None:
@@ -353,7 +384,8 @@ def forget_in_duckdb(settings: Settings, ids: Mapping[str, Iterable[str]]) -> di
             for col in ID_COLUMNS:
                 values = sorted(ids.get(col, []))
                 if col in present and values:
-                    clauses.append(f'"{col}" IN ({", ".join("?" * len(values))})')
+                    guard = ' AND "user_id" IS NULL' if col == "anonymous_id" and "user_id" in present else ""
+                    clauses.append(f'("{col}" IN ({", ".join("?" * len(values))}){guard})')
                     params += values
             if not clauses:
                 continue
@@ -439,6 +471,9 @@ def _erase(
             DeltaTable.forPath(spark, table_path(name, settings)).vacuum(0.0)
     ids = {k: sorted(v) for k, v in person.pseudonymous_ids().items()}
     warehouse = {f"duckdb:{t}": n for t, n in forget_in_duckdb(settings, ids).items()}
+    if settings["warehouse"]["target"] == "postgres":
+        found = PostgresWarehouse(settings).forget(ids, ID_COLUMNS)
+        warehouse.update({f"postgres:{t}": n for t, n in found.items()})
     for hook in warehouse_hooks(settings):
         warehouse.update({f"{hook.__module__}:{t}": int(n) for t, n in hook(settings, ids).items()})
     result = {

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -366,6 +366,57 @@ class PostgresWarehouse(Warehouse):
                 return [d.name for d in cur.description], [tuple(r) for r in cur.fetchall()]
         finally:
             con.close()
+
+    def forget(self, ids: Mapping[str, Iterable[str]], columns: Iterable[str]) -> dict[str, int]:
+        """Delete rows holding one of ``ids`` (values by column) from every table; rows deleted per table.
+
+        Every user table of the database is looked at, left-over staging tables included. The
+        deletes are one transaction, each an equality match on one column (``= ANY``); the touched
+        tables are then rewritten with ``VACUUM FULL``, so the deleted rows leave the table's files
+        (a plain VACUUM only marks their space reusable). The server's write-ahead log and backups
+        are the database administrator's to expire.
+        """
+        wanted = {c: sorted(set(v)) for c, v in ids.items() if c in set(columns) and v}
+        if not wanted:
+            return {}
+        deleted: dict[str, int] = {}
+        with self.transaction() as cur:
+            cur.execute(
+                "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+                "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
+                "WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')"
+            )
+            all_columns: dict[tuple[str, str], set[str]] = {}
+            for schema, name, col in cur.fetchall():
+                all_columns.setdefault((schema, name), set()).add(col)
+            tables = {t: sorted(cols & set(wanted)) for t, cols in all_columns.items() if cols & set(wanted)}
+            for (schema, name), present in sorted(tables.items()):
+                n = 0
+                for col in sorted(present):
+                    # A shared device's rows of another account are that account's.
+                    guard = (
+                        " AND user_id IS NULL"
+                        if col == "anonymous_id" and "user_id" in all_columns[(schema, name)]
+                        else ""
+                    )
+                    cur.execute(
+                        f"DELETE FROM {_quote(schema)}.{_quote(name)} WHERE {_quote(col)} = ANY(%s){guard}",
+                        (wanted[col],),
+                    )
+                    n += cur.rowcount
+                if n:
+                    deleted[f"{schema}.{name}"] = n
+        if deleted:
+            con = self._connect()
+            try:
+                con.autocommit = True  # VACUUM cannot run inside a transaction
+                with con.cursor() as cur:
+                    for qualified in sorted(deleted):
+                        schema, name = qualified.split(".", 1)
+                        cur.execute(f"VACUUM FULL {_quote(schema)}.{_quote(name)}")
+            finally:
+                con.close()
+        return deleted
 
 
 TARGETS: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse, "postgres": PostgresWarehouse}

@@ -52,7 +52,14 @@ def _distinct(df: DataFrame, col: str) -> set[str]:
 
 
 def _isin(df_cols: list[str], ids: dict[str, list[str]]) -> Column:
-    parts = [F.col(c).isin(v) for c, v in ids.items() if c in df_cols and v]
+    """Rows holding one of the ids; a device only on rows of no account (a shared device's other account stays)."""
+    parts = [
+        F.col(c).isin(v) & F.col("user_id").isNull()
+        if c == "anonymous_id" and "user_id" in df_cols
+        else F.col(c).isin(v)
+        for c, v in ids.items()
+        if c in df_cols and v
+    ]
     return F.coalesce(reduce(lambda a, b: a | b, parts), F.lit(False)) if parts else F.lit(False)
 
 
@@ -64,7 +71,15 @@ def _person_rows(
             if is_delta_table(spark, table_path(n, settings))}  # fmt: skip
     bronze = [lake[f"bronze.{s}_events"] for s in ("clickstream", "search", "orders")]
     devices = set().union(*[_distinct(df.where(F.col("user_id") == user), "anonymous_id") for df in bronze])
-    theirs = [df.where((F.col("user_id") == user) | F.col("anonymous_id").isin(sorted(devices))) for df in bronze]
+    theirs = [
+        df.where((F.col("user_id") == user) | (F.col("anonymous_id").isin(sorted(devices)) & F.col("user_id").isNull()))
+        for df in bronze
+    ]
+    # A device another account was logged in on keeps that account's rows, and so its id.
+    shared = set().union(
+        *[_distinct(df.where(F.col("anonymous_id").isin(sorted(devices)) & (F.col("user_id") != user)), "anonymous_id")
+          for df in bronze]
+    )  # fmt: skip
     found = {
         c: set().union(*[_distinct(df, c) for df in theirs]) for c in ("email", "customer_email", "customer_phone")
     }
@@ -72,7 +87,8 @@ def _person_rows(
     orders = sorted(set().union(*[_distinct(df, "order_id") for df in theirs]))
     carts = sorted(set().union(*[_distinct(df, "cart_id") for df in theirs]))
     pu, pd = pseudonym(user, key), sorted(pseudonym(d, key) for d in devices)
-    sessions = sorted(_distinct(lake["silver.sessions"].where(F.col("anonymous_id").isin(pd)), "session_id"))
+    own_session = F.col("anonymous_id").isin(pd) & (F.col("user_id").isNull() | (F.col("user_id") == pu))
+    sessions = sorted(_distinct(lake["silver.sessions"].where(own_session), "session_id"))
     raw = {
         "user_id": [user],
         "anonymous_id": sorted(devices),
@@ -97,7 +113,11 @@ def _person_rows(
             rules[name] = (F.col("actor_type") == "anonymous_id") & F.col("actor").isin(pd)
         else:
             rules[name] = _isin(df.columns, pseudo)
-    needles = {"raw": [user, *sorted(devices), *emails, *sorted(found["customer_phone"])], "pseudo": [pu, *pd]}
+    alone = sorted(devices - shared)
+    needles = {
+        "raw": [user, *alone, *emails, *sorted(found["customer_phone"])],
+        "pseudo": [pu, *sorted(pseudonym(d, key) for d in alone)],
+    }
     return rules, needles
 
 

@@ -41,12 +41,13 @@ def test_python_pseudonym_equals_the_spark_expression(spark: SparkSession) -> No
 
 def test_match_any_uses_only_present_columns_with_ids(spark: SparkSession) -> None:
     df = spark.createDataFrame(
-        [("a", "d1", None), ("b", "d2", "o1"), ("c", "d3", "o9"), ("d", None, None)],
+        [("a", "d1", None), ("b", "d2", "o1"), ("c", "d3", "o9"), (None, "d3", "o8"), ("d", None, None)],
         "user_id string, anonymous_id string, note string",
     )
     cond = match_any(df.columns, {"user_id": {"a"}, "anonymous_id": {"d3"}, "order_id": {"o1"}, "note": set()})
     assert cond is not None
-    expected = spark.createDataFrame([("a", "d1", None), ("c", "d3", "o9")], df.schema)
+    # d3 is shared with account c: only its rows of no account go with the person.
+    expected = spark.createDataFrame([("a", "d1", None), (None, "d3", "o8")], df.schema)
     assertDataFrameEqual(df.where(cond), expected)
     assert match_any(["x"], {"user_id": {"a"}}) is None
 
@@ -69,6 +70,8 @@ def test_line_mentions_by_field_or_by_raw_value() -> None:
     assert line_mentions('{"user_id":null,"anonymous_id":"d1"}', ids, tokens)
     assert line_mentions('{"email": "a@b.id", "trunc', ids, tokens)  # malformed line
     assert not line_mentions('{"user_id": "u11", "anonymous_id": "d10"}', ids, tokens)
+    # Another account's line on a device it shares with the person stays.
+    assert not line_mentions('{"user_id": "u2", "anonymous_id": "d1"}', ids, tokens)
     assert not line_mentions("", ids, tokens)
 
 
@@ -165,6 +168,22 @@ def test_delete_ids_leaves_no_id_in_the_commit_log(spark: SparkSession, tmp_path
     assert commit["operation"] == "MERGE" and "secret" not in json.dumps(commit)
 
 
+def test_delete_ids_leaves_another_accounts_rows_on_a_shared_device(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "identity")
+    ensure_table(spark, "silver.identity_map", path=path)
+    seen = "2026-11-11 01:00:00"
+    rows = [("d1", "A"), ("d1", "B"), ("d2", "A"), ("d3", "B")]
+    df = spark.createDataFrame([(d, u, seen, seen) for d, u in rows], "a string, u string, f string, l string")
+    df = df.select("a", "u", *[F.col(c).cast("timestamp") for c in ("f", "l")])
+    df.toDF(*[c.name for c in table("silver.identity_map").columns]).write.format("delta").mode("append").save(path)
+    person = Person(users={"A"}, devices={"d1", "d2"})
+
+    assert delete_ids(spark, path, table("silver.identity_map"), person) == 2
+
+    left = {(r["anonymous_id"], r["user_id"]) for r in spark.read.format("delta").load(path).collect()}
+    assert left == {("d1", "B"), ("d3", "B")}
+
+
 def test_forget_in_duckdb_deletes_from_every_table_with_an_id_column(tmp_path: Path) -> None:
     import duckdb
 
@@ -173,18 +192,22 @@ def test_forget_in_duckdb_deletes_from_every_table_with_an_id_column(tmp_path: P
     target.parent.mkdir(parents=True)
     con = duckdb.connect(str(target))
     con.execute("CREATE SCHEMA gold")
-    con.execute("CREATE TABLE gold.sessions (session_id VARCHAR, user_id VARCHAR, n INT)")
-    con.execute("INSERT INTO gold.sessions VALUES ('s1', 'p1', 1), ('s2', 'p2', 2), ('s3', NULL, 3)")
+    con.execute("CREATE TABLE gold.sessions (session_id VARCHAR, anonymous_id VARCHAR, user_id VARCHAR, n INT)")
+    con.execute(
+        "INSERT INTO gold.sessions VALUES ('s1', 'd1', 'p1', 1), ('s2', 'd2', 'p2', 2), ('s3', 'd3', NULL, 3), "
+        "('s4', 'd1', 'p2', 4), ('s5', 'd1', NULL, 5)"
+    )
     con.execute("CREATE TABLE main.daily (day DATE, n INT)")
     con.execute("INSERT INTO main.daily VALUES (DATE '2026-11-11', 5)")
     con.execute("CREATE VIEW main.v AS SELECT * FROM gold.sessions")
     con.close()
 
-    deleted = forget_in_duckdb(settings, {"user_id": ["p1"], "session_id": ["s3"], "anonymous_id": []})
+    deleted = forget_in_duckdb(settings, {"user_id": ["p1"], "session_id": ["s3"], "anonymous_id": ["d1"]})
 
-    assert deleted == {"gold.sessions": 2}
+    # d1 is shared with account p2: its session s4 stays.
+    assert deleted == {"gold.sessions": 3}
     con = duckdb.connect(str(target))
-    assert con.execute("SELECT session_id FROM gold.sessions").fetchall() == [("s2",)]
+    assert con.execute("SELECT session_id FROM gold.sessions ORDER BY 1").fetchall() == [("s2",), ("s4",)]
     assert con.execute("SELECT count(*) FROM main.daily").fetchall() == [(1,)]
     con.close()
     assert forget_in_duckdb(ci_settings(tmp_path / "none"), {"user_id": ["p1"]}) == {}
