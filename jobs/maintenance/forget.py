@@ -61,7 +61,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import reduce
+from functools import partial, reduce
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -424,8 +424,12 @@ def erase(
     users: set[str],
     raw_users: set[str] | None = None,
     key: bytes | None = None,
+    vacuum_all: bool = False,
 ) -> dict[str, Any]:
     """Erase the people with account pseudonyms ``users`` from lake, landing and warehouses (not logged).
+
+    A failing step (an unreadable landing file, a warehouse that is down) does not skip the others:
+    it is listed under ``failed_steps`` and the caller decides.
 
     Holds the lease of every lake table and of the warehouse meanwhile (:mod:`jobs.common.lock`):
     the zero-retention VACUUM that removes the deleted rows' files for good must not run while a
@@ -433,7 +437,11 @@ def erase(
     """
     names = [contract.name for contract, _ in existing_tables(spark, settings)]
     with hold(settings, [*names, "warehouse"], "forget"):
-        return _erase(spark, settings, users, raw_users, key)
+        return _erase(spark, settings, users, raw_users, key, vacuum_all)
+
+
+def _vacuum_now(spark: SparkSession, path: str) -> None:
+    DeltaTable.forPath(spark, path).vacuum(0.0)
 
 
 def _erase(
@@ -442,52 +450,138 @@ def _erase(
     users: set[str],
     raw_users: set[str] | None,
     key: bytes | None,
+    vacuum_all: bool = False,
 ) -> dict[str, Any]:
+    """Every step runs even when an earlier one failed; failures are listed under ``failed_steps``.
+
+    ``vacuum_all`` vacuums every table with an id column, not only those that lost rows now: a
+    request that died after its deletes and before their VACUUM left the rows in old files.
+    """
     key = key if key is not None else pseudonym_key(settings)
     person = resolve(spark, settings, users, raw_users or set(), key)
+    failed: dict[str, str] = {}
+
+    def step(name: str, fn: Callable[[], Any], default: Any = None) -> Any:
+        try:
+            return fn()
+        except Exception as exc:
+            log.exception("forget: step %s failed", name)
+            failed[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            return default
+
     rows: dict[str, int] = {}
     files: set[str] = set()
+    candidates: list[str] = []
     for contract, path in existing_tables(spark, settings):
         if contract.layer == "maintenance":
             continue
         cond = _condition(contract, person)
         if cond is None:
             continue
-        if "_source_file" in column_names(contract):
-            files |= _collect_set(spark.read.format("delta").load(path).where(cond), "_source_file")
-        n = delete_ids(spark, path, contract, person)
+        candidates.append(contract.name)
+
+        def delete(contract: Any = contract, path: str = path, cond: Column = cond) -> int:
+            nonlocal files
+            if "_source_file" in column_names(contract):
+                files |= _collect_set(spark.read.format("delta").load(path).where(cond), "_source_file")
+            n = delete_ids(spark, path, contract, person)
+            if n:
+                purge_deletion_vectors(spark, path)
+            return n
+
+        n = step(f"delete:{contract.name}", delete, 0)
         if n:
-            purge_deletion_vectors(spark, path)
             rows[contract.name] = n
     landing_root = str(settings["paths"]["landing"])
     if "://" in landing_root:
         log.warning("landing on object storage (%s) is not rewritten: erase its files there", landing_root)
         landing = {"files_rewritten": 0, "files_deleted": 0, "lines_removed": 0, "files_skipped": len(files)}
     else:
-        landing = rewrite_landing(files, person, Path(landing_root), event_sources())
+        empty = {"files_rewritten": 0, "files_deleted": 0, "lines_removed": 0}
+        landing = step("landing", lambda: rewrite_landing(files, person, Path(landing_root), event_sources()), empty)
     # Deleted rows stay in files that older versions reference until VACUUM removes those files.
+    vacuumed = sorted(set(candidates) if vacuum_all else set(rows))
     with retention_check_lifted(spark):
-        for name in rows:
-            DeltaTable.forPath(spark, table_path(name, settings)).vacuum(0.0)
+        for name in vacuumed:
+            step(f"vacuum:{name}", partial(_vacuum_now, spark, table_path(name, settings)))
     ids = {k: sorted(v) for k, v in person.pseudonymous_ids().items()}
-    warehouse = {f"duckdb:{t}": n for t, n in forget_in_duckdb(settings, ids).items()}
+    warehouse = {
+        f"duckdb:{t}": n for t, n in step("warehouse:duckdb", lambda: forget_in_duckdb(settings, ids), {}).items()
+    }
     if settings["warehouse"]["target"] == "postgres":
-        found = PostgresWarehouse(settings).forget(ids, ID_COLUMNS)
+        found = step("warehouse:postgres", lambda: PostgresWarehouse(settings).forget(ids, ID_COLUMNS), {})
         warehouse.update({f"postgres:{t}": n for t, n in found.items()})
     for hook in warehouse_hooks(settings):
-        warehouse.update({f"{hook.__module__}:{t}": int(n) for t, n in hook(settings, ids).items()})
+        done = step(f"warehouse:{hook.__module__}", partial(hook, settings, ids), {})
+        warehouse.update({f"{hook.__module__}:{t}": int(n) for t, n in done.items()})
     result = {
         "users": len(person.users),
         "devices": len(person.devices),
         "orders": len(person.orders),
         "sessions": len(person.sessions),
         "rows_deleted": rows,
-        "tables_vacuumed": sorted(rows),
+        "tables_vacuumed": vacuumed,
         "landing": landing,
         "warehouse_rows_deleted": warehouse,
+        "failed_steps": failed,
     }
     log.info("forget: %s", result)
     return result
+
+
+class ForgetIncomplete(RuntimeError):
+    """Some steps of a forget request failed; the request stays open until a run completes it."""
+
+
+_REQUEST_SCHEMA = (
+    "request_id string, user_pseudonym string, requested_at timestamp, completed_at timestamp, "
+    "users_in_request int, devices int, tables_touched array<string>, rows_deleted map<string,long>, "
+    "landing_files_changed long, landing_lines_removed long, warehouse_rows_deleted map<string,long>"
+)
+
+
+def _requests_table(spark: SparkSession, settings: Settings) -> DeltaTable:
+    """The request log, with ``completed_at`` nullable (a log made when it was required is relaxed)."""
+    ensure_table(spark, REQUESTS, settings)
+    path = table_path(REQUESTS, settings)
+    field_ = spark.read.format("delta").load(path).schema["completed_at"]
+    if not field_.nullable:
+        spark.sql(f"ALTER TABLE delta.`{path}` ALTER COLUMN completed_at DROP NOT NULL")
+    return DeltaTable.forPath(spark, path)
+
+
+def _record(spark: SparkSession, settings: Settings, rows: list[tuple[Any, ...]]) -> None:
+    """Insert or update the request log's rows (by request id and account pseudonym)."""
+    source = conform(spark.createDataFrame(rows, _REQUEST_SCHEMA), REQUESTS)
+    keys = "t.request_id = s.request_id AND t.user_pseudonym = s.user_pseudonym"
+    _requests_table(spark, settings).alias("t").merge(
+        source.alias("s"), keys
+    ).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+
+
+def _open_requests(spark: SparkSession, settings: Settings) -> dict[str, set[str]]:
+    """Request ids not completed yet, with their account pseudonyms (bounded: the request log)."""
+    rows = (
+        _requests_table(spark, settings)
+        .toDF()
+        .where(F.col("completed_at").isNull())
+        .select("request_id", "user_pseudonym")
+        .collect()
+    )
+    found: dict[str, set[str]] = {}
+    for r in rows:
+        found.setdefault(r["request_id"], set()).add(r["user_pseudonym"])
+    return found
+
+
+def _close(spark: SparkSession, settings: Settings, request_ids: Iterable[str]) -> None:
+    """Mark these open requests completed now: a later run erased their people with no failed step."""
+    ids = sorted(request_ids)
+    if ids:
+        now = F.lit(datetime.now(UTC).replace(tzinfo=None))
+        _requests_table(spark, settings).update(
+            F.col("request_id").isin(ids) & F.col("completed_at").isNull(), {"completed_at": now}
+        )
 
 
 def forget_users(
@@ -499,9 +593,12 @@ def forget_users(
 ) -> dict[str, Any]:
     """Remove the people with these raw account ids from every layer, Delta history, landing and warehouses.
 
-    ``user_ids`` and the ids of ``request_file`` (one per line) are processed together in one pass;
-    one row per account is appended to ``maintenance.forget_requests`` with the account's pseudonym
-    (never the raw id) and the request's totals. Returns those totals.
+    ``user_ids`` and the ids of ``request_file`` (one per line) are processed together in one pass.
+    The request is logged in ``maintenance.forget_requests`` before anything is erased (one row per
+    account, by pseudonym, never the raw id), so the weekly re-apply knows of it whatever happens
+    next; ``completed_at`` and the totals are filled in once every step succeeded. When a step
+    fails, the others still run, the row stays open and :class:`ForgetIncomplete` is raised: the
+    next forget of the same people, or the weekly re-apply, completes it. Returns the totals.
     """
     raw = list(user_ids or []) + (read_requests(request_file) if request_file is not None else [])
     raw_users = {u.strip() for u in raw if u and u.strip()}
@@ -511,8 +608,11 @@ def forget_users(
     request_id = request_id or f"forget-{requested:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     key = pseudonym_key(settings)
     users = {pseudonym(u, key) for u in raw_users}
-    result = erase(spark, settings, users, raw_users, key)
-    completed = datetime.now(UTC).replace(tzinfo=None)
+    earlier = {r: u for r, u in _open_requests(spark, settings).items() if r != request_id and u <= users}
+    _record(spark, settings, [(request_id, u, requested, None, len(users), 0, [], {}, 0, 0, {}) for u in sorted(users)])
+    result = erase(spark, settings, users, raw_users, key, vacuum_all=bool(earlier))
+    failed = result["failed_steps"]
+    completed = None if failed else datetime.now(UTC).replace(tzinfo=None)
     landing = result["landing"]
     rows = [
         (
@@ -530,15 +630,14 @@ def forget_users(
         )
         for user in sorted(users)
     ]
-    schema = (
-        "request_id string, user_pseudonym string, requested_at timestamp, completed_at timestamp, "
-        "users_in_request int, devices int, tables_touched array<string>, rows_deleted map<string,long>, "
-        "landing_files_changed long, landing_lines_removed long, warehouse_rows_deleted map<string,long>"
-    )
-    ensure_table(spark, REQUESTS, settings)
-    conform(spark.createDataFrame(rows, schema), REQUESTS).write.format("delta").mode("append").save(
-        table_path(REQUESTS, settings)
-    )
+    _record(spark, settings, rows)
+    if failed:
+        raise ForgetIncomplete(
+            f"forget {request_id}: {len(failed)} step(s) failed ({', '.join(sorted(failed))}); the other steps "
+            "ran and the request stays open: fix the cause and run the same forget again (or wait for the "
+            "weekly maintenance)"
+        )
+    _close(spark, settings, earlier)
     return {"request_id": request_id, **result}
 
 
@@ -553,4 +652,9 @@ def reapply_forget_requests(spark: SparkSession, settings: Settings) -> dict[str
     users = _collect_set(spark.read.format("delta").load(path), "user_pseudonym")  # bounded: one per request
     if not users:
         return {"users": 0, "rows_deleted": {}}
-    return erase(spark, settings, users)
+    pending = _open_requests(spark, settings)
+    result = erase(spark, settings, users, vacuum_all=bool(pending))
+    if not result["failed_steps"]:
+        _close(spark, settings, pending)
+    result["requests_completed"] = sorted(pending) if not result["failed_steps"] else []
+    return result
