@@ -57,6 +57,8 @@ import importlib
 import json
 import logging
 import os
+import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -71,7 +73,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Settings
-from jobs.common.contracts import event_sources
+from jobs.common.contracts import event_sources, table
 from jobs.common.lock import hold
 from jobs.common.tables import conform, ensure_table, table_path
 from jobs.maintenance.lake import (
@@ -399,6 +401,97 @@ def forget_in_duckdb(settings: Settings, ids: Mapping[str, Iterable[str]]) -> di
     return deleted
 
 
+#: What a redacted value becomes in Great Expectations' samples.
+ERASED = "(erased)"
+#: The gate's results table, whose samples of unexpected values may hold ids.
+RESULTS = "quality.validation_results"
+_TOKEN_EDGE = r"[A-Za-z0-9_@.+-]"
+
+
+def _token_regex(values: Iterable[str]) -> str | None:
+    """A regex (Python and Java alike) for any of ``values`` as a whole token, longest first."""
+    quoted = ["\\Q" + v + "\\E" for v in sorted({v for v in values if v and "\\E" not in v}, key=len, reverse=True)]
+    return f"(?<!{_TOKEN_EDGE})(?:{'|'.join(quoted)})(?!{_TOKEN_EDGE})" if quoted else None
+
+
+def redact_validation_results(spark: SparkSession, settings: Settings, values: Iterable[str]) -> int:
+    """Replace ``values`` in ``quality.validation_results``'s samples by ERASED; rows changed.
+
+    The new texts are computed in Spark and written by a MERGE on the table's key, so no value
+    lands in the commit log (an UPDATE would log its predicate).
+    """
+    pattern = _token_regex(values)
+    path = table_path(RESULTS, settings)
+    if pattern is None or not is_delta_table(spark, path):
+        return 0
+    df = spark.read.format("delta").load(path)
+    redacted = F.regexp_replace("observed_value", F.lit(pattern), F.lit(ERASED))
+    key = table(RESULTS).key
+    changed = df.where(F.col("observed_value").isNotNull() & (redacted != F.col("observed_value")))
+    source = changed.select(*[F.col(f"`{k}`") for k in key], redacted.alias("observed_value")).localCheckpoint()
+    n = source.count()
+    if n:
+        cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in key)
+        DeltaTable.forPath(spark, path).alias("t").merge(source.alias("s"), cond).whenMatchedUpdate(
+            set={"observed_value": "s.observed_value"}
+        ).execute()
+        purge_deletion_vectors(spark, path)
+    return n
+
+
+def redact_quality_files(settings: Settings, values: Iterable[str]) -> int:
+    """Replace ``values`` by ERASED in Great Expectations' stored results and Data Docs pages; files changed.
+
+    Each file is rewritten under a temporary name and renamed into place.
+    """
+    wanted = {v for v in values if v}
+    if not wanted:
+        return 0
+    regex = re.compile(_python_regex(wanted))
+    changed = 0
+    seen: set[Path] = set()
+    for key in ("gx_dir", "data_docs_dir"):
+        root = Path(str(settings["quality"][key]))
+        if not root.is_dir():
+            continue
+        for f in sorted(root.rglob("*")):
+            if f in seen or f.suffix not in (".json", ".html") or not f.is_file():
+                continue
+            seen.add(f)
+            text = f.read_text(encoding="utf-8", errors="surrogateescape")
+            new, hits = regex.subn(ERASED, text)
+            if hits:
+                tmp = f.with_name(f".{f.name}.forget")
+                tmp.write_text(new, encoding="utf-8", errors="surrogateescape")
+                os.replace(tmp, f)
+                changed += 1
+    return changed
+
+
+def _python_regex(values: Iterable[str]) -> str:
+    alternatives = "|".join(re.escape(v) for v in sorted({v for v in values if v}, key=len, reverse=True))
+    return f"(?<!{_TOKEN_EDGE})(?:{alternatives})(?!{_TOKEN_EDGE})"
+
+
+def clear_staging(settings: Settings) -> int:
+    """Remove what dead publishes left in ``warehouse.staging_dir``; files removed.
+
+    Runs under the warehouse's lease, so no publish is using the folder; a publish stages afresh.
+    """
+    root = str(settings["warehouse"]["staging_dir"])
+    if "://" in root or not Path(root).is_dir():
+        return 0
+    removed = 0
+    for entry in sorted(Path(root).iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            removed += sum(1 for f in entry.rglob("*") if f.is_file())
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+            removed += 1
+    return removed
+
+
 def warehouse_hooks(settings: Settings) -> list[WarehouseHook]:
     """The configured extra warehouses' forget functions (``module:function``), e.g. PostgreSQL's."""
     hooks = []
@@ -499,8 +592,20 @@ def _erase(
     else:
         empty = {"files_rewritten": 0, "files_deleted": 0, "lines_removed": 0}
         landing = step("landing", lambda: rewrite_landing(files, person, Path(landing_root), event_sources()), empty)
+    # Great Expectations keeps samples of unexpected values: in the results table, its stores and
+    # its Data Docs pages. They are redacted, not deleted: the record of what was checked stays.
+    values = person.tokens() | set().union(*person.pseudonymous_ids().values())
+    quality = {
+        "validation_results_redacted": step(
+            "quality:validation_results", partial(redact_validation_results, spark, settings, values), 0
+        ),
+        "files_redacted": step("quality:files", partial(redact_quality_files, settings, values), 0),
+        "staging_files_removed": step("warehouse:staging", partial(clear_staging, settings), 0),
+    }
+    if quality["validation_results_redacted"]:
+        candidates.append(RESULTS)
     # Deleted rows stay in files that older versions reference until VACUUM removes those files.
-    vacuumed = sorted(set(candidates) if vacuum_all else set(rows))
+    vacuumed = sorted(set(candidates) if vacuum_all else set(rows) | ({RESULTS} & set(candidates)))
     with retention_check_lifted(spark):
         for name in vacuumed:
             step(f"vacuum:{name}", partial(_vacuum_now, spark, table_path(name, settings)))
@@ -523,6 +628,7 @@ def _erase(
         "tables_vacuumed": vacuumed,
         "landing": landing,
         "warehouse_rows_deleted": warehouse,
+        "quality": quality,
         "failed_steps": failed,
     }
     log.info("forget: %s", result)
