@@ -301,9 +301,9 @@ def _sql(args: argparse.Namespace) -> int:
 
     wh = warehouse(settings(), args.target)
     try:
-        head, rows = wh.query_with_columns(args.query)
+        head, rows = wh.query_with_columns(args.query, as_reader=True)
     except (duckdb.ProgrammingError, duckdb.PermissionException, duckdb.InvalidInputException,
-            psycopg.ProgrammingError) as e:  # fmt: skip
+            psycopg.ProgrammingError, psycopg.errors.ReadOnlySqlTransaction) as e:  # fmt: skip
         # Errors in the query itself (syntax, unknown table or column, a write or a file access that
         # the read-only, locked connection refuses) are the user's to fix.
         raise UserError(f"query failed: {(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e

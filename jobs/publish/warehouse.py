@@ -144,8 +144,8 @@ class Warehouse:
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return self.query_with_columns(sql)[1]
 
-    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Column names and rows of a query (``detak sql``)."""
+    def query_with_columns(self, sql: str, as_reader: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of a query; ``as_reader``: with read-only rights (``detak sql``)."""
         raise NotImplementedError
 
     def cleanup(self, stage: str) -> None:
@@ -277,7 +277,8 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()
         return [r[0] for r in rows]
 
-    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def query_with_columns(self, sql: str, as_reader: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
+        # Always the locked read-only connection: the file's owner is the only other user.
         if not self.path.exists():
             raise PublishError(f"no DuckDB warehouse at {self.path} yet: nothing has been published")
         con = self._connect_for_queries()
@@ -337,6 +338,28 @@ class PostgresWarehouse(Warehouse):
             host=self.host, port=self.port, dbname=self.database, user=self.user, password=self.password
         )
 
+    def _connect_reader(self) -> Any:
+        """A connection as the read-only role, in read-only transactions too; one clear line without the role."""
+        import psycopg
+
+        conf = self.settings["warehouse"]["postgres"]
+        user = str(conf["reader_user"])
+        try:
+            return psycopg.connect(
+                host=self.host,
+                port=self.port,
+                dbname=self.database,
+                user=user,
+                password=os.environ.get(str(conf["reader_password_env"])),
+                options="-c default_transaction_read_only=on",
+            )
+        except psycopg.OperationalError as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()
+            raise UserError(
+                f"cannot connect to {self.name} as the read-only role {user!r} ({first}): create it with the SQL in "
+                "docs/bi.md, or set warehouse.postgres.reader_user"
+            ) from e
+
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         con = self._connect()
@@ -355,8 +378,8 @@ class PostgresWarehouse(Warehouse):
         )
         return [r[0] for r in cur.fetchall()]
 
-    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        con = self._connect()
+    def query_with_columns(self, sql: str, as_reader: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
+        con = self._connect_reader() if as_reader else self._connect()
         try:
             with con.cursor() as cur:
                 cur.execute("SET TIME ZONE 'UTC'")

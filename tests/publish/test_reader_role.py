@@ -47,7 +47,9 @@ def _stage(wh: PostgresWarehouse, cur: Any) -> str:
     return stage
 
 
-def test_the_documented_reader_role_reads_what_is_published_and_writes_nothing(tmp_path: Path) -> None:
+def test_the_documented_reader_role_reads_what_is_published_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import psycopg
 
     with postgres_cluster(tmp_path) as pg:
@@ -74,3 +76,48 @@ def test_the_documented_reader_role_reads_what_is_published_and_writes_nothing(t
             ):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     con.execute(sql)
+
+        # `detak sql` connects as that role, read-only: it reads, it cannot write, and without
+        # the role it says what to do on one line.
+        _detak_sql_as_reader(pg, tmp_path, capsys)
+
+
+def _detak_sql_as_reader(pg: dict[str, Any], home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from jobs.cli import main
+    from jobs.commands import settings
+    from jobs.common.text import format_table
+    from tests.test_cli import one_error_line
+
+    env = {
+        "DETAK_ENV": "ci",
+        "DETAK_HOME": str(home / "cli"),
+        "DETAK__WAREHOUSE__TARGET": "postgres",
+        **{f"DETAK__WAREHOUSE__POSTGRES__{k.upper()}": str(v) for k, v in pg.items()},
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("DETAK")]:
+            mp.delenv(name)
+        for name, value in env.items():
+            mp.setenv(name, value)
+        settings.cache_clear()
+        try:
+            capsys.readouterr()
+            assert main(["sql", "SELECT current_user, channel, sessions FROM gold.funnel_daily"]) == 0
+            out = capsys.readouterr().out
+            assert out == format_table(["current_user", "channel", "sessions"], [["detak_reader", "x", 7]]) + "\n"
+            assert main(["sql", "DELETE FROM gold.funnel_daily"]) == 2
+            assert one_error_line(capsys.readouterr().err) == (
+                "query failed: cannot execute DELETE in a read-only transaction"
+            )
+            mp.setenv("DETAK__WAREHOUSE__POSTGRES__READER_USER", "nobody_here")
+            settings.cache_clear()
+            assert main(["sql", "SELECT 1"]) == 2
+            line = one_error_line(capsys.readouterr().err)
+            where = f"postgres:{pg['host']}:{pg['port']}/{pg['database']}"
+            assert line.startswith(f"cannot connect to {where} as the read-only role 'nobody_here' (")
+            assert 'role "nobody_here" does not exist' in line
+            assert line.endswith("): create it with the SQL in docs/bi.md, or set warehouse.postgres.reader_user")
+        finally:
+            settings.cache_clear()
