@@ -2,17 +2,23 @@
 
 ``hmac_sha256`` is RFC 2104 HMAC-SHA256 written with Spark's ``sha2``: with the key padded to
 the block size, HMAC(K, m) = SHA256((K ^ opad) || SHA256((K ^ ipad) || m)). The two padded keys
-are constants computed once on the driver.
+are computed once on the driver and enter the query as a scalar subquery over a one-row frame,
+not as literals: a literal is printed in every query plan (``explain``, the Spark UI's SQL tab,
+event logs), where anyone who can open them would read the key; a subquery prints as its id.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import logging
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import ConfigError, Settings
@@ -56,15 +62,69 @@ def pseudonym_key(settings: Settings, environ: Mapping[str, str] | None = None) 
     return key.encode("utf-8")
 
 
+#: The lake's record of the key its pseudonyms were made with (a fingerprint, never the key).
+FINGERPRINT_FILE = "_pseudonym_key.json"
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short public fingerprint of ``key``: an HMAC of a fixed text, which does not reveal the key."""
+    return hmac.new(key, b"detak pseudonym key fingerprint", hashlib.sha256).hexdigest()[:16]
+
+
+def check_key(settings: Settings, key: bytes, record: bool = False) -> None:
+    """Refuse a key other than the one the lake's pseudonyms were made with (one line, :class:`ConfigError`).
+
+    ``record``: a lake without a fingerprint gets this key's (silver does so on its first run).
+    A new key would give every person a second pseudonym that joins with nothing before it;
+    changing keys is a rebuild from bronze (docs/PRIVACY.md).
+    """
+    lake = str(settings["paths"]["lake"])
+    if "://" in lake:
+        log.info("lake on object storage (%s): the key fingerprint is not checked", lake)
+        return
+    path = Path(lake) / FINGERPRINT_FILE
+    mine = key_fingerprint(key)
+    if path.exists():
+        stored = str(json.loads(path.read_text(encoding="utf-8")).get("fingerprint"))
+        if stored != mine:
+            name = settings["silver"]["privacy"]["key_env"]
+            raise ConfigError(
+                f"{name} is not the key this lake's pseudonyms were made with (lake: key fingerprint {stored}, "
+                f"this key: {mine}): set the original key (docs/PRIVACY.md#pseudonyms-and-the-key)"
+            )
+        return
+    if record:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"fingerprint": mine, "algorithm": "hmac-sha256", "recorded_at": datetime.now(UTC).isoformat()}
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+
 def hmac_sha256(col: Column, key: bytes) -> Column:
     """Hex HMAC-SHA256 of a string column under ``key``; null stays null."""
     if len(key) > BLOCK:
         key = hashlib.sha256(key).digest()
-    key = key.ljust(BLOCK, b"\0")
-    inner_pad = bytes(b ^ 0x36 for b in key)
-    outer_pad = bytes(b ^ 0x5C for b in key)
-    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), col.cast("binary")), 256))
-    return F.when(col.isNotNull(), F.sha2(F.concat(F.lit(outer_pad), inner), 256))
+    inner_pad, outer_pad = _pads(key.ljust(BLOCK, b"\0"))
+    inner = F.unhex(F.sha2(F.concat(inner_pad, col.cast("binary")), 256))
+    return F.when(col.isNotNull(), F.sha2(F.concat(outer_pad, inner), 256))
+
+
+#: One-row frames of padded keys, by session and key digest (a frame belongs to its session).
+_PADS: dict[tuple[int, bytes], DataFrame] = {}
+
+
+def _pads(padded: bytes) -> tuple[Column, Column]:
+    """The inner and outer padded keys as scalar subqueries of the active session."""
+    spark = SparkSession.active()
+    cache_key = (id(spark), hashlib.sha256(padded).digest())
+    frame = _PADS.get(cache_key)
+    if frame is None or frame.sparkSession is not spark:
+        inner = bytearray(b ^ 0x36 for b in padded)
+        outer = bytearray(b ^ 0x5C for b in padded)
+        frame = spark.createDataFrame([(inner, outer)], "inner_pad binary, outer_pad binary")
+        _PADS[cache_key] = frame
+    return frame.select("inner_pad").scalar(), frame.select("outer_pad").scalar()
 
 
 def truncate_ip(col: Column, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> Column:

@@ -22,6 +22,26 @@ def test_hmac_matches_the_standard_library(spark: SparkSession) -> None:
         assertDataFrameEqual(got, expected)
 
 
+def test_the_key_appears_in_no_query_plan(spark: SparkSession) -> None:
+    key = b"plan-secret-0123456789abcdefghij"
+    padded = key.ljust(64, b"\0")
+    secrets = [key.hex(), key.decode()]
+    for pad in (0x36, 0x5C):
+        xored = bytes(b ^ pad for b in padded)
+        secrets += [xored.hex(), xored[:24].hex(), xored[:24].hex().upper(), str(list(xored[:12]))[1:-1]]
+    df = spark.createDataFrame([("u1",), (None,)], "id string")
+    out = df.select(hmac_sha256(F.col("id"), key).alias("p"))
+
+    assert [r["p"] for r in out.collect()] == [hmac.new(key, b"u1", hashlib.sha256).hexdigest(), None]
+    qe = out._jdf.queryExecution()  # after execution: the final adaptive plan, as the UI shows it
+    modes = ("simple", "extended", "codegen", "cost", "formatted")
+    jvm_mode = spark._jvm.org.apache.spark.sql.execution.ExplainMode  # type: ignore[union-attr]
+    texts = [qe.toString(), qe.executedPlan().toString(), *[qe.explainString(jvm_mode.fromString(m)) for m in modes]]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text and secret.lower() not in text.lower(), secret
+
+
 def test_ip_truncation(spark: SparkSession) -> None:
     rows = [
         ("36.72.1.2", "36.72.1.0/24"),
@@ -51,3 +71,31 @@ def test_without_the_key_only_the_demo_settings_use_the_demo_key(tmp_path) -> No
     assert pseudonym_key(production, {"DETAK_PSEUDONYM_KEY": "team-secret"}) == b"team-secret"
     with pytest.raises(ConfigError, match=r"^DETAK_PSEUDONYM_KEY is not set: DETAK_ENV=ci "):
         pseudonym_key(production, {})
+
+
+def test_the_lake_keeps_its_key_fingerprint_and_refuses_another_key(tmp_path) -> None:
+    import json
+
+    from jobs.common.config import ConfigError
+    from jobs.silver.privacy import FINGERPRINT_FILE, check_key, key_fingerprint
+
+    conf = ci_settings(tmp_path)
+    stored = tmp_path / "lake" / FINGERPRINT_FILE
+    check_key(conf, b"team-secret")  # only checks: nothing recorded
+    assert not stored.exists()
+    check_key(conf, b"team-secret", record=True)
+    doc = json.loads(stored.read_text())
+    expected = hmac.new(b"team-secret", b"detak pseudonym key fingerprint", hashlib.sha256).hexdigest()[:16]
+    assert doc["fingerprint"] == key_fingerprint(b"team-secret") == expected
+    assert "team-secret" not in stored.read_text()
+    check_key(conf, b"team-secret", record=True)  # the same key again: fine
+    other = key_fingerprint(b"other-secret")
+    message = (
+        f"DETAK_PSEUDONYM_KEY is not the key this lake's pseudonyms were made with (lake: key fingerprint "
+        f"{expected}, this key: {other}): set the original key (docs/PRIVACY.md#pseudonyms-and-the-key)"
+    )
+    for record in (False, True):
+        with pytest.raises(ConfigError) as err:
+            check_key(conf, b"other-secret", record=record)
+        assert str(err.value) == message
+    assert json.loads(stored.read_text()) == doc
