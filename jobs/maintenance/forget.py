@@ -60,6 +60,7 @@ import os
 import re
 import shutil
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -86,7 +87,7 @@ from jobs.maintenance.lake import (
     version,
 )
 from jobs.publish.warehouse import PostgresWarehouse
-from jobs.silver.privacy import hmac_sha256, pseudonym_key
+from jobs.silver.privacy import check_key, hmac_sha256, pseudonym_key
 
 log = logging.getLogger(__name__)
 
@@ -327,14 +328,17 @@ def landing_file(uri: str, landing: Path, sources: Iterable[str]) -> Path | None
     return None
 
 
-def rewrite_landing(files: Iterable[str], person: Person, landing: Path, sources: Iterable[str]) -> dict[str, int]:
+def rewrite_landing(files: Iterable[str], person: Person, landing: Path, sources: Iterable[str]) -> dict[str, Any]:
     """Rewrite landing files without the person's lines; delete files left empty.
+
+    A file that cannot be read (truncated, corrupt) is listed under ``unreadable`` and left as it is.
 
     Each file is written beside itself under a hidden name (which the ingestion's file source never
     lists), given the original modification time, then renamed over the original in one step.
     """
     ids, tokens = person.raw_ids(), person.tokens()
-    out = {"files_rewritten": 0, "files_deleted": 0, "lines_removed": 0, "files_skipped": 0}
+    out: dict[str, Any] = {"files_rewritten": 0, "files_deleted": 0, "lines_removed": 0, "files_skipped": 0}
+    unreadable: list[str] = []
     for uri in sorted(set(files)):
         path = landing_file(uri, landing, sources)
         if path is None or not path.exists():
@@ -342,8 +346,14 @@ def rewrite_landing(files: Iterable[str], person: Person, landing: Path, sources
             out["files_skipped"] += 1
             continue
         opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8", newline="") as fh:
-            lines = fh.read().splitlines(keepends=True)
+        try:
+            with opener(path, "rt", encoding="utf-8", newline="") as fh:
+                lines = fh.read().splitlines(keepends=True)
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
+            # A truncated or corrupt delivery: the others are still rewritten; this one is reported.
+            log.warning("forget: landing file %s is unreadable (%s): not rewritten", path, e)
+            unreadable.append(str(path))
+            continue
         kept = [ln for ln in lines if not line_mentions(ln.rstrip("\r\n"), ids, tokens)]
         removed = len(lines) - len(kept)
         if removed == 0:
@@ -360,6 +370,8 @@ def rewrite_landing(files: Iterable[str], person: Person, landing: Path, sources
         os.utime(tmp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         os.replace(tmp, path)
         out["files_rewritten"] += 1
+    if unreadable:
+        out["unreadable"] = unreadable
     return out
 
 
@@ -592,6 +604,11 @@ def _erase(
     else:
         empty = {"files_rewritten": 0, "files_deleted": 0, "lines_removed": 0}
         landing = step("landing", lambda: rewrite_landing(files, person, Path(landing_root), event_sources()), empty)
+        if landing.get("unreadable"):
+            bad = landing["unreadable"]
+            failed["landing"] = (
+                f"{len(bad)} unreadable landing file(s), the person's lines may remain: {', '.join(bad)}"[:300]
+            )
     # Great Expectations keeps samples of unexpected values: in the results table, its stores and
     # its Data Docs pages. They are redacted, not deleted: the record of what was checked stays.
     values = person.tokens() | set().union(*person.pseudonymous_ids().values())
@@ -713,6 +730,7 @@ def forget_users(
     requested = datetime.now(UTC).replace(tzinfo=None)
     request_id = request_id or f"forget-{requested:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     key = pseudonym_key(settings)
+    check_key(settings, key)  # another key would find no one, and log a pseudonym that matches nothing
     users = {pseudonym(u, key) for u in raw_users}
     earlier = {r: u for r, u in _open_requests(spark, settings).items() if r != request_id and u <= users}
     _record(spark, settings, [(request_id, u, requested, None, len(users), 0, [], {}, 0, 0, {}) for u in sorted(users)])

@@ -35,7 +35,7 @@ from jobs.common.dates import around, as_date, describe, in_dates
 from jobs.common.spark import materialize
 from jobs.common.tables import conform, ensure_table, read_table, replace_partitions, table_path
 from jobs.silver import bots, events, identity, orders, reviews, sessions
-from jobs.silver.privacy import hmac_sha256, pseudonym_key
+from jobs.silver.privacy import check_key, hmac_sha256, pseudonym_key
 
 BRONZE_EVENTS = ("bronze.clickstream_events", "bronze.search_events")
 BRONZE_ORDERS = "bronze.orders_events"
@@ -151,6 +151,7 @@ def run_silver(
     """
     params = settings["silver"]
     key = pseudonym_key(settings)  # refuses to start without a key where the demo key is not allowed
+    check_key(settings, key, record=True)  # nor with another key than the lake's pseudonyms were made with
     for name in (*INPUTS, *OUTPUTS):
         ensure_table(spark, name, settings)
     plan = manifest.plan(spark, settings, "silver", run_date, INPUTS, run_id=run_id)

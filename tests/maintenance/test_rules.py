@@ -93,6 +93,28 @@ def test_rewrite_landing_keeps_other_lines_and_the_modification_time(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["part-00000.jsonl.gz"]
 
 
+def test_rewrite_landing_reports_an_unreadable_file_and_rewrites_the_others(tmp_path: Path) -> None:
+    good, cut = tmp_path / "part-00000.jsonl.gz", tmp_path / "part-00001.jsonl.gz"
+    lines = [json.dumps({"user_id": u}) for u in ("u1", "u2")]
+    for f in (good, cut):
+        with gzip.open(f, "wt") as fh:
+            fh.write("\n".join(lines) + "\n")
+    cut.write_bytes(cut.read_bytes()[:-12])  # a collector that died mid-upload
+    before = cut.read_bytes()
+    person = Person(users={"p"}, raw={"user_id": {"u1"}})
+    out = rewrite_landing([str(cut), str(good)], person, tmp_path, [])
+    assert out == {
+        "files_rewritten": 1,
+        "files_deleted": 0,
+        "lines_removed": 1,
+        "files_skipped": 0,
+        "unreadable": [str(cut)],
+    }
+    with gzip.open(good, "rt") as fh:
+        assert fh.read() == lines[1] + "\n"
+    assert cut.read_bytes() == before
+
+
 def test_read_requests_skips_blanks_and_comments(tmp_path: Path) -> None:
     f = tmp_path / "requests.txt"
     f.write_text("# ticket 17\nu-1\n\n  u-2  # by e-mail\n")
