@@ -111,6 +111,17 @@ def _baskets(rows: DataFrame, basket: str, kinds: tuple[str, ...], limit: int) -
     return per.withColumn("_n", F.row_number().over(first)).where(F.col("_n") <= limit).drop("_n", "_first")
 
 
+#: Decimal places sums of weights are rounded to. Spark adds a group's doubles in whatever order
+#: its partitions arrive, so an unrounded sum can differ in the last bit between two runs of the
+#: same data (a re-run after a crash gave scores 1 ulp apart); rounded, re-runs give the same table.
+DIGITS = 9
+
+
+def stable_sum(col: Column) -> Column:
+    """``sum(col)`` rounded to :data:`DIGITS` places: the same on every run whatever the order of addition."""
+    return F.round(F.sum(col), DIGITS)
+
+
 def _pairs(baskets: DataFrame) -> DataFrame:
     a = baskets.select("basket", F.col("product_id").alias("product_id"), F.col("w").alias("_wa"))
     b = baskets.select("basket", F.col("product_id").alias("similar_product_id"), F.col("w").alias("_wb"))
@@ -118,7 +129,7 @@ def _pairs(baskets: DataFrame) -> DataFrame:
         a.join(b, "basket")
         .where(F.col("product_id") != F.col("similar_product_id"))
         .groupBy("product_id", "similar_product_id")
-        .agg(F.sum(F.least("_wa", "_wb")).alias("together"))
+        .agg(stable_sum(F.least("_wa", "_wb")).alias("together"))
     )
 
 
@@ -133,7 +144,7 @@ def similar_products(rows: DataFrame, cutoff: datetime, params: Mapping[str, Any
         views.select("product_id", (F.col("w") * cv).alias("w"))
         .unionByName(buys.select("product_id", (F.col("w") * cp).alias("w")))
         .groupBy("product_id")
-        .agg(F.sum("w").alias("_n"))
+        .agg(stable_sum(F.col("w")).alias("_n"))
     )
     pairs = (
         _pairs(views)
@@ -147,7 +158,10 @@ def similar_products(rows: DataFrame, cutoff: datetime, params: Mapping[str, Any
         .join(
             norm.select(F.col("product_id").alias("similar_product_id"), F.col("_n").alias("_m")), "similar_product_id"
         )
-        .withColumn("score", (cv * F.col("co_views") + cp * F.col("co_purchases")) / F.sqrt(F.col("_n") * F.col("_m")))
+        .withColumn(
+            "score",
+            F.round((cv * F.col("co_views") + cp * F.col("co_purchases")) / F.sqrt(F.col("_n") * F.col("_m")), DIGITS),
+        )
     )
     ranked = scored.withColumn(
         "rank",
@@ -170,7 +184,7 @@ def popularity(rows: DataFrame, cutoff: datetime, params: Mapping[str, Any]) -> 
     """``product_id, top_category, popularity``: decayed interaction weights of the last popularity_days."""
     window = in_window(rows, cutoff, int(params["popularity_days"]), float(params["half_life_days"]))
     return window.groupBy("product_id").agg(
-        F.sum(F.col("w") * _kind_weight(params)).alias("popularity"), F.max("top_category").alias("top_category")
+        stable_sum(F.col("w") * _kind_weight(params)).alias("popularity"), F.max("top_category").alias("top_category")
     )
 
 
@@ -194,7 +208,7 @@ def recommend(
     window = in_window(rows, cutoff, int(params["history_days"]), float(params["half_life_days"]))
     mine = window.where(F.col("user_id").isNotNull()).join(users.select("user_id").distinct(), "user_id", "left_semi")
     history = mine.groupBy("user_id", "product_id").agg(
-        F.sum(F.col("w") * _kind_weight(params)).alias("h"),
+        stable_sum(F.col("w") * _kind_weight(params)).alias("h"),
         F.max("top_category").alias("top_category"),
         F.bool_or(F.col("kind") == PURCHASE).alias("_bought"),
     )
@@ -208,7 +222,7 @@ def recommend(
     personal = (
         by_similarity.unionByName(itself)
         .groupBy("user_id", "product_id")
-        .agg(F.sum("score").alias("score"))
+        .agg(stable_sum(F.col("score")).alias("score"))
         .where(F.col("score") > 0)
         .join(bought, ["user_id", "product_id"], "left_anti")
     )
@@ -222,7 +236,7 @@ def recommend(
     favourites = (
         history.where(F.col("top_category").isNotNull())
         .groupBy("user_id", "top_category")
-        .agg(F.sum("h").alias("_c"))
+        .agg(stable_sum(F.col("h")).alias("_c"))
         .withColumn(
             "_fr",
             F.row_number().over(Window.partitionBy("user_id").orderBy(F.col("_c").desc(), F.col("top_category"))),
