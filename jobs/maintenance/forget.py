@@ -63,7 +63,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial, reduce
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,7 @@ from jobs.maintenance.lake import (
 )
 from jobs.publish.warehouse import PostgresWarehouse
 from jobs.silver.privacy import check_key, hmac_sha256, pseudonym_key
+from jobs.silver.reconcile import recompute
 
 log = logging.getLogger(__name__)
 
@@ -485,6 +486,47 @@ def _python_regex(values: Iterable[str]) -> str:
     return f"(?<!{_TOKEN_EDGE})(?:{alternatives})(?!{_TOKEN_EDGE})"
 
 
+#: Tables whose erased rows change the counts ``silver.reconciliation`` recorded, by event date.
+RECOUNTED = ("bronze.clickstream_events", "bronze.search_events", "silver.events")
+_RECOUNT_COLUMNS = ("bronze_rows", "duplicates", "too_late", "silver_rows", "bot_events", "no_consent_events")
+
+
+def recount_reconciliation(spark: SparkSession, settings: Settings, dates: Iterable[date]) -> int:
+    """Record ``silver.reconciliation`` again for ``dates`` from what is left; dates rewritten.
+
+    The erased rows leave bronze and silver alike, so the dates still balance, but the counts silver
+    recorded before would no longer match ``detak reconcile``'s. Only the dates the request
+    touched are recounted, so a real mismatch elsewhere stays visible.
+    """
+    path = table_path("silver.reconciliation", settings)
+    days = sorted(set(dates))
+    if not days or not is_delta_table(spark, path):
+        return 0
+    counts = recompute(spark, settings).where(F.col("event_date").isin(days))
+    flags = (
+        spark.read.format("delta")
+        .load(table_path("silver.events", settings))
+        .where(F.col("event_date").isin(days))
+        .groupBy("event_date", "source")
+        .agg(
+            F.count(F.when(F.col("is_bot"), 1)).alias("bot_events"),
+            F.count(F.when(~F.col("consent_analytics"), 1)).alias("no_consent_events"),
+        )
+    )
+    source = (
+        counts.join(flags, ["event_date", "source"], "left")
+        .fillna(0, ["bot_events", "no_consent_events"])
+        .select("event_date", "source", *[F.col(c).cast("long").alias(c) for c in _RECOUNT_COLUMNS])
+        .localCheckpoint()
+    )
+    n = source.count()
+    if n:
+        DeltaTable.forPath(spark, path).alias("t").merge(
+            source.alias("s"), "t.event_date = s.event_date AND t.source = s.source"
+        ).whenMatchedUpdate(set={c: f"s.{c}" for c in _RECOUNT_COLUMNS}).execute()
+    return n
+
+
 def clear_staging(settings: Settings) -> int:
     """Remove what dead publishes left in ``warehouse.staging_dir``; files removed.
 
@@ -576,6 +618,7 @@ def _erase(
 
     rows: dict[str, int] = {}
     files: set[str] = set()
+    touched: set[date] = set()
     candidates: list[str] = []
     for contract, path in existing_tables(spark, settings):
         if contract.layer == "maintenance":
@@ -589,6 +632,9 @@ def _erase(
             nonlocal files
             if "_source_file" in column_names(contract):
                 files |= _collect_set(spark.read.format("delta").load(path).where(cond), "_source_file")
+            if contract.name in RECOUNTED:
+                theirs = spark.read.format("delta").load(path).where(cond).select("event_date").distinct()
+                touched.update(r[0] for r in theirs.collect())  # bounded: one row per date
             n = delete_ids(spark, path, contract, person)
             if n:
                 purge_deletion_vectors(spark, path)
@@ -597,6 +643,7 @@ def _erase(
         n = step(f"delete:{contract.name}", delete, 0)
         if n:
             rows[contract.name] = n
+    recounted = step("reconciliation", partial(recount_reconciliation, spark, settings, touched), 0)
     landing_root = str(settings["paths"]["landing"])
     if "://" in landing_root:
         log.warning("landing on object storage (%s) is not rewritten: erase its files there", landing_root)
@@ -646,6 +693,7 @@ def _erase(
         "landing": landing,
         "warehouse_rows_deleted": warehouse,
         "quality": quality,
+        "reconciliation_dates_recounted": recounted,
         "failed_steps": failed,
     }
     log.info("forget: %s", result)

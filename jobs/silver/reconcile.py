@@ -60,10 +60,8 @@ class Reconciliation:
         return not self.mismatches and not self.files.get("unbalanced")
 
 
-def reconcile(spark: SparkSession, settings: Settings) -> Reconciliation:
-    """Every date and source of bronze accounted for; every landing file's lines accounted for."""
-    for name in ("silver.events", "silver.reconciliation", "bronze.ingest_files", "bronze.quarantine_files"):
-        ensure_table(spark, name, settings)
+def recompute(spark: SparkSession, settings: Settings) -> DataFrame:
+    """:func:`expected` over the lake's bronze and silver.events, every date."""
     frames = []
     for source in SOURCES:
         ensure_table(spark, f"bronze.{source}_events", settings)
@@ -74,8 +72,14 @@ def reconcile(spark: SparkSession, settings: Settings) -> Reconciliation:
         )
     bronze = frames[0].unionByName(frames[1])
     silver_events = read_table(spark, "silver.events", settings).select("event_date", "source")
-    late_days = int(settings["silver"]["late_days"])
-    recomputed = expected(bronze, silver_events, late_days).alias("e")
+    return expected(bronze, silver_events, int(settings["silver"]["late_days"]))
+
+
+def reconcile(spark: SparkSession, settings: Settings) -> Reconciliation:
+    """Every date and source of bronze accounted for; every landing file's lines accounted for."""
+    for name in ("silver.events", "silver.reconciliation", "bronze.ingest_files", "bronze.quarantine_files"):
+        ensure_table(spark, name, settings)
+    recomputed = recompute(spark, settings).alias("e")
     recorded = read_table(spark, "silver.reconciliation", settings).alias("r")
     joined = recomputed.join(recorded, ["event_date", "source"], "left").select(
         "event_date",

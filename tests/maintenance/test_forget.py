@@ -17,6 +17,7 @@ from jobs.common.tables import table_path
 from jobs.maintenance.forget import REQUESTS, forget_users, pseudonym
 from jobs.maintenance.lake import is_delta_table
 from jobs.silver.privacy import pseudonym_key
+from jobs.silver.reconcile import reconcile
 from tests.conftest import copy_home, sim_settings
 
 pytestmark = pytest.mark.integration
@@ -146,6 +147,9 @@ def test_forget_removes_a_person_from_every_layer_file_and_landing_line(
     result = forget_users(spark, settings, user_ids=[user], request_id="req-1")
 
     assert result["request_id"] == "req-1" and result["devices"] >= 2
+    # The recorded reconciliation is recounted on the dates the person had events: it still holds.
+    assert result["reconciliation_dates_recounted"] > 0
+    assert reconcile(spark, settings).mismatches == []
     assert result["rows_deleted"] == {n: k for n, k in dropped.items() if k}
     assert result["landing"]["lines_removed"] > 0
     for name, path in existing.items():
