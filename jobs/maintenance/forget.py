@@ -737,7 +737,7 @@ def _open_requests(spark: SparkSession, settings: Settings) -> dict[str, set[str
         .toDF()
         .where(F.col("completed_at").isNull())
         .select("request_id", "user_pseudonym")
-        .collect()
+        .collect()  # bounded: the open requests of the request log
     )
     found: dict[str, set[str]] = {}
     for r in rows:
