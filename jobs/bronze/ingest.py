@@ -37,6 +37,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.bronze.formats import translate
 from jobs.bronze.landing import FILE_REASONS, read_file
 from jobs.bronze.validate import REASONS, time_rules_of, validate
 from jobs.common.config import Settings
@@ -205,8 +206,8 @@ def split(
         F.lit(source).alias("source"),
         "reason",
         "reason_detail",
-        F.get_json_object("value", "$.event_id").alias("event_id"),
-        F.get_json_object("value", "$.event_type").alias("event_type"),
+        F.col("q_event_id").alias("event_id"),
+        F.col("q_event_type").alias("event_type"),
         F.col("value").alias("raw_line"),
         "line_bytes",
         "raw_sha256",
@@ -249,6 +250,7 @@ def check(decoded: DataFrame, source: str, settings: Settings) -> DataFrame:
     A reason found while decoding (invalid encoding, oversized line) wins over validation's.
     """
     ingest = settings["ingest"]
+    decoded = translate(decoded, source, settings)
     checked = validate(decoded, source, int(ingest["max_line_bytes"]), time_rules_of(settings))
     reason = F.coalesce(F.col("pre_reason"), F.col("reason"))
     detail = F.when(F.col("pre_reason").isNotNull(), F.col("pre_detail")).otherwise(F.col("reason_detail"))
@@ -260,7 +262,12 @@ def check(decoded: DataFrame, source: str, settings: Settings) -> DataFrame:
         "_source_file",
         "_line",
         F.when(valid, F.col("p")).alias("p"),
-        F.when(is_line & ~valid, F.col("value")).alias("value"),
+        # A rejected line is kept as delivered (a tracker's line, not its translation).
+        F.when(is_line & ~valid, F.coalesce(F.col("raw_value"), F.col("value"))).alias("value"),
+        F.when(is_line & ~valid, F.get_json_object("value", "$.event_id")).alias("q_event_id"),
+        F.when(is_line & ~valid, F.coalesce(F.get_json_object("value", "$.event_type"), F.col("tracker_event"))).alias(
+            "q_event_type"
+        ),
         F.when(is_line, reason).alias("reason"),
         F.when(is_line, detail).alias("reason_detail"),
         "line_bytes",
@@ -602,8 +609,13 @@ def _checkpoint(source: str, settings: Settings) -> str:
     return f"{str(settings['paths']['checkpoints']).rstrip('/')}/bronze/{source}"
 
 
+def folder_name(source: str, settings: Settings) -> str:
+    """The landing folder ``source`` reads (``ingest.folders``; its own name by default)."""
+    return str((settings["ingest"].get("folders") or {}).get(source) or source)
+
+
 def landing_folder(source: str, settings: Settings) -> str:
-    return f"{str(settings['paths']['landing']).rstrip('/')}/{source}"
+    return f"{str(settings['paths']['landing']).rstrip('/')}/{folder_name(source, settings)}"
 
 
 def unknown_folders(settings: Settings) -> dict[str, int]:
@@ -611,7 +623,7 @@ def unknown_folders(settings: Settings) -> dict[str, int]:
     root = str(settings["paths"]["landing"])
     if "://" in root:
         return {}
-    known = set(settings["ingest"]["sources"])
+    known = {folder_name(s, settings) for s in settings["ingest"]["sources"]}
     out: dict[str, int] = {}
     base = Path(root)
     if not base.is_dir():

@@ -10,6 +10,9 @@ the first reason that applies wins, in this order:
 empty_line         nothing but whitespace
 oversized_line     longer than ``ingest.max_line_bytes`` (not parsed at all)
 malformed_json     not a JSON object (truncated, garbage, an array)
+malformed_record   a tracker format's line of the wrong shape (see :mod:`jobs.bronze.formats`)
+unmapped_event     a tracker event the source's format has no rule for
+other_source       a tracker event its format sends to another detak source
 unknown_event_type ``event_type`` missing or not a type of this source
 type_mismatch      a value of the wrong JSON type (text in a number, a bad timestamp, ...)
 missing_required   a field the event type requires is absent or null
@@ -39,6 +42,9 @@ REASONS = [
     "oversized_line",
     "empty_line",
     "malformed_json",
+    "malformed_record",
+    "unmapped_event",
+    "other_source",
     "unknown_event_type",
     "type_mismatch",
     "missing_required",

@@ -32,6 +32,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from jobs.bronze.ingest import folder_name
 from jobs.common.config import Settings
 from jobs.common.contracts import TableContract
 from jobs.common.lock import hold
@@ -93,22 +94,28 @@ def delete_landing(spark: SparkSession, settings: Settings, first_kept: date) ->
         return {"folders_deleted": 0, "files_deleted": 0, "files_kept_not_ingested": 0}
     folders = old_landing_folders(Path(landing), first_kept)
     candidates = [p for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()]
-    committed: set[str] = set()
+    # A folder several sources read (ingest.folders) is kept until every one of them has its files.
+    readers: dict[str, set[str]] = {}
+    for source in settings["ingest"]["sources"]:
+        readers.setdefault(folder_name(source, settings), set()).add(source)
+    committed: dict[str, set[str]] = {}
     if candidates:
         ensure_table(spark, "bronze.ingest_files", settings)
         wanted = [str(p.resolve()) for p in candidates]
         local = F.regexp_replace(F.col("path"), "^file:/+", "/")
-        committed = {
-            r["local"]
-            for r in read_table(spark, "bronze.ingest_files", settings)
-            .select(local.alias("local"))
+        for r in (
+            read_table(spark, "bronze.ingest_files", settings)
+            .select(local.alias("local"), "source")
             .where(F.col("local").isin(wanted))
             .distinct()
-            .collect()  # bounded: the old folders' files
-        }
+            .collect()  # bounded: the old folders' files, once per source
+        ):
+            committed.setdefault(r["local"], set()).add(r["source"])
     deleted, kept = 0, []
+    root = Path(landing).resolve()
     for path in candidates:
-        if str(path.resolve()) in committed:
+        top = path.resolve().relative_to(root).parts[0]
+        if readers.get(top, {top}) <= committed.get(str(path.resolve()), set()):
             path.unlink()
             deleted += 1
         else:
