@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from jobs.bronze.formats import load_format
 from jobs.bronze.ingest import BINARY_FILE, check, decode, ingest_source
 from jobs.common.config import Settings
 from jobs.common.tables import read_table
+from jobs.maintenance.housekeeping import delete_landing
 from jobs.registry import run
 from tests.conftest import ci_settings
 
@@ -223,3 +224,29 @@ def test_silver_and_gold_equal_those_of_the_same_events_in_detaks_contract(
     want = read_table(spark, table, processed["detak"]).where(F.col(key).isin(mine))
     meta = [c for c in got.columns if c.startswith("_")]
     assertDataFrameEqual(got.drop(*meta), want.drop(*meta))
+
+
+def test_landing_retention_keeps_a_shared_file_until_every_source_has_ingested_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    conf = format_settings(tmp_path, "segment")
+    folder = tmp_path / "landing" / "segment" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    shared = folder / "part-0.jsonl"
+    shared.write_text("".join(line + "\n" for line in tracker_lines("segment")))
+    after = date.fromisoformat(DAY) + timedelta(days=30)
+    ingest_source(spark, "clickstream", conf, run_id="retention")
+    assert delete_landing(spark, conf, after) == {
+        "folders_deleted": 0,
+        "files_deleted": 0,
+        "files_kept_not_ingested": 1,
+    }
+    assert shared.is_file()
+    for source in ("search", "orders"):
+        ingest_source(spark, source, conf, run_id="retention")
+    assert delete_landing(spark, conf, after) == {
+        "folders_deleted": 1,
+        "files_deleted": 1,
+        "files_kept_not_ingested": 0,
+    }
+    assert not shared.exists()
