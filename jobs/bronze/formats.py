@@ -51,7 +51,6 @@ from jobs.common.contracts import ContractError, events_dir, source_contract
 from jobs.common.errors import UserError
 
 DETAK = "detak"
-FORMAT_REASONS = ("malformed_record", "unmapped_event", "other_source")
 _REF = re.compile(
     r"^(\$[^{}]*|@[a-z_0-9]+(\$[^{}]*)?|ue:\$[^{}]*|ctx:[a-z_0-9]+\*?(\$[^{}]*)?|param:[a-z_0-9]+|conf:[a-z_0-9]+)$"
 )
