@@ -513,8 +513,18 @@ def runners(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
 
 
 #: In order: abandonment scores the bench day alone, before gold adds 30 days of history.
+def kafka(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """Kafka ingest throughput beside the file path's, on its own simulated day (bench/kafka.py)."""
+    from bench.kafka import bench_kafka, markdown
+
+    users = int(os.environ.get("DETAK_BENCH_KAFKA_USERS", "50000"))
+    result = bench_kafka(spark_of(), ROOT / "var" / "bench-kafka", START, users)
+    return markdown(result, stamp()), result
+
+
 SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] = {
     "pipeline": pipeline,
+    "kafka": kafka,
     "abandonment": abandonment,
     "gold": gold_browsing,
     "features": features,

@@ -100,9 +100,26 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
         "--source", action="append", choices=event_sources(), help="source to ingest (repeatable; default: all)"
     )
     p.add_argument("--run-id", default=None, help="id recorded with every row (Airflow passes its run id)")
+    p.add_argument(
+        "--every",
+        type=interval,
+        default=None,
+        help="keep running, a micro-batch each interval (e.g. '5 minutes'); default: ingest what is there, then stop",
+    )
 
 
-@verb("ingest", "ingest new landing files into bronze Delta tables, exactly once")(_ingest_args)
+def interval(text: str) -> str:
+    """An argparse type: a trigger interval such as ``30 seconds`` or ``5 minutes``."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an interval (e.g. '30 seconds', '5 minutes', '1 hour')")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours"}[m.group(2)[0]]
+    return f"{int(m.group(1))} {unit}"
+
+
+@verb("ingest", "ingest new landing files (or Kafka records) into bronze Delta tables, exactly once")(_ingest_args)
 def _ingest(args: argparse.Namespace) -> int:
     from jobs.bronze.ingest import format_reports, run_ingest
     from jobs.common.spark import get_spark
@@ -110,7 +127,51 @@ def _ingest(args: argparse.Namespace) -> int:
     conf = settings()
     sources = args.source or list(conf["ingest"]["sources"])
     spark = get_spark(conf, app_name="detak-ingest")
-    print(format_reports(run_ingest(spark, sources, conf, run_id=args.run_id)))
+    print(format_reports(run_ingest(spark, sources, conf, run_id=args.run_id, every=args.every)))
+    return 0
+
+
+def _produce_args(p: argparse.ArgumentParser) -> None:
+    from jobs.common.contracts import event_sources
+
+    p.add_argument("--source", required=True, choices=event_sources(), help="whose landing files to replay")
+    p.add_argument("--topic", default=None, help="topic (default: ingest.kafka.topics, else topic_prefix + source)")
+
+
+@verb("produce", "replay a source's landing files into a Kafka topic, one record per line (tests, demos)")(
+    _produce_args
+)
+def _produce(args: argparse.Namespace) -> int:
+    from jobs.bronze.kafka import produce
+    from jobs.common.spark import get_spark
+
+    conf = settings()
+    topic, sent = produce(get_spark(conf, app_name="detak-produce"), args.source, conf, topic=args.topic)
+    print(f"{sent} lines of {args.source} sent to topic {topic} at {conf['ingest']['kafka']['bootstrap_servers']}")
+    return 0
+
+
+def _broker_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=None, help="listener port (default: ingest.kafka.broker.port)")
+    p.add_argument("--dir", type=Path, default=None, help="data folder (default: <home>/kafka)")
+
+
+@verb("broker", "run a single-node Kafka broker on loopback until Ctrl-C (tests, demos; not production)")(_broker_args)
+def _broker(args: argparse.Namespace) -> int:
+    import time
+
+    from jobs.common.kafka_broker import Broker
+
+    conf = settings()
+    broker = Broker(conf, args.dir or Path(conf.home) / "kafka", port=args.port).start()
+    print(f"Kafka broker listening on {broker.bootstrap} (log: {broker.log_file}); stop with Ctrl-C", flush=True)
+    try:
+        while broker.process is not None and broker.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
     return 0
 
 
@@ -375,10 +436,14 @@ def _maintain(args: argparse.Namespace) -> int:
     return 0
 
 
-@verb("prefetch", "resolve Spark's jars (Delta, JDBC) into the local cache once, for offline runs")(_no_args)
+@verb(
+    "prefetch",
+    "resolve Spark's jars (Delta, JDBC, Kafka) and the Kafka broker's into the local cache once, for offline runs",
+)(_no_args)
 def _prefetch(args: argparse.Namespace) -> int:
     import tempfile
 
+    from jobs.common.kafka_broker import fetch_jars
     from jobs.common.spark import get_spark, save_resolved_jars
 
     conf = settings()
@@ -391,6 +456,8 @@ def _prefetch(args: argparse.Namespace) -> int:
     spark.stop()
     listed = save_resolved_jars(conf, jars)
     print(f"Spark jars cached in {conf['spark']['ivy_cache']}, {len(jars)} listed in {listed}; Delta read {rows} row")
+    broker = fetch_jars(conf)
+    print(f"Kafka broker jars in {broker} ({sum(1 for _ in broker.glob('*.jar'))} jars)")
     return 0
 
 

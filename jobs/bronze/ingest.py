@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.streaming import StreamingQuery
 
 from jobs.bronze.formats import translate
 from jobs.bronze.landing import FILE_REASONS, read_file
@@ -319,7 +320,10 @@ def checkpoint_id(checkpoint: str) -> str:
     ids an older, lost checkpoint had used.
     """
     if "://" in checkpoint and not checkpoint.startswith("file:"):
-        raise ValueError("streaming checkpoints must be on a file system path; object stores need a shared FS mount")
+        raise UserError(
+            f"paths.checkpoints is {checkpoint}: streaming checkpoints must be on a file system (a shared mount "
+            "on a cluster), not object storage"
+        )
     folder = Path(checkpoint.removeprefix("file:"))
     marker = folder / CHECKPOINT_ID
     if marker.exists():
@@ -334,22 +338,86 @@ def checkpoint_id(checkpoint: str) -> str:
     return fresh
 
 
-def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: str, fail_after: str | None) -> Any:
+def _file_batch(
+    spark: SparkSession, source: str, settings: Settings, checkpoint: str
+) -> Callable[[DataFrame, int], tuple[DataFrame, dict[str, Any], set[str], int, DataFrame | None]]:
+    """How a micro-batch of landing files becomes checked lines: its files, those already ingested."""
+
+    def prepare(batch: DataFrame, batch_id: int) -> tuple[DataFrame, dict[str, Any], set[str], int, DataFrame | None]:
+        listed = _listing(batch, checkpoint, batch_id)
+        committed = _committed(spark, settings, source, list(listed))
+        fresh = batch.where(~F.col("path").isin(list(committed))) if committed else batch
+        return check(decode(fresh, settings), source, settings).persist(), listed, committed, len(committed), None
+
+    return prepare
+
+
+def _kafka_batch(
+    spark: SparkSession, source: str, settings: Settings, done: dict[int, int]
+) -> Callable[[DataFrame, int], tuple[DataFrame, dict[str, Any], set[str], int, DataFrame | None]]:
+    """How a micro-batch of Kafka records becomes checked lines (see :mod:`jobs.bronze.kafka`).
+
+    ``done``: per partition, the last offset the ledger holds, when the checkpoint is new (records
+    up to it were ingested under a lost checkpoint and are skipped).
+    """
+    from jobs.bronze import kafka
+
+    ingest = settings["ingest"]
+
+    def prepare(batch: DataFrame, batch_id: int) -> tuple[DataFrame, dict[str, Any], set[str], int, DataFrame | None]:
+        records = batch.select("topic", "partition", "offset", "timestamp", "value").persist()
+        skipped = 0
+        if done:
+            kept = kafka.skip_ingested(records, done).persist()
+            skipped = records.count() - kept.count()
+            records.unpersist()
+            records = kept
+            if skipped:
+                log.warning("%s: %d records were ingested before (the checkpoint was reset); skipped", source, skipped)
+        parts = kafka.ranges(records)
+        listed = {p["path"]: {"length": p["bytes"], "modificationTime": p["latest"]} for p in parts.values()}
+        fn = kafka.record_decoder(
+            {k: p["path"] for k, p in parts.items()},
+            int(ingest["max_line_bytes"]),
+            int(ingest["oversized_prefix_bytes"]),
+        )
+        lines = records.mapInArrow(fn, DECODED)
+        files = spark.createDataFrame(
+            [("file", p["path"], None, None, None, None, None, None, p["bytes"], p["latest"], None, p["records"],
+              None, None) for p in parts.values()],
+            DECODED,
+        )  # fmt: skip
+        checked = check(lines.unionByName(files), source, settings).persist()
+        return checked, listed, set(), skipped, records
+
+    return prepare
+
+
+def _batch_writer(
+    spark: SparkSession,
+    source: str,
+    settings: Settings,
+    run_id: str,
+    fail_after: str | None,
+    kafka_done: dict[int, int] | None = None,
+) -> Any:
     checkpoint = _checkpoint(source, settings)
     ckpt = checkpoint_id(checkpoint)
     paths = {name: table_path(name, settings) for name in (QUARANTINE, QUARANTINE_FILES, FILES, RUNS)}
     events_path = table_path(EVENTS.format(source=source), settings)
     clock_skew = settings["silver"]["clock_skew"]
+    prepare = (
+        _file_batch(spark, source, settings, checkpoint)
+        if kafka_done is None
+        else _kafka_batch(spark, source, settings, kafka_done)
+    )
 
     def app(name: str) -> str:
         return f"detak.{name}.{source}.{ckpt}"
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         started = datetime.now(UTC).replace(tzinfo=None)
-        listed = _listing(batch, checkpoint, batch_id)
-        committed = _committed(spark, settings, source, list(listed))
-        fresh = batch.where(~F.col("path").isin(list(committed))) if committed else batch
-        checked = check(decode(fresh, settings), source, settings).persist()
+        checked, listed, committed, skipped, held = prepare(batch, batch_id)
         try:
             valid, rejected = split(checked, source, run_id, batch_id, started, clock_skew)
             # Counted first so that a batch writes only the tables it has rows for: every Delta
@@ -392,7 +460,7 @@ def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: 
                     (source, batch_id, run_id, started, datetime.now(UTC).replace(tzinfo=None), len(listed),
                      lines, totals["valid"], totals["quarantined"], totals["by_reason"],
                      sum(files_by_reason.values()), files_by_reason,
-                     sum(1 for f in file_rows if f["duplicate_of"]), len(committed), totals["unknown_fields"])
+                     sum(1 for f in file_rows if f["duplicate_of"]), skipped, totals["unknown_fields"])
                 ],
                 "source string, batch_id long, run_id string, started_at timestamp, finished_at timestamp, "
                 "files long, lines long, valid long, quarantined long, quarantined_by_reason map<string,long>, "
@@ -408,6 +476,8 @@ def _batch_writer(spark: SparkSession, source: str, settings: Settings, run_id: 
             )
         finally:
             checked.unpersist()
+            if held is not None:
+                held.unpersist()
 
     return write_batch
 
@@ -641,44 +711,68 @@ def ingest_source(
     run_id: str | None = None,
     fail_after: str | None = None,
 ) -> IngestReport:
-    """Ingest every landing file of ``source`` not ingested yet, then stop.
+    """Ingest every landing file (or Kafka record) of ``source`` not ingested yet, then stop.
 
     ``fail_after="events"`` makes the first batch die after its first write (tests only).
     """
-    if source not in event_sources():
-        raise UserError(f"unknown source {source!r}; known: {', '.join(event_sources())}")
     run_id = run_id or f"manual__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
-    for name in (EVENTS.format(source=source), QUARANTINE, QUARANTINE_FILES, FILES, RUNS):
-        ensure_table(spark, name, settings)
-    landing = landing_folder(source, settings)
-    if "://" not in landing:
-        # A source that has delivered nothing yet is normal, not an error.
-        Path(landing).mkdir(parents=True, exist_ok=True)
-    stream = (
-        spark.readStream.format("binaryFile")
-        .schema(BINARY_FILE)
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", str(settings["ingest"]["file_glob"]))
-        .option("maxFilesPerTrigger", int(settings["ingest"]["max_files_per_trigger"]))
-        # A file Spark cannot read at all is left out of the batch's rows and quarantined as
-        # unreadable by the batch writer, which lists the batch's files separately.
-        .option("ignoreCorruptFiles", "true")
-        .option("ignoreMissingFiles", "true")
-        .load(landing)
-    )
-    query = (
-        stream.writeStream.queryName(f"detak_ingest_{source}")
-        .foreachBatch(_batch_writer(spark, source, settings, run_id, fail_after))
-        .option("checkpointLocation", _checkpoint(source, settings))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination()
+    start_query(spark, source, settings, run_id, fail_after).awaitTermination()
     return run_report(spark, source, run_id, settings)
 
 
+def start_query(
+    spark: SparkSession,
+    source: str,
+    settings: Settings,
+    run_id: str,
+    fail_after: str | None = None,
+    every: str | None = None,
+) -> StreamingQuery:
+    """Start the ingest query of ``source``: ``availableNow``, or one micro-batch ``every`` interval
+    (e.g. ``"5 minutes"``) with whatever arrived since, until it is stopped."""
+    from jobs.bronze import kafka
+
+    if source not in event_sources():
+        raise UserError(f"unknown source {source!r}; known: {', '.join(event_sources())}")
+    for name in (EVENTS.format(source=source), QUARANTINE, QUARANTINE_FILES, FILES, RUNS):
+        ensure_table(spark, name, settings)
+    checkpoint = _checkpoint(source, settings)
+    topic = kafka.topic_of(source, settings)
+    done: dict[int, int] | None = None
+    if topic is not None:
+        stream = kafka.read_stream(spark, topic, settings)
+        offsets = Path(checkpoint.removeprefix("file:")) / "offsets"
+        # A new checkpoint starts the topic from its earliest record: skip what the ledger has.
+        fresh = not offsets.is_dir() or not any(offsets.iterdir())
+        done = kafka.ingested_offsets(spark, source, topic, settings, FILES) if fresh else {}
+    else:
+        landing = landing_folder(source, settings)
+        if "://" not in landing:
+            # A source that has delivered nothing yet is normal, not an error.
+            Path(landing).mkdir(parents=True, exist_ok=True)
+        stream = (
+            spark.readStream.format("binaryFile")
+            .schema(BINARY_FILE)
+            .option("recursiveFileLookup", "true")
+            .option("pathGlobFilter", str(settings["ingest"]["file_glob"]))
+            .option("maxFilesPerTrigger", int(settings["ingest"]["max_files_per_trigger"]))
+            # A file Spark cannot read at all is left out of the batch's rows and quarantined as
+            # unreadable by the batch writer, which lists the batch's files separately.
+            .option("ignoreCorruptFiles", "true")
+            .option("ignoreMissingFiles", "true")
+            .load(landing)
+        )
+    writer = (
+        stream.writeStream.queryName(f"detak_ingest_{source}")
+        .foreachBatch(_batch_writer(spark, source, settings, run_id, fail_after, done))
+        .option("checkpointLocation", checkpoint)
+    )
+    writer = writer.trigger(processingTime=every) if every else writer.trigger(availableNow=True)
+    return writer.start()
+
+
 def run_ingest(
-    spark: SparkSession, sources: list[str], settings: Settings, run_id: str | None = None
+    spark: SparkSession, sources: list[str], settings: Settings, run_id: str | None = None, every: str | None = None
 ) -> list[IngestReport]:
     """Ingest ``sources`` one after the other, each under its lease; warn about landing folders no
     source reads; write the run's summary where the Airflow task announcing new rows finds it."""
@@ -692,6 +786,8 @@ def run_ingest(
         print(
             f"warning: landing folder {folder!r} ({files} files) is not a configured source; not ingested", flush=True
         )
+    if every:
+        return _run_continuously(spark, sources, settings, run_id, every)
     reports = []
     for source in sources:
         with hold(settings, [EVENTS.format(source=source), f"ingest:{source}"], f"ingest_{source}", run_id):
@@ -699,6 +795,29 @@ def run_ingest(
             report = ingest_source(spark, source, settings, run_id=run_id)
         write_summary(report, settings)
         reports.append(report)
+    return reports
+
+
+def _run_continuously(
+    spark: SparkSession, sources: list[str], settings: Settings, run_id: str, every: str
+) -> list[IngestReport]:
+    """Every source's query at once, a micro-batch each ``every``, until one fails or Ctrl-C."""
+    from jobs.common.lock import hold
+
+    names = [n for s in sources for n in (EVENTS.format(source=s), f"ingest:{s}")]
+    with hold(settings, names, "ingest", run_id):
+        queries = [start_query(spark, s, settings, run_id, every=every) for s in sources]
+        print(f"ingest {', '.join(sources)}: a micro-batch every {every}; stop with Ctrl-C", flush=True)
+        try:
+            spark.streams.awaitAnyTermination()
+        except KeyboardInterrupt:
+            print("ingest: stopping after the batches in flight", flush=True)
+        finally:
+            for q in queries:
+                q.stop()
+    reports = [run_report(spark, s, run_id, settings) for s in sources]
+    for report in reports:
+        write_summary(report, settings)
     return reports
 
 

@@ -98,30 +98,32 @@ def split_lines(content: bytes, max_line_bytes: int, prefix_bytes: int) -> Itera
     if pieces[-1] == b"":
         pieces.pop()
     for number, raw in enumerate(pieces, 1):
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        nbytes = len(raw)
-        if nbytes > max_line_bytes:
-            yield Line(
-                number,
-                raw[:prefix_bytes].decode("utf-8", "replace"),
-                nbytes,
-                "oversized_line",
-                f"line of {nbytes} bytes > {max_line_bytes}; the first {prefix_bytes} bytes are kept",
-                hashlib.sha256(raw).hexdigest(),
-            )
-            continue
-        try:
-            yield Line(number, raw.decode("utf-8"), nbytes)
-        except UnicodeDecodeError as exc:
-            yield Line(
-                number,
-                raw.decode("utf-8", "replace"),
-                nbytes,
-                "invalid_encoding",
-                f"not UTF-8 at byte {exc.start}: {raw[exc.start : exc.start + 4]!r}",
-                hashlib.sha256(raw).hexdigest(),
-            )
+        yield line_of(number, raw[:-1] if raw.endswith(b"\r") else raw, max_line_bytes, prefix_bytes)
+
+
+def line_of(number: int, raw: bytes, max_line_bytes: int, prefix_bytes: int) -> Line:
+    """One delivered line (a file's line, or a Kafka record's value) with its reason, if any."""
+    nbytes = len(raw)
+    if nbytes > max_line_bytes:
+        return Line(
+            number,
+            raw[:prefix_bytes].decode("utf-8", "replace"),
+            nbytes,
+            "oversized_line",
+            f"line of {nbytes} bytes > {max_line_bytes}; the first {prefix_bytes} bytes are kept",
+            hashlib.sha256(raw).hexdigest(),
+        )
+    try:
+        return Line(number, raw.decode("utf-8"), nbytes)
+    except UnicodeDecodeError as exc:
+        return Line(
+            number,
+            raw.decode("utf-8", "replace"),
+            nbytes,
+            "invalid_encoding",
+            f"not UTF-8 at byte {exc.start}: {raw[exc.start : exc.start + 4]!r}",
+            hashlib.sha256(raw).hexdigest(),
+        )
 
 
 def read_file(path: str, data: bytes | None, max_line_bytes: int, prefix_bytes: int) -> tuple[FileVerdict, list[Line]]:

@@ -226,6 +226,24 @@ def test_silver_and_gold_equal_those_of_the_same_events_in_detaks_contract(
     assertDataFrameEqual(got.drop(*meta), want.drop(*meta))
 
 
+def test_the_daily_funnel_of_every_format_adds_up_to_that_of_detaks_contract(
+    spark: SparkSession, processed: dict[str, Settings]
+) -> None:
+    """gold.funnel_daily is an aggregate over the day's sessions: the detak home holds every format's
+    visitors (none shared), so its sessions, drop-offs and revenue per segment and step are the sums
+    of the format homes'."""
+    keys = ["date", "channel", "device_type", "region", "top_category", "step_index", "step"]
+    additive = [F.sum(c).alias(c) for c in ("sessions", "drop_off", "revenue")]
+    formats = None
+    for name in FORMATS:
+        table = read_table(spark, "gold.funnel_daily", processed[name]).select(*keys, "sessions", "drop_off", "revenue")
+        formats = table if formats is None else formats.unionByName(table)
+    assert formats is not None
+    detak = read_table(spark, "gold.funnel_daily", processed["detak"]).groupBy(*keys).agg(*additive)
+    assert detak.where(F.col("step_index") == 0).agg(F.sum("sessions")).first()[0] > 0
+    assertDataFrameEqual(formats.groupBy(*keys).agg(*additive), detak)
+
+
 def test_landing_retention_keeps_a_shared_file_until_every_source_has_ingested_it(
     spark: SparkSession, tmp_path: Path
 ) -> None:
