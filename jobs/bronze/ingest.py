@@ -39,7 +39,7 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.bronze.formats import translate
-from jobs.bronze.landing import FILE_REASONS, read_file
+from jobs.bronze.landing import FILE_REASONS, folder_name, landing_folder, read_file
 from jobs.bronze.validate import REASONS, time_rules_of, validate
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources, source_contract
@@ -380,6 +380,8 @@ def _kafka_batch(
             {k: p["path"] for k, p in parts.items()},
             int(ingest["max_line_bytes"]),
             int(ingest["oversized_prefix_bytes"]),
+            _ARROW,
+            _CHUNK,
         )
         lines = records.mapInArrow(fn, DECODED)
         files = spark.createDataFrame(
@@ -677,15 +679,6 @@ def _ledger_frame(
 
 def _checkpoint(source: str, settings: Settings) -> str:
     return f"{str(settings['paths']['checkpoints']).rstrip('/')}/bronze/{source}"
-
-
-def folder_name(source: str, settings: Settings) -> str:
-    """The landing folder ``source`` reads (``ingest.folders``; its own name by default)."""
-    return str((settings["ingest"].get("folders") or {}).get(source) or source)
-
-
-def landing_folder(source: str, settings: Settings) -> str:
-    return f"{str(settings['paths']['landing']).rstrip('/')}/{folder_name(source, settings)}"
 
 
 def unknown_folders(settings: Settings) -> dict[str, int]:

@@ -29,7 +29,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.bronze.landing import line_of
+from jobs.bronze.landing import landing_folder, line_of
 from jobs.common.config import Settings
 from jobs.common.errors import UserError
 from jobs.common.tables import read_table
@@ -123,9 +123,12 @@ def skip_ingested(records: DataFrame, done: dict[int, int]) -> DataFrame:
     return records.where(F.col("offset") > last)
 
 
-def record_decoder(names: dict[tuple[str, int], str], max_line_bytes: int, prefix_bytes: int) -> Any:
-    """The ``mapInArrow`` function: records (topic, partition, offset, value) → line rows of DECODED."""
-    from jobs.bronze.ingest import _ARROW, _CHUNK
+def record_decoder(
+    names: dict[tuple[str, int], str], max_line_bytes: int, prefix_bytes: int, schema: pa.Schema, chunk_rows: int
+) -> Any:
+    """The ``mapInArrow`` function: records (topic, partition, offset, value) → line rows of ``schema``
+    (the ingest's decoded-line schema), at most ``chunk_rows`` per Arrow batch."""
+    _ARROW, _CHUNK = schema, chunk_rows
 
     def decode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for rb in batches:
@@ -160,8 +163,6 @@ def produce(
     For tests and demos: the lines are split on ``\\n`` as ingestion splits files; files Spark
     cannot read are left out (ingesting the folder quarantines them).
     """
-    from jobs.bronze.ingest import landing_folder
-
     topic = topic or topic_of(source, settings) or f"{settings['ingest']['kafka']['topic_prefix']}{source}"
     folder = landing_folder(source, settings)
     if "://" not in folder and not Path(folder).is_dir():

@@ -39,6 +39,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from jobs.common.config import Settings
+
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -140,3 +142,12 @@ def read_file(path: str, data: bytes | None, max_line_bytes: int, prefix_bytes: 
         return FileVerdict(digest, 0, bad.reason, bad.error), []
     lines = list(split_lines(content, max_line_bytes, prefix_bytes))
     return FileVerdict(digest, len(lines)), lines
+
+
+def folder_name(source: str, settings: Settings) -> str:
+    """The landing folder ``source`` reads (``ingest.folders``; its own name by default)."""
+    return str((settings["ingest"].get("folders") or {}).get(source) or source)
+
+
+def landing_folder(source: str, settings: Settings) -> str:
+    return f"{str(settings['paths']['landing']).rstrip('/')}/{folder_name(source, settings)}"
