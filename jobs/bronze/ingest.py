@@ -39,7 +39,7 @@ from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.bronze.formats import translate
-from jobs.bronze.landing import FILE_REASONS, folder_name, landing_folder, read_file
+from jobs.bronze.landing import FILE_REASONS, append_line, folder_name, landing_folder, read_file
 from jobs.bronze.validate import REASONS, time_rules_of, validate
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources, source_contract
@@ -130,23 +130,7 @@ def _decoder(max_line_bytes: int, prefix_bytes: int) -> Any:
                 verdict, lines = read_file(path, data, max_line_bytes, prefix_bytes)
                 chunk = empty()
                 for ln in lines:
-                    chunk["kind"].append("line")
-                    chunk["_source_file"].append(path)
-                    chunk["_line"].append(ln.number)
-                    chunk["value"].append(ln.text)
-                    chunk["line_bytes"].append(ln.nbytes)
-                    chunk["pre_reason"].append(ln.reason)
-                    chunk["pre_detail"].append(ln.detail)
-                    chunk["raw_sha256"].append(ln.sha256)
-                    for name in (
-                        "file_size",
-                        "file_modified_at",
-                        "file_sha256",
-                        "file_lines",
-                        "file_reason",
-                        "file_error",
-                    ):
-                        chunk[name].append(None)
+                    append_line(chunk, path, ln)
                     if len(chunk["kind"]) >= _CHUNK:
                         yield rows_batch(chunk)
                         chunk = empty()

@@ -29,7 +29,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.bronze.landing import landing_folder, line_of
+from jobs.bronze.landing import append_line, landing_folder, line_of
 from jobs.common.config import Settings
 from jobs.common.errors import UserError
 from jobs.common.tables import read_table
@@ -137,19 +137,10 @@ def record_decoder(
             offsets = rb.column("offset").to_pylist()
             values = rb.column("value").to_pylist()
             for start in range(0, len(offsets), _CHUNK):
-                chunk: dict[str, list[Any]] = {name: [] for name in _ARROW.names}
+                chunk: dict[str, list[object]] = {name: [] for name in _ARROW.names}
                 for i in range(start, min(start + _CHUNK, len(offsets))):
                     ln = line_of(int(offsets[i]), values[i] or b"", max_line_bytes, prefix_bytes)
-                    chunk["kind"].append("line")
-                    chunk["_source_file"].append(names[(topics[i], int(partitions[i]))])
-                    chunk["_line"].append(ln.number)
-                    chunk["value"].append(ln.text)
-                    chunk["line_bytes"].append(ln.nbytes)
-                    chunk["pre_reason"].append(ln.reason)
-                    chunk["pre_detail"].append(ln.detail)
-                    chunk["raw_sha256"].append(ln.sha256)
-                for name in ("file_size", "file_modified_at", "file_sha256", "file_lines", "file_reason", "file_error"):
-                    chunk[name] = [None] * len(chunk["kind"])
+                    append_line(chunk, names[(topics[i], int(partitions[i]))], ln)
                 yield pa.RecordBatch.from_pydict(chunk, schema=_ARROW)
 
     return decode

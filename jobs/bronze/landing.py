@@ -128,6 +128,24 @@ def line_of(number: int, raw: bytes, max_line_bytes: int, prefix_bytes: int) -> 
         )
 
 
+#: The per-file fields of a decoded row, empty on a line's row.
+FILE_FIELDS = ("file_size", "file_modified_at", "file_sha256", "file_lines", "file_reason", "file_error")
+
+
+def append_line(rows: dict[str, list[object]], source_file: str, ln: Line) -> None:
+    """Add one line's row to the columns of a decoded batch (``kind`` = line, no file fields)."""
+    rows["kind"].append("line")
+    rows["_source_file"].append(source_file)
+    rows["_line"].append(ln.number)
+    rows["value"].append(ln.text)
+    rows["line_bytes"].append(ln.nbytes)
+    rows["pre_reason"].append(ln.reason)
+    rows["pre_detail"].append(ln.detail)
+    rows["raw_sha256"].append(ln.sha256)
+    for name in FILE_FIELDS:
+        rows[name].append(None)
+
+
 def read_file(path: str, data: bytes | None, max_line_bytes: int, prefix_bytes: int) -> tuple[FileVerdict, list[Line]]:
     """The verdict on one delivered file and its lines (none when it cannot be read).
 
