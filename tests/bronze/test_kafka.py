@@ -97,6 +97,16 @@ def _rows(spark: SparkSession, name: str, conf: Settings) -> DataFrame:
     return df.drop(*[c for c in WHERE if c in df.columns])
 
 
+def _assert_same_source(spark: SparkSession, source: str, got: Settings, want: Settings) -> None:
+    """``source``'s bronze rows and quarantine rows in ``got`` equal those in ``want``."""
+    events = f"bronze.{source}_events"
+    assertDataFrameEqual(_rows(spark, events, got), _rows(spark, events, want))
+    mine = F.col("source") == source
+    assertDataFrameEqual(
+        _rows(spark, "bronze.quarantine", got).where(mine), _rows(spark, "bronze.quarantine", want).where(mine)
+    )
+
+
 @pytest.mark.parametrize("table", [f"bronze.{s}_events" for s in SOURCES] + ["bronze.quarantine"])
 def test_kafka_and_files_give_the_same_bronze(
     spark: SparkSession, landed: Settings, streamed: Settings, table: str
@@ -154,11 +164,7 @@ def test_a_batch_dying_between_writes_lands_once_on_the_rerun(
     with pytest.raises(StreamingQueryException, match="injected failure after the events write of batch 0"):
         ingest_source(spark, "search", conf, run_id="dies", fail_after="events")
     ingest_source(spark, "search", conf, run_id="recovers")
-    assertDataFrameEqual(_rows(spark, "bronze.search_events", conf), _rows(spark, "bronze.search_events", streamed))
-    mine = F.col("source") == "search"
-    assertDataFrameEqual(
-        _rows(spark, "bronze.quarantine", conf).where(mine), _rows(spark, "bronze.quarantine", streamed).where(mine)
-    )
+    _assert_same_source(spark, "search", conf, streamed)
 
 
 def test_a_lost_checkpoint_ingests_only_new_records(
@@ -222,13 +228,7 @@ def test_an_ingest_killed_and_restarted_lands_every_record_once(
     again = _cli(conf, broker, "ingest", "--source", "clickstream", "--run-id", "restarted", **topic)
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, out
-    mine = F.col("source") == "clickstream"
-    assertDataFrameEqual(
-        _rows(spark, "bronze.clickstream_events", conf), _rows(spark, "bronze.clickstream_events", landed)
-    )
-    assertDataFrameEqual(
-        _rows(spark, "bronze.quarantine", conf).where(mine), _rows(spark, "bronze.quarantine", landed).where(mine)
-    )
+    _assert_same_source(spark, "clickstream", conf, landed)
 
 
 def test_the_long_running_mode_ingests_each_new_record_as_it_arrives(
