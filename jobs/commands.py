@@ -421,6 +421,34 @@ def _forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_key_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-publish", action="store_true", help="leave the gate and publish of the rewritten dates to the next run"
+    )
+
+
+@verb("rotate-key", "re-pseudonymise the lake under a new key (DETAK_NEW_PSEUDONYM_KEY); resumable")(_rotate_key_args)
+def _rotate_key(args: argparse.Namespace) -> int:
+    from jobs.common.spark import get_spark
+    from jobs.maintenance.rotate_key import new_key, rotate_key
+    from jobs.silver.privacy import pseudonym_key
+
+    conf = settings()
+    new = new_key(conf)  # both before Spark starts
+    old = pseudonym_key(conf)
+    spark = get_spark(conf, app_name="detak-rotate-key")
+    print("rotate-key: started", flush=True)
+    result = rotate_key(spark, conf, old, new, republish=not args.no_publish)
+    print(json.dumps(result, indent=2, default=str))
+    names = conf["silver"]["privacy"]
+    print(
+        f"rotate-key: done. Set {names['key_env']} to the new key everywhere jobs run, unset "
+        f"{names['new_key_env']}, and destroy the old key.",
+        flush=True,
+    )
+    return 0
+
+
 def _maintain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--today", type=iso_date, default=None, help="date retention counts from (default: today)")
 

@@ -607,14 +607,18 @@ def _erase(
     key = key if key is not None else pseudonym_key(settings)
     person = resolve(spark, settings, users, raw_users or set(), key)
     failed: dict[str, str] = {}
+    steps: dict[str, str] = {}
 
     def step(name: str, fn: Callable[[], Any], default: Any = None) -> Any:
         try:
-            return fn()
+            out = fn()
         except Exception as exc:
             log.exception("forget: step %s failed", name)
             failed[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            steps[name] = f"failed: {failed[name]}"
             return default
+        steps[name] = "done"
+        return out
 
     rows: dict[str, int] = {}
     files: set[str] = set()
@@ -656,6 +660,7 @@ def _erase(
             failed["landing"] = (
                 f"{len(bad)} unreadable landing file(s), the person's lines may remain: {', '.join(bad)}"[:300]
             )
+            steps["landing"] = f"failed: {failed['landing']}"
     # Great Expectations keeps samples of unexpected values: in the results table, its stores and
     # its Data Docs pages. They are redacted, not deleted: the record of what was checked stays.
     values = person.tokens() | set().union(*person.pseudonymous_ids().values())
@@ -695,6 +700,7 @@ def _erase(
         "quality": quality,
         "reconciliation_dates_recounted": recounted,
         "failed_steps": failed,
+        "steps": dict(sorted(steps.items())),
     }
     log.info("forget: %s", result)
     return result
@@ -707,17 +713,21 @@ class ForgetIncomplete(RuntimeError):
 _REQUEST_SCHEMA = (
     "request_id string, user_pseudonym string, requested_at timestamp, completed_at timestamp, "
     "users_in_request int, devices int, tables_touched array<string>, rows_deleted map<string,long>, "
-    "landing_files_changed long, landing_lines_removed long, warehouse_rows_deleted map<string,long>"
+    "landing_files_changed long, landing_lines_removed long, warehouse_rows_deleted map<string,long>, "
+    "steps map<string,string>"
 )
 
 
 def _requests_table(spark: SparkSession, settings: Settings) -> DeltaTable:
-    """The request log, with ``completed_at`` nullable (a log made when it was required is relaxed)."""
+    """The request log, with ``completed_at`` nullable and a ``steps`` column (a log made before
+    either is brought up to date)."""
     ensure_table(spark, REQUESTS, settings)
     path = table_path(REQUESTS, settings)
-    field_ = spark.read.format("delta").load(path).schema["completed_at"]
-    if not field_.nullable:
+    schema = spark.read.format("delta").load(path).schema
+    if not schema["completed_at"].nullable:
         spark.sql(f"ALTER TABLE delta.`{path}` ALTER COLUMN completed_at DROP NOT NULL")
+    if "steps" not in schema.fieldNames():
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS (steps map<string,string>)")
     return DeltaTable.forPath(spark, path)
 
 
@@ -745,14 +755,18 @@ def _open_requests(spark: SparkSession, settings: Settings) -> dict[str, set[str
     return found
 
 
-def _close(spark: SparkSession, settings: Settings, request_ids: Iterable[str]) -> None:
-    """Mark these open requests completed now: a later run erased their people with no failed step."""
+def _close(
+    spark: SparkSession, settings: Settings, request_ids: Iterable[str], steps: Mapping[str, str] | None = None
+) -> None:
+    """Mark these open requests completed now: a later run erased their people with no failed step
+    (``steps``: that run's, which replace those of the run that failed)."""
     ids = sorted(request_ids)
     if ids:
         now = F.lit(datetime.now(UTC).replace(tzinfo=None))
-        _requests_table(spark, settings).update(
-            F.col("request_id").isin(ids) & F.col("completed_at").isNull(), {"completed_at": now}
-        )
+        done: dict[str, str | Column] = {"completed_at": now}
+        if steps:
+            done["steps"] = F.create_map(*[F.lit(x) for kv in sorted(steps.items()) for x in kv])
+        _requests_table(spark, settings).update(F.col("request_id").isin(ids) & F.col("completed_at").isNull(), done)
 
 
 def forget_users(
@@ -781,7 +795,9 @@ def forget_users(
     check_key(settings, key)  # another key would find no one, and log a pseudonym that matches nothing
     users = {pseudonym(u, key) for u in raw_users}
     earlier = {r: u for r, u in _open_requests(spark, settings).items() if r != request_id and u <= users}
-    _record(spark, settings, [(request_id, u, requested, None, len(users), 0, [], {}, 0, 0, {}) for u in sorted(users)])
+    _record(
+        spark, settings, [(request_id, u, requested, None, len(users), 0, [], {}, 0, 0, {}, {}) for u in sorted(users)]
+    )
     result = erase(spark, settings, users, raw_users, key, vacuum_all=bool(earlier))
     failed = result["failed_steps"]
     completed = None if failed else datetime.now(UTC).replace(tzinfo=None)
@@ -799,6 +815,7 @@ def forget_users(
             landing["files_rewritten"] + landing["files_deleted"],
             landing["lines_removed"],
             result["warehouse_rows_deleted"],
+            result["steps"],
         )
         for user in sorted(users)
     ]
@@ -809,7 +826,7 @@ def forget_users(
             "ran and the request stays open: fix the cause and run the same forget again (or wait for the "
             "weekly maintenance)"
         )
-    _close(spark, settings, earlier)
+    _close(spark, settings, earlier, result["steps"])
     return {"request_id": request_id, **result}
 
 
@@ -827,6 +844,6 @@ def reapply_forget_requests(spark: SparkSession, settings: Settings) -> dict[str
     pending = _open_requests(spark, settings)
     result = erase(spark, settings, users, vacuum_all=bool(pending))
     if not result["failed_steps"]:
-        _close(spark, settings, pending)
+        _close(spark, settings, pending, result["steps"])
     result["requests_completed"] = sorted(pending) if not result["failed_steps"] else []
     return result

@@ -64,6 +64,8 @@ def pseudonym_key(settings: Settings, environ: Mapping[str, str] | None = None) 
 
 #: The lake's record of the key its pseudonyms were made with (a fingerprint, never the key).
 FINGERPRINT_FILE = "_pseudonym_key.json"
+#: Present while ``detak rotate-key`` rewrites the lake (jobs/maintenance/rotate_key.py).
+ROTATION_FILE = "_pseudonym_key_rotation.json"
 
 
 def key_fingerprint(key: bytes) -> str:
@@ -76,12 +78,18 @@ def check_key(settings: Settings, key: bytes, record: bool = False) -> None:
 
     ``record``: a lake without a fingerprint gets this key's (silver does so on its first run).
     A new key would give every person a second pseudonym that joins with nothing before it;
-    changing keys is a rebuild from bronze (docs/PRIVACY.md).
+    changing keys is ``detak rotate-key`` (docs/PRIVACY.md#key-rotation). While a rotation is under
+    way every key is refused: the lake holds pseudonyms of both.
     """
     lake = str(settings["paths"]["lake"])
     if "://" in lake:
         log.info("lake on object storage (%s): the key fingerprint is not checked", lake)
         return
+    if (Path(lake) / ROTATION_FILE).exists():
+        raise ConfigError(
+            "a pseudonym key rotation is under way in this lake: finish it with `detak rotate-key` (same keys) "
+            "before any other job (docs/PRIVACY.md#key-rotation)"
+        )
     path = Path(lake) / FINGERPRINT_FILE
     mine = key_fingerprint(key)
     if path.exists():
@@ -90,15 +98,25 @@ def check_key(settings: Settings, key: bytes, record: bool = False) -> None:
             name = settings["silver"]["privacy"]["key_env"]
             raise ConfigError(
                 f"{name} is not the key this lake's pseudonyms were made with (lake: key fingerprint {stored}, "
-                f"this key: {mine}): set the original key (docs/PRIVACY.md#pseudonyms-and-the-key)"
+                f"this key: {mine}): set the original key, or move the lake to this one with `detak rotate-key` "
+                "(docs/PRIVACY.md#key-rotation)"
             )
         return
     if record:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"fingerprint": mine, "algorithm": "hmac-sha256", "recorded_at": datetime.now(UTC).isoformat()}
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        record_fingerprint(settings, key)
+
+
+def record_fingerprint(settings: Settings, key: bytes, replace: bool = False) -> None:
+    """Write ``key``'s fingerprint into the lake (atomically); an existing one only with ``replace``."""
+    path = Path(str(settings["paths"]["lake"])) / FINGERPRINT_FILE
+    if path.exists() and not replace:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).isoformat()
+    doc = {"fingerprint": key_fingerprint(key), "algorithm": "hmac-sha256", "recorded_at": now}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def hmac_sha256(col: Column, key: bytes) -> Column:

@@ -37,6 +37,22 @@ def _log(spark: SparkSession, settings: Any) -> list[tuple[str, str, bool]]:
     return sorted((r["request_id"], r["user_pseudonym"], r["completed_at"] is not None) for r in rows)
 
 
+def _steps(spark: SparkSession, settings: Any, request_id: str) -> dict[str, str]:
+    df = spark.read.format("delta").load(table_path(REQUESTS, settings)).where(f"request_id = '{request_id}'")
+    return dict(df.select("steps").first()[0])  # type: ignore[index]
+
+
+#: The steps of a request on a lake with no table yet: landing, quality, staging and the warehouse.
+STEPS = [
+    "landing",
+    "quality:files",
+    "quality:validation_results",
+    "reconciliation",
+    "warehouse:duckdb",
+    "warehouse:staging",
+]
+
+
 def test_a_failed_step_leaves_the_request_open_and_the_next_run_completes_it(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -57,12 +73,17 @@ def test_a_failed_step_leaves_the_request_open_and_the_next_run_completes_it(
     assert con.execute("SELECT session_id FROM gold.sessions").fetchall() == [("s2",)]
     con.close()
     assert _log(spark, settings) == [("req-1", pa, False)]
+    steps = _steps(spark, settings, "req-1")
+    assert sorted(steps) == STEPS
+    assert steps["landing"] == "failed: OSError: landing/clickstream/day.jsonl.gz: Input/output error"
+    assert {k: v for k, v in steps.items() if k != "landing"} == {k: "done" for k in STEPS if k != "landing"}
 
     # The weekly re-apply, with the landing readable again, completes it.
     monkeypatch.undo()
     result = reapply_forget_requests(spark, settings)
     assert result["failed_steps"] == {} and result["requests_completed"] == ["req-1"]
     assert _log(spark, settings) == [("req-1", pa, True)]
+    assert _steps(spark, settings, "req-1") == {k: "done" for k in STEPS}
 
     # A second request that fails stays open until a forget of the same person succeeds.
     monkeypatch.setattr(forget, "rewrite_landing", unreadable)

@@ -92,7 +92,8 @@ def test_the_lake_keeps_its_key_fingerprint_and_refuses_another_key(tmp_path) ->
     other = key_fingerprint(b"other-secret")
     message = (
         f"DETAK_PSEUDONYM_KEY is not the key this lake's pseudonyms were made with (lake: key fingerprint "
-        f"{expected}, this key: {other}): set the original key (docs/PRIVACY.md#pseudonyms-and-the-key)"
+        f"{expected}, this key: {other}): set the original key, or move the lake to this one with `detak rotate-key` "
+        "(docs/PRIVACY.md#key-rotation)"
     )
     for record in (False, True):
         with pytest.raises(ConfigError) as err:
