@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 from jobs.bronze.ingest import run_ingest
 from jobs.common.tables import read_table
 from jobs.maintenance.forget import forget_users, pseudonym
+from jobs.maintenance.rotate_key import rotate_key
 from jobs.registry import jobs, run
 from jobs.silver.privacy import pseudonym_key
 from jobs.simulate import generate
@@ -156,3 +157,54 @@ def test_after_forget_no_file_or_warehouse_holds_the_person(spark: SparkSession,
         # The scan read what it should have: the lake, landing, both warehouses' traces, GE.
         kinds = {p.suffix for p in files}
         assert {".parquet", ".gz", ".duckdb", ".json", ".html"} <= kinds, kinds
+
+        # Then the key is rotated (rotate-key republishes to DuckDB; PostgreSQL by its next publish):
+        # each pseudonym in both warehouses is replaced by the one the new key gives its raw id.
+        translate = _translation(spark, conf, pseudonym_key(conf), NEW_KEY)
+        before = {"duckdb": _duckdb_ids(conf), "postgres": _postgres_ids(pg, "shop")}
+        rotate_key(spark, conf, pseudonym_key(conf), NEW_KEY)
+        run("publish", spark, last, pg_conf)
+        after = {"duckdb": _duckdb_ids(conf), "postgres": _postgres_ids(pg, "shop")}
+        assert after == {k: {translate[v] for v in ids} for k, ids in before.items()}
+        assert after["duckdb"] & set(translate) == set()
+
+
+NEW_KEY = b"the-privacy-scan-test-s-new-key-0123456789abcdef"
+ID_COLUMNS = ("user_id", "anonymous_id")
+
+
+def _translation(spark: SparkSession, conf: Any, old: bytes, new: bytes) -> dict[str, str]:
+    """Old pseudonym → new pseudonym of every raw id in bronze (bounded: a 40-person shop)."""
+    raw: set[str] = set()
+    for s in SOURCES:
+        df = read_table(spark, f"bronze.{s}_events", conf)
+        for c in ID_COLUMNS:
+            raw |= _values(df, c)
+    return {pseudonym(r, old): pseudonym(r, new) for r in raw}
+
+
+def _duckdb_ids(conf: Any) -> set[str]:
+    """Every value of an id column in the DuckDB warehouse."""
+    with duckdb.connect(str(conf["paths"]["warehouse"]), read_only=True) as con:
+        cols = con.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            f"WHERE column_name IN {ID_COLUMNS}"
+        ).fetchall()
+        return {v for s, t, c in cols for (v,) in con.execute(f'SELECT DISTINCT "{c}" FROM "{s}"."{t}"').fetchall()} - {
+            None
+        }
+
+
+def _postgres_ids(pg: dict[str, Any], database: str) -> set[str]:
+    """Every value of an id column in the PostgreSQL warehouse."""
+    import psycopg
+
+    with psycopg.connect(host=pg["host"], port=pg["port"], user=pg["user"], dbname=database) as con:
+        cols = con.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE column_name IN ('user_id', 'anonymous_id') "
+            "AND table_schema NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
+        return {v for s, t, c in cols for (v,) in con.execute(f'SELECT DISTINCT "{c}" FROM "{s}"."{t}"').fetchall()} - {
+            None
+        }
