@@ -86,7 +86,7 @@ from jobs.maintenance.lake import (
     retention_check_lifted,
     version,
 )
-from jobs.publish.warehouse import PostgresWarehouse
+from jobs.publish.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
 from jobs.silver.privacy import check_key, hmac_sha256, pseudonym_key
 from jobs.silver.reconcile import recompute
 
@@ -376,44 +376,6 @@ def rewrite_landing(files: Iterable[str], person: Person, landing: Path, sources
     return out
 
 
-def forget_in_duckdb(settings: Settings, ids: Mapping[str, Iterable[str]]) -> dict[str, int]:
-    """Delete rows with the person's ids from every table of the DuckDB warehouse, if there is one."""
-    target = Path(str(settings["paths"]["warehouse"]))
-    if "://" in str(settings["paths"]["warehouse"]) or not target.exists():
-        return {}
-    import duckdb
-
-    deleted: dict[str, int] = {}
-    con = duckdb.connect(str(target))
-    try:
-        cols = con.execute(
-            "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
-            "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
-            "WHERE t.table_type = 'BASE TABLE'"
-        ).fetchall()
-        tables: dict[tuple[str, str], set[str]] = {}
-        for schema, name, col in cols:
-            tables.setdefault((schema, name), set()).add(col)
-        for (schema, name), present in sorted(tables.items()):
-            clauses, params = [], []
-            for col in ID_COLUMNS:
-                values = sorted(ids.get(col, []))
-                if col in present and values:
-                    guard = ' AND "user_id" IS NULL' if col == "anonymous_id" and "user_id" in present else ""
-                    clauses.append(f'("{col}" IN ({", ".join("?" * len(values))}){guard})')
-                    params += values
-            if not clauses:
-                continue
-            n = con.execute(f'DELETE FROM "{schema}"."{name}" WHERE {" OR ".join(clauses)}', params).fetchone()
-            if n and n[0]:
-                deleted[f"{schema}.{name}"] = int(n[0])
-        # Rewrites the file's blocks so deleted rows do not linger in the write-ahead log.
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    return deleted
-
-
 #: What a redacted value becomes in Great Expectations' samples.
 ERASED = "(erased)"
 #: The gate's results table, whose samples of unexpected values may hold ids.
@@ -679,12 +641,14 @@ def _erase(
         for name in vacuumed:
             step(f"vacuum:{name}", partial(_vacuum_now, spark, table_path(name, settings)))
     ids = {k: sorted(v) for k, v in person.pseudonymous_ids().items()}
-    warehouse = {
-        f"duckdb:{t}": n for t, n in step("warehouse:duckdb", lambda: forget_in_duckdb(settings, ids), {}).items()
-    }
+    warehouse: dict[str, int] = {}
+    # The DuckDB file whenever it exists (it may predate a move to PostgreSQL); PostgreSQL when it is the target.
+    targets: list[Warehouse] = [DuckDBWarehouse(settings)]
     if settings["warehouse"]["target"] == "postgres":
-        found = step("warehouse:postgres", lambda: PostgresWarehouse(settings).forget(ids, ID_COLUMNS), {})
-        warehouse.update({f"postgres:{t}": n for t, n in found.items()})
+        targets.append(PostgresWarehouse(settings))
+    for wh in targets:
+        found = step(f"warehouse:{wh.kind}", partial(wh.forget, ids, ID_COLUMNS), {})
+        warehouse.update({f"{wh.kind}:{t}": n for t, n in found.items()})
     for hook in warehouse_hooks(settings):
         done = step(f"warehouse:{hook.__module__}", partial(hook, settings, ids), {})
         warehouse.update({f"{hook.__module__}:{t}": int(n) for t, n in done.items()})

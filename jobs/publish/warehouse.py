@@ -97,6 +97,21 @@ def staging_frame(df: DataFrame, contract: TableContract) -> DataFrame:
     return df.select(out)
 
 
+#: Columns of base tables (not views), for erasure: (schema, table, column) rows.
+_BASE_TABLE_COLUMNS = (
+    "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+    "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
+    "WHERE t.table_type = 'BASE TABLE'"
+)
+
+
+def _by_table(rows: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], set[str]]:
+    out: dict[tuple[str, str], set[str]] = {}
+    for schema, name, col in rows:
+        out.setdefault((schema, name), set()).add(col)
+    return out
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -150,6 +165,46 @@ class Warehouse:
 
     def cleanup(self, stage: str) -> None:
         """Remove what loading the staging table left outside the warehouse."""
+
+    # -- erasure (jobs/maintenance/forget.py), per target
+    def _holds_data(self) -> bool:
+        """Whether there is a warehouse to erase from (a DuckDB file may not exist yet)."""
+        return True
+
+    def _base_table_columns(self, cur: Any) -> dict[tuple[str, str], set[str]]:
+        """Columns of every user base table (views excluded), by (schema, table)."""
+        raise NotImplementedError
+
+    def _delete_matching(self, cur: Any, schema: str, name: str, column: str, values: list[str], guard: str) -> int:
+        """DELETE the rows whose ``column`` equals one of ``values`` (and ``guard``); rows deleted."""
+        raise NotImplementedError
+
+    def _compact(self, tables: list[str]) -> None:
+        """Rewrite storage so that deleted rows leave the files."""
+
+    def forget(self, ids: Mapping[str, Iterable[str]], columns: Iterable[str]) -> dict[str, int]:
+        """Delete rows holding one of ``ids`` (values by column) from every table; rows deleted per table.
+
+        Every user table is looked at, left-over staging tables included. The deletes are one
+        transaction, each an equality match on one column; on a shared device (a table with both
+        ids), an ``anonymous_id`` matches only rows with no account, since another account's rows
+        are that account's. The touched tables are then compacted (:meth:`_compact`).
+        """
+        wanted = {c: sorted(set(v)) for c, v in ids.items() if c in set(columns) and v}
+        if not wanted or not self._holds_data():
+            return {}
+        deleted: dict[str, int] = {}
+        with self.transaction() as cur:
+            for (schema, name), present in sorted(self._base_table_columns(cur).items()):
+                n = 0
+                for col in sorted(present & set(wanted)):
+                    guard = ' AND "user_id" IS NULL' if col == "anonymous_id" and "user_id" in present else ""
+                    n += self._delete_matching(cur, schema, name, col, wanted[col], guard)
+                if n:
+                    deleted[f"{schema}.{name}"] = n
+        if deleted:
+            self._compact(sorted(deleted))
+        return deleted
 
     # -- shared
     def stage_name(self, contract: TableContract) -> str:
@@ -277,6 +332,25 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()
         return [r[0] for r in rows]
 
+    def _holds_data(self) -> bool:
+        return "://" not in str(self.path) and self.path.exists()
+
+    def _base_table_columns(self, cur: Any) -> dict[tuple[str, str], set[str]]:
+        return _by_table(cur.execute(_BASE_TABLE_COLUMNS).fetchall())
+
+    def _delete_matching(self, cur: Any, schema: str, name: str, column: str, values: list[str], guard: str) -> int:
+        sql = f"DELETE FROM {_quote(schema)}.{_quote(name)} WHERE {_quote(column)} IN (SELECT unnest(?)){guard}"
+        row = cur.execute(sql, [values]).fetchone()
+        return int(row[0]) if row else 0
+
+    def _compact(self, tables: list[str]) -> None:
+        """CHECKPOINT: rewrites the file's blocks, so deleted rows do not linger in the write-ahead log."""
+        con = self._connect()
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
     def query_with_columns(self, sql: str, as_reader: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
         # Always the locked read-only connection: the file's owner is the only other user.
         if not self.path.exists():
@@ -390,56 +464,26 @@ class PostgresWarehouse(Warehouse):
         finally:
             con.close()
 
-    def forget(self, ids: Mapping[str, Iterable[str]], columns: Iterable[str]) -> dict[str, int]:
-        """Delete rows holding one of ``ids`` (values by column) from every table; rows deleted per table.
+    def _base_table_columns(self, cur: Any) -> dict[tuple[str, str], set[str]]:
+        cur.execute(_BASE_TABLE_COLUMNS + " AND c.table_schema NOT IN ('pg_catalog', 'information_schema')")
+        return _by_table(cur.fetchall())
 
-        Every user table of the database is looked at, left-over staging tables included. The
-        deletes are one transaction, each an equality match on one column (``= ANY``); the touched
-        tables are then rewritten with ``VACUUM FULL``, so the deleted rows leave the table's files
-        (a plain VACUUM only marks their space reusable). The server's write-ahead log and backups
-        are the database administrator's to expire.
-        """
-        wanted = {c: sorted(set(v)) for c, v in ids.items() if c in set(columns) and v}
-        if not wanted:
-            return {}
-        deleted: dict[str, int] = {}
-        with self.transaction() as cur:
-            cur.execute(
-                "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
-                "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
-                "WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN ('pg_catalog', 'information_schema')"
-            )
-            all_columns: dict[tuple[str, str], set[str]] = {}
-            for schema, name, col in cur.fetchall():
-                all_columns.setdefault((schema, name), set()).add(col)
-            tables = {t: sorted(cols & set(wanted)) for t, cols in all_columns.items() if cols & set(wanted)}
-            for (schema, name), present in sorted(tables.items()):
-                n = 0
-                for col in sorted(present):
-                    # A shared device's rows of another account are that account's.
-                    guard = (
-                        " AND user_id IS NULL"
-                        if col == "anonymous_id" and "user_id" in all_columns[(schema, name)]
-                        else ""
-                    )
-                    cur.execute(
-                        f"DELETE FROM {_quote(schema)}.{_quote(name)} WHERE {_quote(col)} = ANY(%s){guard}",
-                        (wanted[col],),
-                    )
-                    n += cur.rowcount
-                if n:
-                    deleted[f"{schema}.{name}"] = n
-        if deleted:
-            con = self._connect()
-            try:
-                con.autocommit = True  # VACUUM cannot run inside a transaction
-                with con.cursor() as cur:
-                    for qualified in sorted(deleted):
-                        schema, name = qualified.split(".", 1)
-                        cur.execute(f"VACUUM FULL {_quote(schema)}.{_quote(name)}")
-            finally:
-                con.close()
-        return deleted
+    def _delete_matching(self, cur: Any, schema: str, name: str, column: str, values: list[str], guard: str) -> int:
+        cur.execute(f"DELETE FROM {_quote(schema)}.{_quote(name)} WHERE {_quote(column)} = ANY(%s){guard}", (values,))
+        return int(cur.rowcount)
+
+    def _compact(self, tables: list[str]) -> None:
+        """``VACUUM FULL``: a plain VACUUM only marks the deleted rows' space reusable. The server's
+        write-ahead log and backups are the database administrator's to expire."""
+        con = self._connect()
+        try:
+            con.autocommit = True  # VACUUM cannot run inside a transaction
+            with con.cursor() as cur:
+                for qualified in tables:
+                    schema, name = qualified.split(".", 1)
+                    cur.execute(f"VACUUM FULL {_quote(schema)}.{_quote(name)}")
+        finally:
+            con.close()
 
 
 TARGETS: dict[str, type[Warehouse]] = {"duckdb": DuckDBWarehouse, "postgres": PostgresWarehouse}

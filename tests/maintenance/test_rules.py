@@ -16,9 +16,9 @@ from pyspark.testing import assertDataFrameEqual
 from jobs.common.contracts import ContractError, TableContract, _check_zorder, table
 from jobs.common.tables import ensure_table
 from jobs.maintenance.forget import (
+    ID_COLUMNS,
     Person,
     delete_ids,
-    forget_in_duckdb,
     landing_file,
     line_mentions,
     match_any,
@@ -28,6 +28,7 @@ from jobs.maintenance.forget import (
     rewrite_landing,
 )
 from jobs.maintenance.housekeeping import check_params, cutoff, old_landing_folders, retention_column
+from jobs.publish.warehouse import DuckDBWarehouse
 from jobs.silver.privacy import hmac_sha256
 from tests.conftest import ci_settings
 
@@ -206,7 +207,7 @@ def test_delete_ids_leaves_another_accounts_rows_on_a_shared_device(spark: Spark
     assert left == {("d1", "B"), ("d3", "B")}
 
 
-def test_forget_in_duckdb_deletes_from_every_table_with_an_id_column(tmp_path: Path) -> None:
+def test_duckdb_forget_deletes_from_every_table_with_an_id_column(tmp_path: Path) -> None:
     import duckdb
 
     settings = ci_settings(tmp_path)
@@ -224,7 +225,9 @@ def test_forget_in_duckdb_deletes_from_every_table_with_an_id_column(tmp_path: P
     con.execute("CREATE VIEW main.v AS SELECT * FROM gold.sessions")
     con.close()
 
-    deleted = forget_in_duckdb(settings, {"user_id": ["p1"], "session_id": ["s3"], "anonymous_id": ["d1"]})
+    deleted = DuckDBWarehouse(settings).forget(
+        {"user_id": ["p1"], "session_id": ["s3"], "anonymous_id": ["d1"]}, ID_COLUMNS
+    )
 
     # d1 is shared with account p2: its session s4 stays.
     assert deleted == {"gold.sessions": 3}
@@ -232,4 +235,5 @@ def test_forget_in_duckdb_deletes_from_every_table_with_an_id_column(tmp_path: P
     assert con.execute("SELECT session_id FROM gold.sessions ORDER BY 1").fetchall() == [("s2",), ("s4",)]
     assert con.execute("SELECT count(*) FROM main.daily").fetchall() == [(1,)]
     con.close()
-    assert forget_in_duckdb(ci_settings(tmp_path / "none"), {"user_id": ["p1"]}) == {}
+    assert DuckDBWarehouse(ci_settings(tmp_path / "none")).forget({"user_id": ["p1"]}, ID_COLUMNS) == {}
+    assert not (tmp_path / "none").exists()  # no warehouse file is made by looking
