@@ -114,8 +114,9 @@ def _lake(spark: SparkSession, conf: Settings, name: str) -> DataFrame:
     df = read_table(spark, name, conf)
     if name in SNAPSHOTS:
         return df.where(F.col("as_of_date") == LATEST)
-    # Which run wrote a reconciliation row is bookkeeping, not data.
-    return df.drop("run_date") if name == "silver.reconciliation" else df
+    # Which run wrote a reconciliation row, and when bronze received an event (each home ingested
+    # the same files at its own time), are bookkeeping, not data.
+    return df.drop("run_date", "_ingested_at")
 
 
 def _warehouse(conf: Settings) -> dict[str, list[tuple]]:
