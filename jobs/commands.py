@@ -438,7 +438,14 @@ def _rotate_key(args: argparse.Namespace) -> int:
     old = pseudonym_key(conf)
     spark = get_spark(conf, app_name="detak-rotate-key")
     print("rotate-key: started", flush=True)
-    result = rotate_key(spark, conf, old, new, republish=not args.no_publish)
+    result = rotate_key(spark, conf, old, new)
+    day = result["republish_date"]
+    if day is not None and not args.no_publish:
+        from jobs.registry import run
+
+        # The rotation recorded every gold and feature date as rewritten: gate and publish them now.
+        result["gate"] = run("quality_gate", spark, day, conf)
+        result["publish"] = run("publish", spark, day, conf)
     print(json.dumps(result, indent=2, default=str))
     names = conf["silver"]["privacy"]
     print(

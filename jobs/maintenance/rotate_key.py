@@ -23,8 +23,8 @@ the ids, so a new key is reached through bronze, the one layer that keeps raw id
    across tables, but it will not join with that person's future events.
 
 3. The manifest records every rewritten gold and features date, so the quality gate and publish
-   (run at the end here, and by every later run) re-check and re-publish them: the warehouse gets
-   the new pseudonyms through the usual staged publish.
+   (run next by ``detak rotate-key``, else by the next daily run) re-check and re-publish them: the
+   warehouse gets the new pseudonyms through the usual staged publish.
 
 4. The lake's key fingerprint becomes the new key's and the maps are deleted.
 
@@ -236,10 +236,11 @@ def rotate_key(
     settings: Settings,
     old: bytes | None = None,
     new: bytes | None = None,
-    republish: bool = True,
 ) -> dict[str, Any]:
     """Re-pseudonymise the lake from key ``old`` (default: the configured key) to ``new`` (default:
-    ``silver.privacy.new_key_env``); then gate and publish the rewritten dates. Resumable."""
+    ``silver.privacy.new_key_env``). Resumable. ``republish_date`` in the result is the run date the
+    gate and publish should run for, so the warehouse gets the new pseudonyms (None before any run);
+    ``detak rotate-key`` runs them."""
     old = pseudonym_key(settings) if old is None else old
     new = new_key(settings) if new is None else new
     if old == new:
@@ -279,18 +280,15 @@ def rotate_key(
                 rows[contract.name] = n
         result["rows_rewritten"] = rows
         result["tables_skipped"] = sorted(set(names) - set(rows))
-        run_date = last_run_date(spark, settings) or datetime.now(UTC).date()
+        last = last_run_date(spark, settings)
+        run_date = last or datetime.now(UTC).date()
         published = [n for n in names if n.split(".")[0] in ("gold", "features")]
         result["dates_to_republish"] = _record_dates(spark, settings, run_date, published)
         record_fingerprint(settings, new, replace=True)
         shutil.rmtree(folder, ignore_errors=True)
         state_file.unlink()
-    if republish and last_run_date(spark, settings) is not None:
-        from jobs.registry import run
-
-        result["gate"] = run("quality_gate", spark, run_date, settings)
-        result["publish"] = run("publish", spark, run_date, settings)
-    log.info("rotate-key: %s", {k: v for k, v in result.items() if k not in ("gate", "publish")})
+    result["republish_date"] = last
+    log.info("rotate-key: %s", result)
     return result
 
 

@@ -158,12 +158,13 @@ def test_after_forget_no_file_or_warehouse_holds_the_person(spark: SparkSession,
         kinds = {p.suffix for p in files}
         assert {".parquet", ".gz", ".duckdb", ".json", ".html"} <= kinds, kinds
 
-        # Then the key is rotated (rotate-key republishes to DuckDB; PostgreSQL by its next publish):
+        # Then the key is rotated, and the gate and publish run as `detak rotate-key` runs them:
         # each pseudonym in both warehouses is replaced by the one the new key gives its raw id.
         translate = _translation(spark, conf, pseudonym_key(conf), NEW_KEY)
         before = {"duckdb": _duckdb_ids(conf), "postgres": _postgres_ids(pg, "shop")}
-        rotate_key(spark, conf, pseudonym_key(conf), NEW_KEY)
-        run("publish", spark, last, pg_conf)
+        assert rotate_key(spark, conf, pseudonym_key(conf), NEW_KEY)["republish_date"] == last
+        for job, settings in (("quality_gate", conf), ("publish", conf), ("publish", pg_conf)):
+            run(job, spark, last, settings)
         after = {"duckdb": _duckdb_ids(conf), "postgres": _postgres_ids(pg, "shop")}
         assert after == {k: {translate[v] for v in ids} for k, ids in before.items()}
         assert after["duckdb"] & set(translate) == set()

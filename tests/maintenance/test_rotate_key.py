@@ -60,14 +60,14 @@ def homes(spark: SparkSession, sim_home: Path, tmp_path_factory: pytest.TempPath
     rotation.rotate_table = dies_after_two  # type: ignore[assignment]
     try:
         with pytest.raises(Killed):
-            rotate_key(spark, rotated, OLD, NEW, republish=False)
+            rotate_key(spark, rotated, OLD, NEW)
     finally:
         rotation.rotate_table = real  # type: ignore[assignment]
     with pytest.raises(ConfigError, match="rotation is under way") as refused:
         check_key(rotated, OLD)
     with pytest.raises(ConfigError, match="under way; resume it with those keys") as other_key:
-        rotate_key(spark, rotated, OLD, b"yet-another-key", republish=False)
-    resumed = rotate_key(spark, rotated, OLD, NEW, republish=False)
+        rotate_key(spark, rotated, OLD, b"yet-another-key")
+    resumed = rotate_key(spark, rotated, OLD, NEW)
 
     rebuilt = sim_settings(copy_home(sim_home, root / "rebuilt"))
     lake = rebuilt.path("lake")
