@@ -108,6 +108,21 @@ def _create_sql(contract: TableContract, path: str) -> str:
     )
 
 
+def add_missing_columns(spark: SparkSession, name: str, settings: Settings) -> list[str]:
+    """Bring a table made under an older contract up to date: add the contract's columns it lacks.
+
+    Added columns are nullable; rows written before hold null there. Returns the names added.
+    """
+    ensure_table(spark, name, settings)
+    path = table_path(name, settings)
+    have = set(spark.read.format("delta").load(path).schema.fieldNames())
+    missing = [f for f in table(name).spark_schema.fields if f.name not in have]
+    if missing:
+        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+    return [f.name for f in missing]
+
+
 def read_table(spark: SparkSession, name: str, settings: Settings) -> DataFrame:
     return spark.read.format("delta").load(table_path(name, settings))
 

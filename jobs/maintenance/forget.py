@@ -76,7 +76,7 @@ from pyspark.sql import functions as F
 from jobs.common.config import Settings
 from jobs.common.contracts import event_sources, table
 from jobs.common.lock import hold
-from jobs.common.tables import conform, ensure_table, table_path
+from jobs.common.tables import add_missing_columns, conform, ensure_table, table_path
 from jobs.maintenance.lake import (
     column_names,
     existing_tables,
@@ -690,8 +690,7 @@ def _requests_table(spark: SparkSession, settings: Settings) -> DeltaTable:
     schema = spark.read.format("delta").load(path).schema
     if not schema["completed_at"].nullable:
         spark.sql(f"ALTER TABLE delta.`{path}` ALTER COLUMN completed_at DROP NOT NULL")
-    if "steps" not in schema.fieldNames():
-        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS (steps map<string,string>)")
+    add_missing_columns(spark, REQUESTS, settings)
     return DeltaTable.forPath(spark, path)
 
 

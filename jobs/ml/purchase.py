@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.config import Settings
+from jobs.common.errors import UserError
 from jobs.common.tables import ensure_table, read_table
 from jobs.features.definitions import TABLE, feature_names
 from jobs.features.retrieval import get_training_frame
@@ -103,10 +104,14 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
     # Bounded: one row per user and date, capped above.
     pdf: pd.DataFrame = frame.select("as_of_date", "label", *feature_names()).toPandas()  # bounded: max_rows
     dates = sorted(pdf["as_of_date"].unique())
-    if len(dates) < 2:
-        raise ValueError(
-            f"need at least two labelled as_of_dates (data of more than {horizon} + 1 days with features), "
-            f"got {len(dates)}"
+    if len(dates) < 2 or pdf["label"].nunique() < 2:
+        # Too little history is the user's to fix (run more days), not a failure: one line, no traceback.
+        got = f"{len(dates)} labelled as_of_date{'s' if len(dates) != 1 else ''}"
+        if len(dates) >= 2:
+            got += " with one outcome only"
+        raise UserError(
+            f"too little data to train {MODEL}: need at least two labelled as_of_dates with both outcomes, "
+            f"i.e. validated features.user_daily over more than {horizon} + 1 days; got {got}"
         )
     n_test = min(len(dates) - 1, max(1, math.ceil(len(dates) * float(params["test_share"]))))
     test_start = dates[-n_test]
@@ -114,6 +119,11 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
     # A feature with no value at all in the training days (e.g. purchase gaps in a short history)
     # carries nothing to learn and breaks the model's binning: leave it out, and say so.
     used = [c for c in feature_names() if pdf.loc[~test, c].notna().any()]
+    if not used or len(np.unique(pdf.loc[~test, "label"])) < 2:
+        raise UserError(
+            f"too little data to train {MODEL}: the training dates {dates[0]} .. {dates[-n_test - 1]} hold "
+            f"{'no feature values' if not used else 'one outcome only'}"
+        )
     x = pdf[used].astype(float).to_numpy()
     y = pdf["label"].astype(int).to_numpy()
     model = HistGradientBoostingClassifier(random_state=int(params["seed"]), max_iter=200, learning_rate=0.05)

@@ -447,6 +447,21 @@ def gated_versions(spark: SparkSession, table_name: str, settings: Settings) -> 
     return per_run
 
 
+def validated_versions(spark: SparkSession, table_name: str, settings: Settings) -> dict[date, int]:
+    """Date → the newest Delta version of ``table_name`` whose last gate run passed that date."""
+    ensure_table(spark, table_name, settings)
+    passed = (
+        gated_versions(spark, table_name, settings)
+        .groupBy("delta_version", "date")
+        .agg(F.max_by("passed", "run_at").alias("passed"))
+        .where(F.col("passed") == 1)
+        .groupBy("date")
+        .agg(F.max("delta_version").alias("delta_version"))
+        .collect()  # bounded: one row per date
+    )
+    return {row["date"]: int(row["delta_version"]) for row in passed}
+
+
 def validated_table(spark: SparkSession, table_name: str, settings: Settings) -> DataFrame:
     """A date-partitioned table as the quality gate let it through.
 
@@ -460,19 +475,9 @@ def validated_table(spark: SparkSession, table_name: str, settings: Settings) ->
     if not contract.partition_by:
         raise ValueError(f"{table_name} is not partitioned by date: validate it whole with gate()")
     column = contract.partition_by[0]
-    ensure_table(spark, table_name, settings)
-    passed = (
-        gated_versions(spark, table_name, settings)
-        .groupBy("delta_version", "date")
-        .agg(F.max_by("passed", "run_at").alias("passed"))
-        .where(F.col("passed") == 1)
-        .groupBy("date")
-        .agg(F.max("delta_version").alias("delta_version"))
-        .collect()  # bounded: one row per date
-    )
     by_version: dict[int, list[date]] = {}
-    for row in passed:
-        by_version.setdefault(int(row["delta_version"]), []).append(row["date"])
+    for day, version in validated_versions(spark, table_name, settings).items():
+        by_version.setdefault(version, []).append(day)
     path = table_path(table_name, settings)
     frames = [
         spark.read.format("delta").option("versionAsOf", version).load(path).where(F.col(column).isin(days))
