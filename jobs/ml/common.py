@@ -88,6 +88,49 @@ def model_dir(settings: Settings, name: str, run: str) -> Path:
     return Path(settings.home) / "models" / name / run
 
 
+def evaluate_scores(
+    y_true: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, base_rate: float, bins: int = 10
+) -> dict[str, Any]:
+    """:func:`binary_metrics`, plus calibration and lift, each beside the base-rate predictor's figure.
+
+    ``base_rate`` is the positive rate the model learned from: the baseline predicts it for every row,
+    which is also the stage-only rate when every row stands at one decision point. Adds ``brier``
+    (and ``brier_baseline``), ``top_decile_lift`` (positive rate of the highest-scored tenth over the
+    positive rate; baseline 1.0) and ``reliability``: up to ``bins`` bins of equal size by score, each
+    with its rows, mean predicted risk and observed rate.
+    """
+    y = np.asarray(y_true, dtype=float)
+    s = np.asarray(scores, dtype=float)
+    out: dict[str, Any] = binary_metrics(y, s)
+    if not len(y):
+        return out
+    order = np.argsort(-s, kind="stable")
+    top = order[: max(1, int(np.ceil(len(y) / 10)))]
+    rate = float(y.mean())
+    reliability = []
+    for part in np.array_split(np.argsort(s, kind="stable"), min(bins, len(y))):
+        reliability.append({"rows": len(part), "predicted": float(s[part].mean()), "observed": float(y[part].mean())})
+    out.update(
+        {
+            "brier": float(np.mean((s - y) ** 2)),
+            "brier_baseline": float(np.mean((base_rate - y) ** 2)),
+            "top_decile_lift": float(y[top].mean() / rate) if rate > 0 else float("nan"),
+            "top_decile_lift_baseline": 1.0,
+            "reliability": reliability,
+        }
+    )
+    return out
+
+
+#: Metric rows of a model card: (label, key, baseline key, what the baseline is).
+CARD_METRICS = (
+    ("ROC AUC", "roc_auc", "roc_auc_baseline"),
+    ("PR AUC", "pr_auc", "pr_auc_baseline"),
+    ("Brier score (lower is better)", "brier", "brier_baseline"),
+    ("lift in the top decile", "top_decile_lift", "top_decile_lift_baseline"),
+)
+
+
 def model_card(
     title: str,
     purpose: str,
@@ -95,29 +138,38 @@ def model_card(
     features: dict[str, str],
     metrics: dict[str, Any],
     limits: Sequence[str],
+    sources: dict[str, str] | None = None,
+    baseline: str = "no-skill baseline",
 ) -> str:
-    """A short markdown model card: purpose, data window, features, metrics against baselines, limits."""
+    """A short markdown model card: purpose, data window and sources, features, metrics against
+    baselines (and the reliability curve when measured), why a figure is near perfect, limits."""
     lines = [f"# {title}", "", purpose, "", "## Data window", ""]
     lines += [
         f"- train: {split.train_start} .. {split.train_end}",
         f"- test (held-out days): {split.test_start} .. {split.test_end}",
-        "",
-        "## Features",
-        "",
     ]
+    if sources:
+        lines += ["", "## Training data (Delta versions)", ""]
+        lines += [f"- `{name}`: {text}" for name, text in sources.items()]
+    lines += ["", "## Features", ""]
     lines += [f"- `{name}`: {text}" for name, text in features.items()]
-    lines += ["", "## Metrics (held-out days)", "", "| metric | model | no-skill baseline |", "|---|---|---|"]
+    lines += ["", "## Metrics (held-out days)", "", f"| metric | model | {baseline} |", "|---|---|---|"]
     test = metrics.get("test", {})
+    for label, key, base in CARD_METRICS:
+        if key in test:
+            lines.append(f"| {label} | {test[key]:.4f} | {test.get(base, float('nan')):.4f} |")
     lines += [
-        f"| ROC AUC | {test.get('roc_auc', float('nan')):.4f} | {test.get('roc_auc_baseline', 0.5):.4f} |",
-        f"| PR AUC | {test.get('pr_auc', float('nan')):.4f} | {test.get('pr_auc_baseline', float('nan')):.4f} |",
         "",
         f"Rows: train {int(metrics.get('train', {}).get('rows', 0))}, test {int(test.get('rows', 0))}; "
         f"positive rate in test {test.get('positive_rate', float('nan')):.4f}.",
-        "",
-        "## Limits",
-        "",
     ]
+    if test.get("reliability"):
+        lines += ["", "Reliability (held-out rows in bins of equal size by predicted risk):", ""]
+        lines += ["| rows | mean predicted | observed |", "|---|---|---|"]
+        lines += [f"| {b['rows']} | {b['predicted']:.3f} | {b['observed']:.3f} |" for b in test["reliability"]]
+    if metrics.get("near_perfect"):
+        lines += ["", "## Why a figure is near perfect", "", str(metrics["near_perfect"])]
+    lines += ["", "## Limits", ""]
     lines += [f"- {text}" for text in limits]
     return "\n".join(lines) + "\n"
 
