@@ -76,6 +76,7 @@ GOLD_RECOMMENDATIONS = ("gold.similar_products", "gold.user_recommendations")
 GOLD_COHORTS = ("gold.cohort_retention_weekly",)
 PURCHASE_TIME = ("gold.purchase_time_profile",)
 FEATURES = ("features.user_daily",)
+CART_RISK = ("gold.cart_risk",)
 GOLD_BROWSING = (
     "gold.session_facts",
     "gold.funnel_daily",
@@ -96,6 +97,7 @@ PUBLISHED = (
     *GOLD_COHORTS,
     *PURCHASE_TIME,
     *FEATURES,
+    *CART_RISK,
 )
 
 
@@ -191,6 +193,19 @@ def _daily() -> list[Job]:
             stage="features",
         ),
         Job(
+            name="gold_cart_risk",
+            group="daily",
+            args=("job", "gold_cart_risk"),
+            inputs=("gold.cart_abandonment", "silver.events", "features.user_daily"),
+            outputs=CART_RISK,
+            description="Open carts scored at their furthest decision point by the newest abandonment models, "
+            "with the top three reasons and an action for each (nothing before a model is trained).",
+            runner="jobs.features.cart_risk:run_cart_risk",
+            after=("gold_abandonment", "features"),
+            stage="features",
+            snapshot=True,
+        ),
+        Job(
             name="quality_gate",
             group="daily",
             args=("job", "quality_gate"),
@@ -207,6 +222,7 @@ def _daily() -> list[Job]:
                 "gold_recommendations",
                 "gold_cohorts",
                 "features",
+                "gold_cart_risk",
             ),
             stage="quality",
         ),
