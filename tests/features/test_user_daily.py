@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -254,6 +255,15 @@ def test_events_after_d_leave_rows_up_to_d_unchanged(spark: SparkSession, sim_ho
     assert metrics["test_rows"] == len(rows)
     assert metrics["test_positive_rate"] == pytest.approx(labels.mean(), abs=1e-12)
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    from sklearn.metrics import average_precision_score, brier_score_loss
+
+    assert metrics["test"]["pr_auc"] == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+    assert metrics["test"]["brier"] == pytest.approx(brier_score_loss(labels, scores), abs=1e-12)
+    # The card beside the model names the data window, the baselines and the Delta versions learned from.
+    card = (saved_to.parent / "model_card.md").read_text()
+    assert "- train: 2026-11-10 .. 2026-11-11\n- test (held-out days): 2026-11-12 .. 2026-11-12" in card
+    assert f"- `{TABLE}`: 4 validated dates 2026-11-10 .. 2026-11-13" in card
+    assert json.loads((saved_to.parent / "metrics.json").read_text())["roc_auc"] == metrics["roc_auc"]
 
     # Scoring the newest snapshot on the executors gives the saved model's own predictions.
     from jobs.ml.purchase import score_latest
