@@ -158,7 +158,7 @@ def bench_customers(spark: SparkSession, settings_for: Any, root: Path, users: i
     out: dict[str, Any] = {"users": users, "days": [str(SIM_START), str(SIM_START + timedelta(days=SIM_DAYS - 1))]}
     home = root / "sim"
     shutil.rmtree(home, ignore_errors=True)
-    conf = settings_for(home, silver={"lookback_days": SIM_DAYS - 1})
+    conf = settings_for(home)
     t = time.perf_counter()
     simulate_home(spark, home, SIM_START, SIM_DAYS, users, conf)
     out["build_s"] = round(time.perf_counter() - t, 1)
@@ -183,7 +183,7 @@ def bench_customers(spark: SparkSession, settings_for: Any, root: Path, users: i
             continue
         phome = root / kind
         shutil.rmtree(phome, ignore_errors=True)
-        pconf = settings_for(phome, silver={"lookback_days": 30})
+        pconf = settings_for(phome)
         public_home(spark, kind, source, phome, pconf)
         p = {**params, "evaluation": {**params["evaluation"], "test_days": days}}
         out["recommendations"][kind] = evaluate_home(spark, pconf, cutoff=cutoff, params=p, by_device=by_device)
