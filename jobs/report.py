@@ -24,6 +24,7 @@ CHARTS = (
     ("traffic", "Hourly traffic, shop local time"),
     ("funnel", "Funnel by day"),
     ("abandonment", "Cart abandonment reasons by day"),
+    ("cart_risk", "Open carts: value at risk by top reason (newest scoring in the period)"),
     ("zero_results", "Top zero-result searches"),
     ("bots", "Bot share of all events, by hour"),
     ("purchase_heatmap", "Orders by local hour and day (time of purchase)"),
@@ -170,6 +171,8 @@ def _figures(wh: Warehouse, first: date, last: date, top_queries: int) -> dict[s
         labels={"carts": "abandoned carts", "date": "cart date"},
     )  # fmt: skip
 
+    risk_fig = cart_risk_figure(wh, first, last)
+
     # Queries that returned nothing, ranked by how many searches came back empty over the range.
     zero = _frame(
         wh,
@@ -203,10 +206,51 @@ def _figures(wh: Warehouse, first: date, last: date, top_queries: int) -> dict[s
         "traffic": traffic,
         "funnel": funnel_fig,
         "abandonment": abandonment,
+        "cart_risk": risk_fig,
         "zero_results": zero_fig,
         "bots": bots,
         "purchase_heatmap": heatmap,
     }
+
+
+def _has_table(wh: Warehouse, schema: str, name: str) -> bool:
+    _, rows = wh.query_with_columns(
+        f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{name}'"
+    )
+    return bool(rows and rows[0][0])
+
+
+def cart_risk_figure(wh: Warehouse, first: date, last: date) -> Any:
+    """Value at risk of the carts open at the newest scoring in the period, by each cart's top reason
+    and the decision point it reached; an empty chart that says why when nothing was scored."""
+    import plotly.express as px
+
+    risk = pd.DataFrame(columns=["reason", "action", "decision_point", "carts", "value_at_risk"])
+    if _has_table(wh, "gold", "cart_risk"):
+        risk = _frame(
+            wh,
+            "SELECT COALESCE(reason_1, 'no reason above the reference') AS reason, "
+            "COALESCE(MIN(action_1), '') AS action, decision_point, COUNT(*) AS carts, "
+            "SUM(value_at_risk) AS value_at_risk FROM gold.cart_risk WHERE scored_date = "
+            f"(SELECT MAX(scored_date) FROM gold.cart_risk WHERE {_between('scored_date', first, last)}) "
+            "GROUP BY 1, decision_point ORDER BY 1, decision_point",
+        )
+    risk["value_at_risk"] = pd.to_numeric(risk["value_at_risk"]).astype(float)
+    risk["carts"] = pd.to_numeric(risk["carts"]).astype(int)
+    order = risk.groupby("reason")["value_at_risk"].sum().sort_values().index.tolist()
+    fig = px.bar(
+        risk, x="value_at_risk", y="reason", color="decision_point", orientation="h",
+        hover_data=["carts", "action"], category_orders={"reason": order[::-1]},
+        labels={"value_at_risk": "value at risk (risk × cart value, IDR)", "reason": "top reason",
+                "decision_point": "decision point"},
+    )  # fmt: skip
+    if risk.empty:
+        fig.add_annotation(
+            text="No open carts scored in this period (gold.cart_risk needs a trained abandonment model: "
+            "detak train abandonment).",
+            showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+        )  # fmt: skip
+    return fig
 
 
 PAGE = """<!doctype html>
@@ -307,9 +351,12 @@ def render_in_chromium(page_file: Path, screenshot: Path, browser: str = "chromi
         page.goto(page_file.resolve().as_uri(), wait_until="load")
         charts = {}
         for chart_id, _ in CHARTS:
-            # plotly draws a chart as SVG; its data are trace groups (lines, bars) or a heatmap image.
+            # plotly draws a chart as SVG; its data are trace groups (lines, bars) or a heatmap image;
+            # a chart with no data in the period draws the annotation that says why instead.
             page.wait_for_selector(f"#{chart_id} .main-svg", timeout=30_000)
-            drawn = page.locator(f"#{chart_id} .main-svg g.trace, #{chart_id} .main-svg g.hm image").count()
+            drawn = page.locator(
+                f"#{chart_id} .main-svg g.trace, #{chart_id} .main-svg g.hm image, #{chart_id} .main-svg g.annotation"
+            ).count()
             charts[chart_id] = drawn > 0
         summary = page.eval_on_selector_all(
             "#summary tr:not(:first-child)", "rows => rows.map(r => Array.from(r.cells, c => c.innerText))"

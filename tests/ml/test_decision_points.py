@@ -301,6 +301,17 @@ def test_open_carts_are_scored_with_reasons_gated_and_published(
     assert [(r[0], int(r[1]), float(r[2])) for r in rows] == [
         (None if pd.isna(k) else k, int(row.carts), float(round(row.value))) for k, row in want.iterrows()
     ]
+    # The report's chart: value at risk per top reason and decision point, as the rows add up; a
+    # period without scoring draws an empty chart that says why.
+    from jobs.report import cart_risk_figure
+
+    drawn = {(t.name, y): x for t in cart_risk_figure(wh, LAST, LAST).data for x, y in zip(t.x, t.y, strict=True)}
+    reason = risk["reason_1"].fillna("no reason above the reference")
+    sums = risk.groupby(["decision_point", reason])["value_at_risk"].sum()
+    assert drawn == pytest.approx({(str(p), str(r)): float(v) for (p, r), v in sums.items()}, rel=1e-9)
+    empty = cart_risk_figure(wh, LAST + timedelta(days=1), LAST + timedelta(days=1))
+    assert [len(t.x) for t in empty.data] == [0] * len(empty.data)
+    assert "No open carts scored" in empty.layout.annotations[0].text
     # Re-running the date gives the same table (a snapshot of the same data).
     run("gold_cart_risk", spark, LAST, ml_home, since=LAST)
     again = read_table(spark, TABLE, ml_home).toPandas()  # bounded: as above
