@@ -46,7 +46,7 @@ demo: setup
 # Airflow end to end and on a standalone cluster, Spark Connect): about an hour more, run by
 # `make soak` before a release.
 test: setup
-	$(BIN)/pytest -q -m "not soak"
+	$(BIN)/pytest -q -m "not soak" --durations=25
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not integration and not soak"
