@@ -69,6 +69,7 @@ def train_home(spark: SparkSession, settings: Settings, first: date, last: date)
             "split": m["split"],
             "train_rows": int(m["train"]["rows"]),
             "near_perfect": m["near_perfect"],
+            "no_skill": m["no_skill"],
             **{k: m["test"][k] for k in KEPT},
         }
     out["points"] = points

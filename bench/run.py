@@ -530,7 +530,8 @@ def _model_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
                          "", "", "", "", "", ""])  # fmt: skip
             continue
         rows.append([
-            name, point, f"{m['split']['train_start']} .. {m['split']['train_end']} / "
+            name, point + (" (no skill: not used)" if m.get("no_skill") else ""),
+            f"{m['split']['train_start']} .. {m['split']['train_end']} / "
             f"{m['split']['test_start']} .. {m['split']['test_end']}",
             f"{m['train_rows']:,} / {int(m['rows']):,}", f"{m['positive_rate']:.3f}", f"{m['roc_auc']:.4f} (0.5)",
             f"{m['pr_auc']:.4f} ({m['pr_auc_baseline']:.4f})", f"{m['brier']:.4f} ({m['brier_baseline']:.4f})",
@@ -567,7 +568,9 @@ carts by outcome {sim["carts"]}); training took {sim.get("train_s", float("nan")
 
 The simulator plants its abandonment causes after the decision points (a shipping quote, a failed
 payment), so the models see only the early signs a real shop would see then; modest figures are
-the honest ones. The REES46 sample holds a few hours of one day (carts {r["rees46"].get("carts", {})}):
+the honest ones. A model whose held-out ROC AUC is not above 0.5 is marked and not used to score
+open carts (gold.cart_risk falls back to the furthest earlier point). The REES46 sample holds a
+few hours of one day (carts {r["rees46"].get("carts", {})}):
 no earlier day to train on, which the training reports in its one line rather than a figure.
 """
     return text, r

@@ -3,7 +3,8 @@
 For run date D, the carts of gold.cart_abandonment created D - ``lookback_days`` .. D whose outcome
 is ``open`` (no order yet, window not closed at the end of D's data) are scored by the newest
 abandonment models trained up to D (:mod:`jobs.ml.abandonment`, ``<home>/models/abandonment/<run>/``):
-each cart by the model of the furthest decision point it has reached, from the row
+each cart by the model of the furthest decision point it has reached (a model whose held-out ROC AUC
+is not above 0.5 is not used: its carts are scored at the furthest earlier point), from the row
 :func:`jobs.features.decision_points.decision_rows` builds for it, the same as in training.
 
 Reasons are local explanations: for each feature, the cart's risk minus its risk with that feature set
@@ -55,6 +56,11 @@ def latest_models(settings: Settings, until: date) -> tuple[str, dict[str, dict[
             folder = root / run / point
             if (folder / "model.joblib").is_file() and (folder / "metrics.json").is_file():
                 metrics = json.loads((folder / "metrics.json").read_text())
+                if metrics.get("no_skill"):
+                    # Ranks no better than chance on its held-out days: its carts fall back to the
+                    # furthest earlier point whose model has skill.
+                    print(f"gold.cart_risk: the {run} model at {point} is not used: {metrics['no_skill']}", flush=True)
+                    continue
                 models[point] = {
                     "pipeline": joblib.load(folder / "model.joblib"),
                     "features": list(metrics["features_used"]),

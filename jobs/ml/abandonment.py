@@ -50,6 +50,7 @@ from jobs.ml.common import (
     evaluate_scores,
     model_card,
     model_dir,
+    no_skill,
     save_model,
     split_mask,
     time_split,
@@ -228,6 +229,7 @@ def fit_point(frame: pd.DataFrame, features: list[str], params: dict[str, Any]) 
     }
     importance = drivers(pipeline, test, used, params)
     metrics["near_perfect"] = near_perfect(metrics, importance, float(params["near_perfect_auc"]))
+    metrics["no_skill"] = no_skill(metrics["test"])
     return {"pipeline": pipeline, "split": split, "metrics": metrics, "drivers": importance, "test": test}
 
 
@@ -323,7 +325,8 @@ def train_abandonment(spark: SparkSession, settings: Settings, until: date | Non
             f"abandonment model at {point}: {len(frame)} carts; held-out ROC AUC {test['roc_auc']:.3f} "
             f"(baseline 0.5), PR AUC {test['pr_auc']:.3f} (baseline {test['pr_auc_baseline']:.3f}), "
             f"Brier {test['brier']:.4f} (baseline {test['brier_baseline']:.4f}), "
-            f"top-decile lift {test['top_decile_lift']:.2f}",
+            f"top-decile lift {test['top_decile_lift']:.2f}"
+            + (f"; NO SKILL: {metrics['no_skill']}" if metrics["no_skill"] else ""),
             flush=True,
         )
         results[point] = metrics

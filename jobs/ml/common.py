@@ -122,6 +122,24 @@ def evaluate_scores(
     return out
 
 
+def no_skill(test: dict[str, Any]) -> str | None:
+    """Why held-out ``test`` metrics (of :func:`evaluate_scores`) show no skill, or None.
+
+    A held-out ROC AUC not above 0.5 ranks no better than chance: acting on the top-scored rows would
+    do no better than picking rows at random, so such a model's scores are not used.
+    """
+    auc = float(test.get("roc_auc", float("nan")))
+    return f"held-out ROC AUC {auc:.4f} is not above 0.5 (chance)" if auc <= 0.5 else None
+
+
+def miscalibrated(test: dict[str, Any]) -> str | None:
+    """Why held-out scores are worse probabilities than the base rate (Brier score not below it), or None."""
+    brier, base = float(test.get("brier", float("nan"))), float(test.get("brier_baseline", float("nan")))
+    if brier >= base:
+        return f"held-out Brier score {brier:.4f} is not below the base rate's {base:.4f}"
+    return None
+
+
 #: Metric rows of a model card: (label, key, baseline key, what the baseline is).
 CARD_METRICS = (
     ("ROC AUC", "roc_auc", "roc_auc_baseline"),
@@ -167,6 +185,10 @@ def model_card(
         lines += ["", "Reliability (held-out rows in bins of equal size by predicted risk):", ""]
         lines += ["| rows | mean predicted | observed |", "|---|---|---|"]
         lines += [f"| {b['rows']} | {b['predicted']:.3f} | {b['observed']:.3f} |" for b in test["reliability"]]
+    if metrics.get("no_skill"):
+        lines += ["", "## No skill", "", f"{metrics['no_skill']}: these scores are not acted on."]
+    if test and miscalibrated(test):
+        lines += ["", "## Calibration", "", f"{miscalibrated(test)}: read the score as a ranking, not a probability."]
     if metrics.get("near_perfect"):
         lines += ["", "## Why a figure is near perfect", "", str(metrics["near_perfect"])]
     lines += ["", "## Limits", ""]

@@ -37,7 +37,7 @@ from jobs.common.errors import UserError
 from jobs.common.tables import delta_version, ensure_table, read_table, table_path
 from jobs.features.definitions import TABLE, feature_names, user_daily_features
 from jobs.features.retrieval import get_training_frame
-from jobs.ml.common import TimeSplit, evaluate_scores, model_card
+from jobs.ml.common import TimeSplit, evaluate_scores, model_card, no_skill
 from jobs.quality.gate import validated_table, validated_versions
 
 MODEL = "purchase_next_7d"
@@ -155,6 +155,7 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
     evaluation = evaluate_scores(y[test], scores, float(y[~test].mean()))
     metrics["test"] = evaluation
     metrics["pr_auc"] = evaluation["pr_auc"]
+    metrics["no_skill"] = no_skill(evaluation)
     if save:
         import joblib
 
