@@ -181,7 +181,8 @@ def _figures(wh: Warehouse, first: date, last: date, top_queries: int) -> dict[s
         f"WHERE {_between('date', first, last)} GROUP BY query_normalised "
         f"HAVING SUM(searches * zero_result_rate) > 0 ORDER BY 2 DESC, 1 LIMIT {int(top_queries)}",
     )
-    zero["zero_result_searches"] = zero["zero_result_searches"].round().astype(int)
+    # An empty result comes back as object columns: make them numbers before rounding.
+    zero["zero_result_searches"] = pd.to_numeric(zero["zero_result_searches"]).astype(float).round().astype(int)
     zero_fig = px.bar(
         zero.iloc[::-1], x="zero_result_searches", y="query", orientation="h", hover_data=["searches"],
         labels={"zero_result_searches": "searches with no results", "query": "normalised query"},
@@ -211,6 +212,15 @@ def _figures(wh: Warehouse, first: date, last: date, top_queries: int) -> dict[s
         "bots": bots,
         "purchase_heatmap": heatmap,
     }
+
+
+def has_data(fig: Any) -> bool:
+    """Whether any trace of a plotly figure holds a data point (x, y, or a heatmap's z)."""
+    for trace in fig.data:
+        axes = ("z",) if trace.type == "heatmap" else ("x", "y")
+        if any(getattr(trace, axis, None) is not None and len(getattr(trace, axis)) > 0 for axis in axes):
+            return True
+    return False
 
 
 def _has_table(wh: Warehouse, schema: str, name: str) -> bool:
@@ -305,6 +315,10 @@ def build_report(
     charts = []
     for chart_id, title in CHARTS:
         fig = figures[chart_id]
+        if not has_data(fig) and not fig.layout.annotations:
+            fig.add_annotation(
+                text=f"No rows in {first} .. {last}.", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5
+            )
         fig.update_layout(margin={"t": 30, "b": 40}, height=420, legend_title_text="")
         body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=chart_id, config={"displaylogo": False})
         charts.append(f'<section class="chart"><h2>{html.escape(title)}</h2>{body}</section>')
