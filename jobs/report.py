@@ -9,6 +9,7 @@ Charts are drawn by plotly, whose JavaScript is inlined once, so the page opens 
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -324,9 +325,10 @@ def build_report(
         charts.append(f'<section class="chart"><h2>{html.escape(title)}</h2>{body}</section>')
     out = out or settings.path("reports") / "behaviour.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    docs = Path(settings["quality"]["data_docs_dir"]).resolve() / "index.html"
+    # Links relative to the page, so no machine path appears in it and the folder can be moved whole.
+    docs = Path(os.path.relpath(Path(settings["quality"]["data_docs_dir"]).resolve(), out.parent.resolve()))
     page = PAGE.format(
-        first=first, last=last, target=wh.name, data_docs=docs.as_uri(), summary=_summary_html(days),
+        first=first, last=last, target=wh.kind, data_docs=(docs / 'index.html').as_posix(), summary=_summary_html(days),
         charts="\n".join(charts), plotly_js=get_plotlyjs(),
     )  # fmt: skip
     tmp = out.with_suffix(".tmp")

@@ -44,6 +44,10 @@ def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
     # Every chart without data says so in its own words (gold.cart_risk: why it is empty).
     assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 1
     assert "No open carts scored in this period" in page
+    # No machine path in the page: the warehouse by kind, the Data Docs by a relative link.
+    assert str(tmp_path) not in page
+    assert 'href="file:' not in page
+    assert "Read from the duckdb warehouse" in page and 'href="quality/data_docs/index.html"' in page
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         import os
