@@ -23,7 +23,7 @@ from jobs.publish.warehouse import Warehouse, warehouse
 #: The charts of the report, in page order: (element id, title).
 CHARTS = (
     ("traffic", "Hourly traffic, shop local time"),
-    ("funnel", "Funnel by day"),
+    ("funnel", "Funnel by day: conversion from the first step"),
     ("abandonment", "Cart abandonment reasons by day"),
     ("cart_risk", "Open carts: value at risk by top reason (newest scoring in the period)"),
     ("zero_results", "Top zero-result searches"),
@@ -127,7 +127,7 @@ def format_summary(days: list[DaySummary]) -> str:
     return format_table(head, rows)
 
 
-def _figures(wh: Warehouse, first: date, last: date, top_queries: int) -> dict[str, Any]:
+def report_figures(wh: Warehouse, first: date, last: date, top_queries: int) -> dict[str, Any]:
     import plotly.express as px
     import plotly.graph_objects as go
 
@@ -155,10 +155,15 @@ def _figures(wh: Warehouse, first: date, last: date, top_queries: int) -> dict[s
         f"WHERE {_between('date', first, last)} GROUP BY date, step_index, step ORDER BY date, step_index",
     )
     funnel["day"] = funnel["date"].map(lambda d: f"{_as_date(d)} {_as_date(d):%a}")
+    # Conversion, not counts: the share of the day's sessions at the first step that reached each step.
+    funnel["sessions"] = pd.to_numeric(funnel["sessions"]).astype(float)
+    first_step = funnel[funnel["step_index"] == 0].set_index("day")["sessions"]
+    funnel["conversion"] = funnel["sessions"] / funnel["day"].map(first_step).where(lambda v: v > 0)
     funnel_fig = px.line(
-        funnel, x="step", y="sessions", color="day", markers=True, log_y=True,
-        labels={"step": "funnel step", "sessions": "sessions reaching the step (log scale)"},
+        funnel, x="step", y="conversion", color="day", markers=True, hover_data=["sessions"],
+        labels={"step": "funnel step", "conversion": "share of the first step's sessions reaching the step"},
     )  # fmt: skip
+    funnel_fig.update_yaxes(tickformat=".1%")
 
     reasons = _frame(
         wh,
@@ -312,7 +317,7 @@ def build_report(
         lo, hi = published_range(wh)
         first, last = first or lo, last or hi
     days = daily_summary(wh, first, last)
-    figures = _figures(wh, first, last, top_queries)
+    figures = report_figures(wh, first, last, top_queries)
     charts = []
     for chart_id, title in CHARTS:
         fig = figures[chart_id]

@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from jobs.common.config import load_settings
+from jobs.common.config import Settings, load_settings
 from jobs.common.contracts import table
-from jobs.publish.warehouse import warehouse
+from jobs.publish.warehouse import Warehouse, warehouse
 from jobs.report import CHARTS, build_report, render_in_chromium
 
 REPORT_TABLES = (
@@ -28,8 +28,9 @@ REPORT_TABLES = (
 )
 
 
-def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
-    conf = load_settings("ci", environ={"DETAK_HOME": str(tmp_path)})
+def empty_warehouse(home: Path) -> tuple[Settings, Warehouse]:
+    """A DuckDB warehouse under ``home`` whose report tables exist, from their contracts, with no rows."""
+    conf = load_settings("ci", environ={"DETAK_HOME": str(home)})
     wh = warehouse(conf, "duckdb")
     path = conf.path("warehouse")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +39,11 @@ def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
         for name in REPORT_TABLES:
             columns = ", ".join(f'"{c.name}" {wh.column_type(c)}' for c in table(name).columns)
             con.execute(f"CREATE TABLE {name} ({columns})")
+    return conf, wh
+
+
+def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
+    conf, _ = empty_warehouse(tmp_path)
     out, days = build_report(conf, tmp_path / "empty.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
     assert days == []
     page = out.read_text()
@@ -59,3 +65,20 @@ def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
     assert rendered["errors"] == []
     assert rendered["charts"] == {chart_id: True for chart_id, _ in CHARTS}
     assert rendered["summary"] == []
+
+
+def test_the_funnel_reads_as_conversion_on_a_sparse_day(tmp_path: Path) -> None:
+    """One day, one segment, three steps: the chart shows each step's share of the first step."""
+    from jobs.report import report_figures
+
+    conf, wh = empty_warehouse(tmp_path)
+    with duckdb.connect(str(conf.path("warehouse"))) as con:
+        for i, (step, n) in enumerate((("session_start", 200), ("product_view", 80), ("purchase", 5))):
+            con.execute(
+                "INSERT INTO gold.funnel_daily (date, step_index, step, sessions) VALUES (DATE '2026-11-11', ?, ?, ?)",
+                [i, step, n],
+            )
+    figs = report_figures(wh, date(2026, 11, 11), date(2026, 11, 11), 15)
+    (trace,) = figs["funnel"].data
+    assert list(trace.x) == ["session_start", "product_view", "purchase"]
+    assert list(trace.y) == [1.0, 0.4, 0.025]
