@@ -71,6 +71,11 @@ def settings_for_bench() -> Any:
     return load_settings("local", environ={"DETAK_HOME": str(HOME)}, overrides={"spark": {"ui": False}})
 
 
+def settings_for(home: Path, **overrides: Any) -> Any:
+    """Local settings for a bench home other than the bench day's (no Spark UI), with ``overrides``."""
+    return load_settings("local", environ={"DETAK_HOME": str(home)}, overrides={"spark": {"ui": False}, **overrides})
+
+
 def stamp() -> str:
     return f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
 
@@ -255,11 +260,6 @@ def _pct(x: float) -> str:
 def customers(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
     """Segments, recommendations and contact time on held-out data, against baselines (bench/customers.py)."""
     from tests.conftest import SHARED_DATA
-
-    def settings_for(home: Path, **overrides: Any) -> Any:
-        return load_settings(
-            "local", environ={"DETAK_HOME": str(home)}, overrides={"spark": {"ui": False}, **overrides}
-        )
 
     r = bench_customers(spark_of(), settings_for, ROOT / "var" / "bench-customers", CUSTOMER_USERS, SHARED_DATA)
     rec = r["recommendations"]
@@ -543,11 +543,6 @@ def _model_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
 def abandonment_model(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
     """The decision-point abandonment models on held-out days, beside baselines (bench/abandonment_model.py)."""
     from tests.conftest import SHARED_DATA
-
-    def settings_for(home: Path, **overrides: Any) -> Any:
-        return load_settings(
-            "local", environ={"DETAK_HOME": str(home)}, overrides={"spark": {"ui": False}, **overrides}
-        )
 
     r = bench_abandonment_model(spark_of(), settings_for, ROOT / "var" / "bench-model", MODEL_USERS, SHARED_DATA)
     sim = r["simulated"]
