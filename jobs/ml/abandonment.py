@@ -55,6 +55,7 @@ from jobs.ml.common import (
     split_mask,
     time_split,
     to_pandas_capped,
+    validated_span,
 )
 from jobs.quality.gate import validated_table, validated_versions
 
@@ -245,19 +246,10 @@ LIMITS = [
 
 
 def _sources(spark: SparkSession, settings: Settings, carts: dict[date, int], users: dict[date, int]) -> dict[str, str]:
-    def span(versions: dict[date, int]) -> str:
-        if not versions:
-            return "no validated date"
-        days = sorted(versions)
-        return (
-            f"{len(days)} validated dates {days[0]} .. {days[-1]}, "
-            f"versions {min(versions.values())} .. {max(versions.values())}"
-        )
-
     events = delta_version(spark, table_path("silver.events", settings))
     return {
-        CARTS: span(carts) + " (labels, decision-point selection)",
-        USER_FEATURES: span(users) + " (user features as of the day before)",
+        CARTS: validated_span(carts) + " (labels, decision-point selection)",
+        USER_FEATURES: validated_span(users) + " (user features as of the day before)",
         "silver.events": f"version {events} (cart and session so far)",
     }
 

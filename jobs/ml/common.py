@@ -122,6 +122,17 @@ def evaluate_scores(
     return out
 
 
+def validated_span(versions: dict[date, int]) -> str:
+    """A model card's line for the gate-passed versions of a date-partitioned table (date → version)."""
+    if not versions:
+        return "no validated date"
+    days = sorted(versions)
+    return (
+        f"{len(days)} validated dates {days[0]} .. {days[-1]}, "
+        f"versions {min(versions.values())} .. {max(versions.values())}"
+    )
+
+
 def no_skill(test: dict[str, Any]) -> str | None:
     """Why held-out ``test`` metrics (of :func:`evaluate_scores`) show no skill, or None.
 

@@ -37,7 +37,7 @@ from jobs.common.errors import UserError
 from jobs.common.tables import delta_version, ensure_table, read_table, table_path
 from jobs.features.definitions import TABLE, feature_names, user_daily_features
 from jobs.features.retrieval import get_training_frame
-from jobs.ml.common import TimeSplit, evaluate_scores, model_card, no_skill
+from jobs.ml.common import TimeSplit, evaluate_scores, model_card, no_skill, validated_span
 from jobs.quality.gate import validated_table, validated_versions
 
 MODEL = "purchase_next_7d"
@@ -172,11 +172,8 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
 def _sources(spark: SparkSession, settings: Settings) -> dict[str, str]:
     """The Delta versions the model learned from: the gate-passed version of each feature date, and
     the orders table's version (labels)."""
-    versions = validated_versions(spark, TABLE, settings)
-    days = sorted(versions)
     return {
-        TABLE: f"{len(days)} validated dates {days[0]} .. {days[-1]}, "
-        f"versions {min(versions.values())} .. {max(versions.values())} (features, point in time)",
+        TABLE: validated_span(validated_versions(spark, TABLE, settings)) + " (features, point in time)",
         "silver.orders": f"version {delta_version(spark, table_path('silver.orders', settings))} (labels)",
     }
 
