@@ -33,6 +33,25 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     session.stop()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_spark_memory() -> Iterator[None]:
+    """After each module, drop what the one shared JVM would otherwise keep until the suite ends.
+
+    Frames a module cached and the Delta logs of its tables (each with its snapshot's cached
+    state) stay in the driver's heap: hundreds of test homes' worth filled a 4 GiB heap, and the
+    garbage collector then ran most of the time (a suite several times slower, then
+    ``OutOfMemoryError``). A module that never started Spark starts nothing here.
+    """
+    yield
+    session = SparkSession.getActiveSession()
+    if session is None:
+        return
+    session.catalog.clearCache()
+    jvm = session._jvm  # type: ignore[attr-defined]
+    if jvm is not None:
+        jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+
+
 @pytest.fixture
 def conf(tmp_path: Path) -> Settings:
     """Settings whose landing, lake and checkpoints live in this test's own folder."""

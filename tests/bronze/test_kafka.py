@@ -202,6 +202,9 @@ def _cli(conf: Settings, broker: Broker, *args: str, **env: str) -> subprocess.P
     )
 
 
+# Three `detak` processes, each starting its own JVM, around a SIGKILL: a soak like tests/faults'
+# kills (three minutes on 2 cores); the in-process crash between writes above stays in the suite.
+@pytest.mark.soak
 def test_an_ingest_killed_and_restarted_lands_every_record_once(
     spark: SparkSession, broker: Broker, landed: Settings, streamed: Settings, tmp_path: Path
 ) -> None:

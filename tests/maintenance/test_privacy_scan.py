@@ -38,7 +38,10 @@ from tests.conftest import sim_settings
 from tests.faults.scenario import SOURCES, pg_settings
 from tests.quality.helpers import pg_bin, postgres_cluster
 
-pytestmark = pytest.mark.integration
+# The whole path from landing to both warehouses, then every file searched: five minutes on 2
+# cores, so a soak (`make soak`). The suite keeps forget's layer-by-layer tests
+# (test_forget.py, tests/publish/test_postgres_forget.py).
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 START, DAYS, USERS = date(2026, 11, 10), 2, 40
 
