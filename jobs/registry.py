@@ -252,8 +252,10 @@ def run(
 ) -> dict[str, Any]:
     """Run daily job ``name`` for ``run_date`` holding the leases on what it writes (see
     :mod:`jobs.common.lock`): the one way the CLI, the Airflow tasks and the tests run a job."""
+    from jobs.common.lineage import job_run
+
     j = job(name)
-    with hold(settings, j.leases, j.name, run_id or ""):
+    with hold(settings, j.leases, j.name, run_id or ""), job_run(settings, j.name, j.inputs, j.outputs, run_id):
         return j.load()(spark, run_date, settings, since=since, run_id=run_id)
 
 

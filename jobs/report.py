@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,36 @@ from jobs.publish.warehouse import Warehouse, warehouse
 
 #: The charts of the report, in page order: (element id, title).
 CHARTS = (
-    ("traffic", "Hourly traffic, shop local time"),
-    ("funnel", "Funnel by day: conversion from the first step"),
-    ("abandonment", "Cart abandonment reasons by day"),
+    ("traffic", "Hourly traffic"),
+    ("funnel", "Funnel: share of sessions reaching each step, in order and in any order"),
+    ("abandonment", "Cart abandonment: value lost by reason, and the abandonment rate"),
     ("cart_risk", "Open carts: value at risk by top reason (newest scoring in the period)"),
+    ("channel_device", "Conversion by channel and device"),
+    ("paths", "Top paths to purchase (last page types before the order)"),
+    ("search", "Search: click-through and refinement of the most searched queries"),
     ("zero_results", "Top zero-result searches"),
     ("bots", "Bot share of all events, by hour"),
-    ("purchase_heatmap", "Orders by local hour and day (time of purchase)"),
+    ("purchase_heatmap", "Orders by hour and day (time of purchase)"),
+)
+
+#: Charts read from tables kept per UTC day of the session start (no timestamp to move to the
+#: shop's day): their period is the same dates, which the chart says under its title.
+UTC_DAY_CHARTS = {
+    "funnel": "gold.funnel_daily",
+    "paths": "gold.navigation_paths",
+    "search": "gold.search_quality_daily",
+}
+
+#: The key figures in the tiles: (id, label, kind), kind "count", "idr" or "rate" (a rate's change
+#: is shown in percentage points, a count's in per cent).
+KPIS = (
+    ("sessions", "Sessions", "count"),
+    ("conversion", "Conversion", "rate"),
+    ("orders", "Orders", "count"),
+    ("revenue", "Revenue (IDR)", "idr"),
+    ("abandonment_rate", "Cart abandonment", "rate"),
+    ("value_lost", "Value in abandoned carts (IDR)", "idr"),
+    ("bot_share", "Bot share of events", "rate"),
 )
 
 
@@ -41,6 +64,17 @@ class DaySummary:
     revenue: int
     bot_share: float
     top_reasons: list[tuple[str, int]]
+    carts: int = 0
+    abandoned: int = 0
+    value_lost: int = 0
+    buying: int = 0
+    bots: int = 0
+    all_events: int = 0
+
+    @property
+    def abandonment_rate(self) -> float:
+        """Abandoned carts / carts whose outcome is known (open carts are not yet either way)."""
+        return self.abandoned / self.carts if self.carts else 0.0
 
 
 def _frame(wh: Warehouse, sql: str) -> pd.DataFrame:
@@ -52,9 +86,42 @@ def _between(column: str, first: date, last: date) -> str:
     return f"{column} BETWEEN DATE '{first.isoformat()}' AND DATE '{last.isoformat()}'"
 
 
-def published_range(wh: Warehouse) -> tuple[date, date]:
-    """First and last date of gold.session_facts in the warehouse."""
-    _, rows = wh.query_with_columns("SELECT MIN(session_date), MAX(session_date) FROM gold.session_facts")
+def _numbers(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``columns`` as floats: an empty result comes back as object columns, and decimals as Decimal."""
+    for column in columns:
+        frame[column] = pd.to_numeric(frame[column]).astype(float)
+    return frame
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The page's one clock: the shop's time zone (gold.browsing.shop_timezone)."""
+
+    timezone: str
+
+    def day(self, column: str) -> str:
+        """SQL for the shop's local date of a UTC timestamp column (DuckDB and PostgreSQL alike)."""
+        return f"CAST(({column} AT TIME ZONE '{self.timezone}') AS DATE)"
+
+    def local(self, column: str) -> str:
+        return f"({column} AT TIME ZONE '{self.timezone}')"
+
+    def within(self, column: str, utc_day: str, first: date, last: date) -> str:
+        """``column``'s shop day in ``first``..``last``; ``utc_day`` (the partition) a day wider
+        either side, so the warehouse reads only the partitions that can hold such rows."""
+        wide = _between(utc_day, first - timedelta(days=1), last + timedelta(days=1))
+        return f"{wide} AND {_between(self.day(column), first, last)}"
+
+
+def clock_of(settings: Settings) -> Clock:
+    return Clock(str(settings["gold"]["browsing"]["shop_timezone"]))
+
+
+def published_range(wh: Warehouse, clock: Clock) -> tuple[date, date]:
+    """First and last shop day of the sessions in gold.session_facts in the warehouse."""
+    _, rows = wh.query_with_columns(
+        f"SELECT MIN({clock.day('session_start')}), MAX({clock.day('session_start')}) FROM gold.session_facts"
+    )
     if not rows or rows[0][0] is None:
         raise ValueError("gold.session_facts has no published rows yet: run the daily pipeline first")
     return _as_date(rows[0][0]), _as_date(rows[0][1])
@@ -64,23 +131,29 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def daily_summary(wh: Warehouse, first: date, last: date, top: int = 3) -> list[DaySummary]:
-    """Sessions, conversion, orders, revenue, bot share and top abandonment reasons per day."""
+def daily_summary(wh: Warehouse, first: date, last: date, clock: Clock, top: int = 3) -> list[DaySummary]:
+    """Per shop day: sessions, conversion, orders, revenue, bot share, carts and their abandonment,
+    and the top abandonment reasons (by abandoned carts)."""
     sessions = _frame(
         wh,
-        "SELECT session_date AS d, COUNT(*) AS sessions, SUM(CASE WHEN purchased THEN 1 ELSE 0 END) AS buying "
-        f"FROM gold.session_facts WHERE {_between('session_date', first, last)} GROUP BY session_date",
+        f"SELECT {clock.day('session_start')} AS d, COUNT(*) AS sessions, "
+        "SUM(CASE WHEN purchased THEN 1 ELSE 0 END) AS buying FROM gold.session_facts "
+        f"WHERE {clock.within('session_start', 'session_date', first, last)} GROUP BY 1",
     )
     traffic = _frame(
         wh,
-        "SELECT date AS d, SUM(orders) AS orders, SUM(revenue) AS revenue, SUM(bot_events) AS bots, "
-        "SUM(events + no_consent_events + bot_events) AS all_events "
-        f"FROM gold.traffic_hourly WHERE {_between('date', first, last)} GROUP BY date",
+        "SELECT local_date AS d, SUM(orders) AS orders, SUM(revenue) AS revenue, SUM(bot_events) AS bots, "
+        "SUM(events + no_consent_events + bot_events) AS all_events FROM gold.traffic_hourly "
+        f"WHERE {_between('date', first - timedelta(days=1), last + timedelta(days=1))} "
+        f"AND {_between('local_date', first, last)} GROUP BY local_date",
     )
-    reasons = _frame(
+    carts = _frame(
         wh,
-        "SELECT date AS d, reason, SUM(abandoned_carts) AS carts FROM gold.abandonment_reasons_daily "
-        f"WHERE {_between('date', first, last)} GROUP BY date, reason",
+        f"SELECT {clock.day('created')} AS d, COALESCE(primary_reason, 'unknown') AS reason, "
+        "SUM(CASE WHEN outcome <> 'open' THEN 1 ELSE 0 END) AS carts, "
+        "SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS abandoned, "
+        "SUM(CASE WHEN outcome = 'abandoned' THEN cart_value ELSE 0 END) AS value_lost "
+        f"FROM gold.cart_abandonment WHERE {clock.within('created', 'cart_date', first, last)} GROUP BY 1, 2",
     )
     by_day: dict[date, dict[str, Any]] = {}
     for r in sessions.itertuples():
@@ -89,11 +162,17 @@ def daily_summary(wh: Warehouse, first: date, last: date, top: int = 3) -> list[
         by_day.setdefault(_as_date(r.d), {}).update(
             orders=int(r.orders), revenue=int(r.revenue), bots=int(r.bots), all_events=int(r.all_events)
         )
+    reasons: dict[date, list[tuple[str, int]]] = {}
+    for r in carts.itertuples():
+        entry = by_day.setdefault(_as_date(r.d), {})
+        for key in ("carts", "abandoned", "value_lost"):
+            entry[key] = entry.get(key, 0) + int(getattr(r, key) or 0)
+        if r.abandoned:
+            reasons.setdefault(_as_date(r.d), []).append((str(r.reason), int(r.abandoned)))
     out = []
     for day in sorted(by_day):
         v = by_day[day]
-        day_reasons = reasons[reasons["d"].map(_as_date) == day]
-        day_reasons = day_reasons.sort_values(["carts", "reason"], ascending=[False, True])
+        ranked = sorted(reasons.get(day, []), key=lambda rn: (-rn[1], rn[0]))
         out.append(
             DaySummary(
                 date=day,
@@ -102,16 +181,65 @@ def daily_summary(wh: Warehouse, first: date, last: date, top: int = 3) -> list[
                 orders=v.get("orders", 0),
                 revenue=v.get("revenue", 0),
                 bot_share=v.get("bots", 0) / v["all_events"] if v.get("all_events") else 0.0,
-                top_reasons=[(str(r.reason), int(r.carts)) for r in day_reasons.head(top).itertuples() if r.carts],
+                top_reasons=ranked[:top],
+                carts=v.get("carts", 0),
+                abandoned=v.get("abandoned", 0),
+                value_lost=v.get("value_lost", 0),
+                buying=v.get("buying", 0),
+                bots=v.get("bots", 0),
+                all_events=v.get("all_events", 0),
             )
         )
     return out
 
 
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    kind: str
+    value: float | None
+    previous: float | None
+
+    @property
+    def change(self) -> float | None:
+        """Per cent change of a count, percentage-point change of a rate; None without both weeks."""
+        if self.value is None or self.previous is None:
+            return None
+        if self.kind == "rate":
+            return self.value - self.previous
+        return (self.value - self.previous) / self.previous if self.previous else None
+
+
+def _week(days: list[DaySummary]) -> dict[str, float | None]:
+    if not days:
+        return {key: None for key, _, _ in KPIS}
+    total = {f: sum(getattr(d, f) for d in days) for f in ("sessions", "buying", "orders", "revenue", "carts")}
+    total.update({f: sum(getattr(d, f) for d in days) for f in ("abandoned", "value_lost", "bots", "all_events")})
+    return {
+        "sessions": total["sessions"],
+        "conversion": total["buying"] / total["sessions"] if total["sessions"] else None,
+        "orders": total["orders"],
+        "revenue": total["revenue"],
+        "abandonment_rate": total["abandoned"] / total["carts"] if total["carts"] else None,
+        "value_lost": total["value_lost"],
+        "bot_share": total["bots"] / total["all_events"] if total["all_events"] else None,
+    }
+
+
+def week_over_week(wh: Warehouse, last: date, clock: Clock) -> list[Kpi]:
+    """The key figures of the 7 shop days to ``last`` against the 7 days before them."""
+    days = daily_summary(wh, last - timedelta(days=13), last, clock)
+    cut = last - timedelta(days=6)
+    now, before = _week([d for d in days if d.date >= cut]), _week([d for d in days if d.date < cut])
+    return [Kpi(key, label, kind, now[key], before[key]) for key, label, kind in KPIS]
+
+
 def format_summary(days: list[DaySummary]) -> str:
     from jobs.common.text import format_table
 
-    head = ["date", "sessions", "conversion", "orders", "revenue (IDR)", "bot share", "top abandonment reasons"]
+    head = ["date", "sessions", "conversion", "orders", "revenue (IDR)", "abandoned carts", "bot share",
+            "top abandonment reasons"]  # fmt: skip
     rows = [
         [
             f"{d.date} {d.date:%a}",
@@ -119,6 +247,7 @@ def format_summary(days: list[DaySummary]) -> str:
             f"{d.conversion:.2%}",
             f"{d.orders:,}",
             f"{d.revenue:,}",
+            f"{d.abandonment_rate:.1%} of {d.carts:,}",
             f"{d.bot_share:.1%}",
             ", ".join(f"{reason} {n:,}" for reason, n in d.top_reasons),
         ]
@@ -127,14 +256,15 @@ def format_summary(days: list[DaySummary]) -> str:
     return format_table(head, rows)
 
 
-def report_figures(wh: Warehouse, first: date, last: date, top_queries: int) -> dict[str, Any]:
+def report_figures(wh: Warehouse, first: date, last: date, top_queries: int, clock: Clock) -> dict[str, Any]:
     import plotly.express as px
     import plotly.graph_objects as go
 
     hourly = _frame(
         wh,
         "SELECT hour_local, local_date, local_hour, sessions, events, orders, bot_events, bot_share "
-        f"FROM gold.traffic_hourly WHERE {_between('date', first, last)} ORDER BY hour_utc",
+        f"FROM gold.traffic_hourly WHERE {_between('date', first - timedelta(days=1), last + timedelta(days=1))} "
+        f"AND {_between('local_date', first, last)} ORDER BY hour_utc",
     )
     hourly["hour_local"] = pd.to_datetime(hourly["hour_local"])
     traffic = go.Figure()
@@ -149,35 +279,37 @@ def report_figures(wh: Warehouse, first: date, last: date, top_queries: int) -> 
                 line_width=0, annotation_text=f"{day.day}.{day.month} sale", annotation_position="top left",
             )  # fmt: skip
 
-    funnel = _frame(
-        wh,
-        "SELECT date, step_index, step, SUM(sessions) AS sessions FROM gold.funnel_daily "
-        f"WHERE {_between('date', first, last)} GROUP BY date, step_index, step ORDER BY date, step_index",
-    )
-    funnel["day"] = funnel["date"].map(lambda d: f"{_as_date(d)} {_as_date(d):%a}")
-    # Conversion, not counts: the share of the day's sessions at the first step that reached each step.
-    funnel["sessions"] = pd.to_numeric(funnel["sessions"]).astype(float)
-    first_step = funnel[funnel["step_index"] == 0].set_index("day")["sessions"]
-    funnel["conversion"] = funnel["sessions"] / funnel["day"].map(first_step).where(lambda v: v > 0)
-    funnel_fig = px.line(
-        funnel, x="step", y="conversion", color="day", markers=True, hover_data=["sessions"],
-        labels={"step": "funnel step", "conversion": "share of the first step's sessions reaching the step"},
-    )  # fmt: skip
-    funnel_fig.update_yaxes(tickformat=".1%")
-
-    reasons = _frame(
-        wh,
-        "SELECT date, reason, SUM(abandoned_carts) AS carts, SUM(value_lost) AS value_lost "
-        f"FROM gold.abandonment_reasons_daily WHERE {_between('date', first, last)} "
-        "GROUP BY date, reason ORDER BY date",
-    )
-    reasons["date"] = reasons["date"].map(_as_date)
-    abandonment = px.bar(
-        reasons, x="date", y="carts", color="reason", hover_data=["value_lost"],
-        labels={"carts": "abandoned carts", "date": "cart date"},
-    )  # fmt: skip
-
+    funnel_fig = funnel_figure(wh, first, last)
+    abandonment = abandonment_figure(wh, first, last, clock)
     risk_fig = cart_risk_figure(wh, first, last)
+
+    mix = _numbers(
+        _frame(
+            wh,
+            "SELECT channel, device_type, COUNT(*) AS sessions, SUM(CASE WHEN purchased THEN 1 ELSE 0 END) AS buying "
+            f"FROM gold.session_facts WHERE {clock.within('session_start', 'session_date', first, last)} "
+            "GROUP BY channel, device_type ORDER BY channel, device_type",
+        ),
+        "sessions",
+        "buying",
+    )
+    mix["conversion"] = mix["buying"] / mix["sessions"]
+    conv = mix.pivot(index="channel", columns="device_type", values="conversion")
+    count = mix.pivot(index="channel", columns="device_type", values="sessions").reindex_like(conv)
+    text = [
+        [f"{c:.1%}<br>{int(n):,} sessions" if n == n else "" for c, n in zip(cr, nr, strict=True)]
+        for cr, nr in zip(conv.to_numpy(), count.to_numpy(), strict=True)
+    ]
+    channel_device = go.Figure(
+        go.Heatmap(
+            z=conv.to_numpy(), x=list(conv.columns), y=list(conv.index), text=text, texttemplate="%{text}",
+            colorscale="Blues", colorbar={"title": "conversion", "tickformat": ".0%"}, hoverongaps=False,
+        )
+    )  # fmt: skip
+    channel_device.update_layout(xaxis_title="device", yaxis_title="channel")
+
+    paths = paths_figure(wh, first, last)
+    search_fig = search_figure(wh, first, last, top_queries)
 
     # Queries that returned nothing, ranked by how many searches came back empty over the range.
     zero = _frame(
@@ -187,15 +319,14 @@ def report_figures(wh: Warehouse, first: date, last: date, top_queries: int) -> 
         f"WHERE {_between('date', first, last)} GROUP BY query_normalised "
         f"HAVING SUM(searches * zero_result_rate) > 0 ORDER BY 2 DESC, 1 LIMIT {int(top_queries)}",
     )
-    # An empty result comes back as object columns: make them numbers before rounding.
-    zero["zero_result_searches"] = pd.to_numeric(zero["zero_result_searches"]).astype(float).round().astype(int)
+    zero["zero_result_searches"] = _numbers(zero, "zero_result_searches")["zero_result_searches"].round().astype(int)
     zero_fig = px.bar(
         zero.iloc[::-1], x="zero_result_searches", y="query", orientation="h", hover_data=["searches"],
         labels={"zero_result_searches": "searches with no results", "query": "normalised query"},
     )  # fmt: skip
 
     bots = px.area(
-        hourly, x="hour_local", y="bot_share", labels={"bot_share": "bot share of events", "hour_local": "local hour"}
+        hourly, x="hour_local", y="bot_share", labels={"bot_share": "bot share of events", "hour_local": "hour"}
     )
     bots.update_yaxes(tickformat=".0%")
 
@@ -207,22 +338,175 @@ def report_figures(wh: Warehouse, first: date, last: date, top_queries: int) -> 
             z=grid.to_numpy(), x=list(grid.columns), y=list(grid.index), colorscale="Viridis", colorbar_title="orders"
         )
     )
-    heatmap.update_layout(xaxis_title="local hour", yaxis_title="local date", yaxis_autorange="reversed")
+    heatmap.update_layout(xaxis_title="hour", yaxis_title="day", yaxis_autorange="reversed")
 
     return {
         "traffic": traffic,
         "funnel": funnel_fig,
         "abandonment": abandonment,
         "cart_risk": risk_fig,
+        "channel_device": channel_device,
+        "paths": paths,
+        "search": search_fig,
         "zero_results": zero_fig,
         "bots": bots,
         "purchase_heatmap": heatmap,
     }
 
 
+def funnel_figure(wh: Warehouse, first: date, last: date) -> Any:
+    """Each step's share of the first step's sessions over the period: reached in order (the closed
+    funnel) and in any order (gold.funnel_daily.sessions_any_order), side by side."""
+    import plotly.graph_objects as go
+
+    funnel = _numbers(
+        _frame(
+            wh,
+            "SELECT step_index, step, SUM(sessions) AS sessions, SUM(sessions_any_order) AS any_order "
+            f"FROM gold.funnel_daily WHERE {_between('date', first, last)} "
+            "GROUP BY step_index, step ORDER BY step_index",
+        ),
+        "sessions",
+        "any_order",
+    )
+    fig = go.Figure()
+    entered = funnel.loc[funnel["step_index"] == 0, "sessions"]
+    base = float(entered.iloc[0]) if len(entered) and entered.iloc[0] > 0 else float("nan")
+    for column, name in (("sessions", "in order"), ("any_order", "in any order")):
+        fig.add_trace(
+            go.Bar(
+                x=funnel["step"], y=funnel[column] / base, name=name, customdata=funnel[column],
+                hovertemplate="%{x}: %{y:.1%} (%{customdata:,.0f} sessions)<extra>" + name + "</extra>",
+            )
+        )  # fmt: skip
+    fig.update_layout(barmode="group", xaxis_title="funnel step", yaxis_title="share of the sessions at the first step")
+    fig.update_yaxes(tickformat=".1%")
+    return fig
+
+
+def abandonment_figure(wh: Warehouse, first: date, last: date, clock: Clock) -> Any:
+    """Value lost in abandoned carts per shop day, stacked by primary reason, and the day's
+    abandonment rate (abandoned / carts with a known outcome) on the right axis."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    carts = _numbers(
+        _frame(
+            wh,
+            f"SELECT {clock.day('created')} AS d, COALESCE(primary_reason, 'unknown') AS reason, "
+            "SUM(CASE WHEN outcome <> 'open' THEN 1 ELSE 0 END) AS carts, "
+            "SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS abandoned, "
+            "SUM(CASE WHEN outcome = 'abandoned' THEN cart_value ELSE 0 END) AS value_lost "
+            f"FROM gold.cart_abandonment WHERE {clock.within('created', 'cart_date', first, last)} "
+            "GROUP BY 1, 2 ORDER BY 1, 2",
+        ),
+        "carts",
+        "abandoned",
+        "value_lost",
+    )
+    carts["d"] = carts["d"].map(_as_date)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    lost = carts[carts["abandoned"] > 0]
+    order = lost.groupby("reason")["value_lost"].sum().sort_values(ascending=False).index
+    for reason in order:
+        part = lost[lost["reason"] == reason]
+        fig.add_trace(
+            go.Bar(
+                x=part["d"], y=part["value_lost"], name=str(reason), customdata=part["abandoned"],
+                hovertemplate="%{x}: IDR %{y:,.0f} in %{customdata:,.0f} carts<extra>" + str(reason) + "</extra>",
+            ),
+            secondary_y=False,
+        )  # fmt: skip
+    daily = carts.groupby("d", as_index=False)[["carts", "abandoned"]].sum()
+    daily = daily[daily["carts"] > 0]
+    fig.add_trace(
+        go.Scatter(
+            x=daily["d"], y=daily["abandoned"] / daily["carts"], name="abandonment rate", mode="lines+markers",
+            line={"color": "black"}, customdata=daily["carts"],
+            hovertemplate="%{x}: %{y:.1%} of %{customdata:,.0f} carts<extra></extra>",
+        ),
+        secondary_y=True,
+    )  # fmt: skip
+    fig.update_layout(barmode="stack", xaxis_title="day the cart was created")
+    fig.update_yaxes(title_text="value lost (IDR)", secondary_y=False)
+    fig.update_yaxes(title_text="abandonment rate", tickformat=".0%", rangemode="tozero", secondary_y=True)
+    return fig
+
+
+def paths_figure(wh: Warehouse, first: date, last: date, top: int = 10) -> Any:
+    """A Sankey of the most common paths to purchase: page types by position, then the order."""
+    import plotly.graph_objects as go
+
+    rows = _numbers(
+        _frame(
+            wh,
+            "SELECT path, SUM(sessions) AS sessions FROM gold.navigation_paths "
+            f"WHERE outcome = 'purchase' AND {_between('date', first, last)} GROUP BY path "
+            f"ORDER BY 2 DESC, 1 LIMIT {int(top)}",
+        ),
+        "sessions",
+    )
+    labels: list[str] = []
+    index: dict[tuple[int, str], int] = {}
+    links: dict[tuple[int, int], float] = {}
+
+    def node(position: int, name: str) -> int:
+        if (position, name) not in index:
+            index[(position, name)] = len(labels)
+            labels.append(name)
+        return index[(position, name)]
+
+    for r in rows.itertuples():
+        steps = [*str(r.path).split(" > "), "order"]
+        for i in range(len(steps) - 1):
+            # The order sits at one last position, so every path ends in the same node.
+            a, b = node(i, steps[i]), node(99 if steps[i + 1] == "order" else i + 1, steps[i + 1])
+            links[(a, b)] = links.get((a, b), 0.0) + float(r.sessions)
+    fig = go.Figure(
+        go.Sankey(
+            node={"label": labels, "pad": 12, "thickness": 14},
+            link={"source": [a for a, _ in links], "target": [b for _, b in links], "value": list(links.values())},
+        )
+    )
+    return fig
+
+
+def search_figure(wh: Warehouse, first: date, last: date, top: int) -> Any:
+    """Click-through and refinement rates of the most searched queries over the period."""
+    import plotly.graph_objects as go
+
+    q = _numbers(
+        _frame(
+            wh,
+            "SELECT query_normalised AS query, SUM(searches) AS searches, "
+            "SUM(searches * click_through_rate) AS clicked, SUM(searches * refinement_rate) AS refined "
+            f"FROM gold.search_quality_daily WHERE {_between('date', first, last)} AND query_normalised <> '(rare)' "
+            f"GROUP BY query_normalised ORDER BY 2 DESC, 1 LIMIT {int(top)}",
+        ),
+        "searches",
+        "clicked",
+        "refined",
+    ).iloc[::-1]
+    fig = go.Figure()
+    for column, name in (("clicked", "click-through rate"), ("refined", "refinement rate")):
+        fig.add_trace(
+            go.Bar(
+                y=q["query"], x=q[column] / q["searches"], name=name, orientation="h", customdata=q["searches"],
+                hovertemplate="%{y}: %{x:.1%} of %{customdata:,.0f} searches<extra>" + name + "</extra>",
+            )
+        )  # fmt: skip
+    fig.update_layout(barmode="group", xaxis_title="share of the query's searches", yaxis_title="normalised query")
+    fig.update_xaxes(tickformat=".0%")
+    return fig
+
+
 def has_data(fig: Any) -> bool:
-    """Whether any trace of a plotly figure holds a data point (x, y, or a heatmap's z)."""
+    """Whether any trace of a plotly figure holds a data point (x, y, a heatmap's z, a Sankey's nodes)."""
     for trace in fig.data:
+        if trace.type == "sankey":
+            if len(trace.node.label or ()) > 0:
+                return True
+            continue
         axes = ("z",) if trace.type == "heatmap" else ("x", "y")
         if any(getattr(trace, axis, None) is not None and len(getattr(trace, axis)) > 0 for axis in axes):
             return True
@@ -234,6 +518,20 @@ def _has_table(wh: Warehouse, schema: str, name: str) -> bool:
         f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{name}'"
     )
     return bool(rows and rows[0][0])
+
+
+def table_status(wh: Warehouse, clock: Clock) -> pd.DataFrame:
+    """quality.table_status (empty when nothing has recorded one): the gate's verdict on each
+    table's last publication and what readers see, with times in the shop's clock."""
+    columns = ["table_name", "status", "detail", "published_version", "published_at", "latest_date", "row_count"]
+    if not _has_table(wh, "quality", "table_status"):
+        return pd.DataFrame(columns=columns)
+    return _frame(
+        wh,
+        "SELECT table_name, status, detail, published_version, "
+        f"{clock.local('published_at')} AS published_at, latest_date, row_count "
+        "FROM quality.table_status ORDER BY table_name",
+    )
 
 
 def cart_risk_figure(wh: Warehouse, first: date, last: date) -> Any:
@@ -274,30 +572,95 @@ PAGE = """<!doctype html>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.9rem; }}
-th, td {{ padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; }}
+th, td {{ padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; }}
 td.n {{ text-align: right; font-variant-numeric: tabular-nums; }} section {{ margin: 2rem 0; }}
+.tiles {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(10.5rem, 1fr)); gap: 0.8rem; }}
+.tile {{ border: 1px solid #ddd; border-radius: 6px; padding: 0.6rem 0.8rem; }}
+.tile .label {{ font-size: 0.8rem; color: #555; }} .tile .value {{ font-size: 1.4rem; font-weight: 600; }}
+.tile .change {{ font-size: 0.8rem; color: #555; }} .up {{ color: #1a7f37; }} .down {{ color: #b42318; }}
+.note {{ font-size: 0.85rem; color: #555; margin: 0.2rem 0; }} .blocked {{ color: #b42318; font-weight: 600; }}
 </style>
 <script>{plotly_js}</script></head>
 <body>
 <h1>Customer behaviour, {first} – {last}</h1>
+<p id="clock">Every day and hour on this page is the shop's local time ({timezone}).</p>
 <p>Read from the {target} warehouse: only table versions that passed the quality gate are published there.
 Validation results: <a id="data-docs" href="{data_docs}">Great Expectations Data Docs</a>.</p>
+<section><h2>Week over week</h2>
+<p class="note">The 7 days to {last} against the 7 days before them.</p>{tiles}</section>
 <section><h2>Per day</h2>{summary}</section>
 {charts}
+<section><h2>Quality gate and freshness</h2>
+<p class="note">The last publication of each table: whether the gate let it through, and what readers see now.</p>
+{status}</section>
 </body></html>
 """
 
 
 def _summary_html(days: list[DaySummary]) -> str:
-    columns = ("date", "sessions", "conversion", "orders", "revenue (IDR)", "bot share", "top abandonment reasons")
+    columns = ("date", "sessions", "conversion", "orders", "revenue (IDR)", "abandoned carts", "value lost (IDR)",
+               "bot share", "top abandonment reasons")  # fmt: skip
     head = "".join(f"<th>{h}</th>" for h in columns)
     rows = "".join(
         f"<tr><td>{d.date} {d.date:%a}</td><td class=n>{d.sessions:,}</td><td class=n>{d.conversion:.2%}</td>"
-        f"<td class=n>{d.orders:,}</td><td class=n>{d.revenue:,}</td><td class=n>{d.bot_share:.1%}</td>"
+        f"<td class=n>{d.orders:,}</td><td class=n>{d.revenue:,}</td>"
+        f"<td class=n>{d.abandonment_rate:.1%} of {d.carts:,}</td><td class=n>{d.value_lost:,}</td>"
+        f"<td class=n>{d.bot_share:.1%}</td>"
         f"<td>{html.escape(', '.join(f'{r} {n:,}' for r, n in d.top_reasons))}</td></tr>"
         for d in days
     )
     return f'<table id="summary"><tr>{head}</tr>{rows}</table>'
+
+
+def _kpi_value(kpi: Kpi, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if kpi.kind == "rate":
+        return f"{value:.1%}" if value >= 0.001 or value == 0 else f"{value:.2%}"
+    return f"{value:,.0f}"
+
+
+def _tiles_html(kpis: list[Kpi]) -> str:
+    tiles = []
+    for k in kpis:
+        change = k.change
+        if change is None:
+            said, css = "no week before to compare", ""
+        else:
+            arrow = "▲" if change > 0 else "▼" if change < 0 else "●"
+            amount = f"{abs(change) * 100:.1f} pp" if k.kind == "rate" else f"{abs(change):.1%}"
+            css = "up" if change > 0 else "down" if change < 0 else ""
+            said = f"{arrow} {amount} against {_kpi_value(k, k.previous)}"
+        tiles.append(
+            f'<div class="tile" data-kpi="{k.key}"><div class="label">{html.escape(k.label)}</div>'
+            f'<div class="value">{_kpi_value(k, k.value)}</div><div class="change {css}">{said}</div></div>'
+        )
+    return f'<div class="tiles" id="kpis">{"".join(tiles)}</div>'
+
+
+def _status_html(status: pd.DataFrame, now: datetime) -> str:
+    if status.empty:
+        return '<p id="status">No publication recorded in this warehouse yet.</p>'
+    head = "".join(f"<th>{h}</th>" for h in ("table", "gate", "newest date", "rows", "published (shop time)", "age"))
+    rows = []
+    for r in status.itertuples():
+        if r.status == "published":
+            gate = "passed, published"
+        else:
+            gate = f'<span class="blocked">{html.escape(str(r.status))}</span>: {html.escape(str(r.detail))}'
+        when, age = "never", ""
+        if r.published_at is not None and not pd.isna(r.published_at):
+            at = pd.Timestamp(r.published_at).to_pydatetime().replace(tzinfo=None)
+            when = f"{at:%Y-%m-%d %H:%M}"
+            hours = max((now - at).total_seconds() / 3600, 0.0)
+            age = f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
+        newest = "" if r.latest_date is None or pd.isna(r.latest_date) else str(_as_date(r.latest_date))
+        count = "" if r.row_count is None or pd.isna(r.row_count) else f"{int(r.row_count):,}"
+        rows.append(
+            f"<tr><td>{html.escape(str(r.table_name))}</td><td>{gate}</td><td>{newest}</td>"
+            f"<td class=n>{count}</td><td>{when}</td><td class=n>{age}</td></tr>"
+        )
+    return f'<table id="status"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
 def build_report(
@@ -309,15 +672,19 @@ def build_report(
     target: str | None = None,
     top_queries: int = 15,
 ) -> tuple[Path, list[DaySummary]]:
-    """Write the HTML report for ``first``..``last`` (default: every published day); return it and the summary."""
+    """Write the HTML report for the shop days ``first``..``last`` (default: every published day);
+    return it and the per-day summary."""
+    from zoneinfo import ZoneInfo
+
     from plotly.offline import get_plotlyjs
 
     wh = warehouse(settings, target)
+    clock = clock_of(settings)
     if first is None or last is None:
-        lo, hi = published_range(wh)
+        lo, hi = published_range(wh, clock)
         first, last = first or lo, last or hi
-    days = daily_summary(wh, first, last)
-    figures = report_figures(wh, first, last, top_queries)
+    days = daily_summary(wh, first, last, clock)
+    figures = report_figures(wh, first, last, top_queries, clock)
     charts = []
     for chart_id, title in CHARTS:
         fig = figures[chart_id]
@@ -327,14 +694,23 @@ def build_report(
             )
         fig.update_layout(margin={"t": 30, "b": 40}, height=420, legend_title_text="")
         body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=chart_id, config={"displaylogo": False})
-        charts.append(f'<section class="chart"><h2>{html.escape(title)}</h2>{body}</section>')
+        note = ""
+        if chart_id in UTC_DAY_CHARTS:
+            note = (
+                f'<p class="note">{UTC_DAY_CHARTS[chart_id]} is kept per UTC day of the session start, which has '
+                f"no time to move to the shop's day: these are the sessions of the UTC days {first} – {last}.</p>"
+            )
+        charts.append(f'<section class="chart"><h2>{html.escape(title)}</h2>{note}{body}</section>')
     out = out or settings.path("reports") / "behaviour.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     # Links relative to the page, so no machine path appears in it and the folder can be moved whole.
     docs = Path(os.path.relpath(Path(settings["quality"]["data_docs_dir"]).resolve(), out.parent.resolve()))
+    now = datetime.now(UTC).astimezone(ZoneInfo(clock.timezone)).replace(tzinfo=None)
     page = PAGE.format(
-        first=first, last=last, target=wh.kind, data_docs=(docs / 'index.html').as_posix(), summary=_summary_html(days),
-        charts="\n".join(charts), plotly_js=get_plotlyjs(),
+        first=first, last=last, timezone=html.escape(clock.timezone), target=wh.kind,
+        data_docs=(docs / 'index.html').as_posix(), tiles=_tiles_html(week_over_week(wh, last, clock)),
+        summary=_summary_html(days), charts="\n".join(charts), status=_status_html(table_status(wh, clock), now),
+        plotly_js=get_plotlyjs(),
     )  # fmt: skip
     tmp = out.with_suffix(".tmp")
     tmp.write_text(page, encoding="utf-8")
@@ -356,7 +732,8 @@ CHROMIUM_ARGS = (
 
 
 def render_in_chromium(page_file: Path, screenshot: Path, browser: str = "chromium") -> dict[str, Any]:
-    """Open a report in headless Chromium: console errors, whether each chart drew, the summary rows.
+    """Open a report in headless Chromium: console errors, whether each chart drew, the summary rows,
+    the KPI tiles' values (``tiles``: id → shown value) and the gate-status rows.
 
     Drives the system's Chromium (``browser``) through Playwright (the ``dev`` extra); saves a
     full-page PNG to ``screenshot``. Used by the tests and ``make bench``.
@@ -376,13 +753,26 @@ def render_in_chromium(page_file: Path, screenshot: Path, browser: str = "chromi
             # a chart with no data in the period draws the annotation that says why instead.
             page.wait_for_selector(f"#{chart_id} .main-svg", timeout=30_000)
             drawn = page.locator(
-                f"#{chart_id} .main-svg g.trace, #{chart_id} .main-svg g.hm image, #{chart_id} .main-svg g.annotation"
+                f"#{chart_id} .main-svg g.trace, #{chart_id} .main-svg g.hm image, "
+                f"#{chart_id} .main-svg g.sankey-node, #{chart_id} .main-svg g.annotation"
             ).count()
             charts[chart_id] = drawn > 0
         summary = page.eval_on_selector_all(
             "#summary tr:not(:first-child)", "rows => rows.map(r => Array.from(r.cells, c => c.innerText))"
         )
+        tiles = page.eval_on_selector_all(
+            "#kpis .tile", "ts => Object.fromEntries(ts.map(t => [t.dataset.kpi, t.querySelector('.value').innerText]))"
+        )
+        status = page.eval_on_selector_all(
+            "#status tr:not(:first-child)", "rows => rows.map(r => Array.from(r.cells, c => c.innerText))"
+        )
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
         chromium.close()
-    return {"errors": errors, "charts": charts, "summary": summary}
+    return {
+        "errors": errors,
+        "charts": charts,
+        "summary": summary,
+        "tiles": tiles,
+        "status": status,
+    }

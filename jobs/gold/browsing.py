@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from jobs.common import manifest
 from jobs.common.config import Settings
 from jobs.common.dates import around, as_date, describe, in_dates
-from jobs.common.tables import ensure_table, read_table, replace_partitions
+from jobs.common.tables import add_missing_columns, ensure_table, read_table, replace_partitions
 from jobs.gold import funnel, paths, products, search, sessions, traffic
 
 INPUTS = ("silver.events", "silver.sessions", "silver.orders", "silver.order_items")
@@ -140,6 +140,8 @@ def run_browsing(
     """Rewrite the gold browsing dates silver changed (and ``since`` .. ``run_date`` when given)."""
     for name in (*INPUTS, *OUTPUTS):
         ensure_table(spark, name, settings)
+    # A funnel table made before sessions_any_order gains the column (null on its older rows).
+    add_missing_columns(spark, "gold.funnel_daily", settings)
     plan = manifest.plan(spark, settings, "gold_browsing", run_date, INPUTS, run_id=run_id)
     dates = affected_dates(plan, settings)
     if since is not None:

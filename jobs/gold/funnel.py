@@ -4,6 +4,12 @@ Steps come from ``gold.browsing.funnel_steps`` (name and the event types that re
 step has none: every session enters there). A session reaches step k when it reached step k-1 and
 then, at or after that moment, has an event of step k. Counting this way makes every step a subset
 of the one before, so counts never rise along the funnel (the quality gate checks it).
+
+Beside this ordered count, ``sessions_any_order`` counts the sessions that have an event of every
+step 1..k at any time in the session, in whatever order (PostHog's "any order" funnel). Where device
+clocks jitter, or a shop fires ``add_to_cart`` before the ``product_view`` it came from, the ordered
+funnel undercounts; the any-order count shows by how much. It is never below the ordered count and
+never rises along the funnel either.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ def _at_or_after(moment: Column) -> Any:
 def step_times(
     session_facts: DataFrame, events: DataFrame, orders_of_sessions: DataFrame, steps: Sequence[Step]
 ) -> DataFrame:
-    """``session_id`` and ``_t0 .. _tN``: when each session first reached each step (null: never).
+    """``session_id``, ``_t0 .. _tN``: when each session first reached each step in order (null:
+    never), and ``_any0 .. _anyN``: whether it has an event of every step up to each, in any order.
 
     ``events`` are the sessions' scoped silver events; ``orders_of_sessions`` adds the synthetic
     ``order_created`` event at each order's creation time.
@@ -70,12 +77,15 @@ def step_times(
     )
     out = session_facts.select("session_id", "session_start").join(lists, "session_id", "left")
     previous: Column = F.col("session_start")
-    out = out.withColumn("_t0", previous)
+    out = out.withColumn("_t0", previous).withColumn("_any0", F.lit(True))
     for i in range(1, len(steps)):
         prev = F.col(f"_t{i - 1}")
         reached = F.array_min(F.filter(F.col(f"_at{i}"), _at_or_after(prev)))
+        has_step = F.coalesce(F.size(F.col(f"_at{i}")) > 0, F.lit(False))
         out = out.withColumn(f"_t{i}", F.when(prev.isNotNull(), reached))
-    return out.select("session_id", *[f"_t{i}" for i in range(len(steps))])
+        out = out.withColumn(f"_any{i}", F.col(f"_any{i - 1}") & has_step)
+    n = len(steps)
+    return out.select("session_id", *[f"_t{i}" for i in range(n)], *[f"_any{i}" for i in range(n)])
 
 
 def transform(session_facts: DataFrame, times: DataFrame, steps: Sequence[Step]) -> DataFrame:
@@ -89,6 +99,7 @@ def transform(session_facts: DataFrame, times: DataFrame, steps: Sequence[Step])
         "session_start",
         "revenue",
         *[f"_t{i}" for i in range(len(steps))],
+        *[f"_any{i}" for i in range(len(steps))],
     )
     start = F.unix_micros(F.col("session_start"))
     aggs = []
@@ -98,6 +109,7 @@ def transform(session_facts: DataFrame, times: DataFrame, steps: Sequence[Step])
             F.count(t).alias(f"_n{i}"),
             F.median((F.unix_micros(t) - start) / F.lit(1_000_000.0)).alias(f"_m{i}"),
             F.sum(F.when(t.isNotNull(), F.col("revenue"))).alias(f"_r{i}"),
+            F.count(F.when(F.col(f"_any{i}"), F.lit(1))).alias(f"_a{i}"),
         ]
     grouped = s.groupBy("date", *SEGMENT).agg(*aggs)
     rows = F.array(
@@ -108,6 +120,7 @@ def transform(session_facts: DataFrame, times: DataFrame, steps: Sequence[Step])
                 F.col(f"_n{i}").alias("sessions"),
                 F.col(f"_m{i}").alias("median_seconds_to_step"),
                 F.col(f"_r{i}").alias("revenue"),
+                F.col(f"_a{i}").alias("sessions_any_order"),
             )
             for i, step in enumerate(steps)
         ]
@@ -130,6 +143,7 @@ def transform(session_facts: DataFrame, times: DataFrame, steps: Sequence[Step])
         F.coalesce(before - F.col("sessions"), F.lit(0)).alias("drop_off"),
         F.coalesce(F.col("median_seconds_to_step"), F.lit(0.0)).alias("median_seconds_to_step"),
         F.coalesce(F.col("revenue"), F.lit(0)).alias("revenue"),
+        "sessions_any_order",
     )
 
 

@@ -149,6 +149,7 @@ def publish(
     if require_gate:
         why = _gate_verdict(table_name, version, todo, ledger.verdicts.get((table_name, version), {}))
         if why:
+            wh.record_status(contract, "blocked", version, why)
             raise PublishBlocked(f"not publishing {table_name} to {wh.name}: {why}")
     snapshot = spark.read.format("delta").option("versionAsOf", version).load(path)
     if partitioned:
@@ -159,7 +160,7 @@ def publish(
         raise InjectedFailure(f"injected failure between staging and swap of {table_name}")
     counts = snapshot.groupBy(contract.partition_by[0]).count()
     per_date = {r[0]: int(r[1]) for r in counts.collect()} if partitioned else {}  # bounded: one row per date
-    rows = wh.swap(contract, stage, [d for d in todo if d is not None] if partitioned else None)
+    rows = wh.swap(contract, stage, [d for d in todo if d is not None] if partitioned else None, version)
     wh.cleanup(stage)
     now = datetime.now(UTC).replace(tzinfo=None)
     ledger.log_rows.extend(
@@ -210,6 +211,7 @@ def gate_and_publish(
             results[name] = entry
             if not checked.passed:
                 failures[name] = checked.message()
+                warehouse(settings, target).record_status(table(name), "blocked", checked.delta_version, failures[name])
                 continue
             entry["publish"] = publish(spark, name, dates, settings, target, version=checked.delta_version)
         except Exception as exc:  # one table's failure must not stop the others

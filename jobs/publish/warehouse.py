@@ -24,7 +24,7 @@ import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,36 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+#: The warehouse's own record of each published table: what the last publication attempt found
+#: (published, or blocked by the quality gate and why) and what readers see now (the version, when
+#: it was published, its newest date and rows). Written in the transaction that swaps the table's
+#: rows, so it never disagrees with them; read by the report and by BI tools (docs/bi.md).
+STATUS_TABLE = "quality.table_status"
+_STATUS_COLUMNS = (
+    ("table_name", "text NOT NULL"),
+    ("status", "text NOT NULL"),
+    ("detail", "text NOT NULL"),
+    ("delta_version", "bigint NOT NULL"),
+    ("attempted_at", "timestamptz NOT NULL"),
+    ("published_version", "bigint"),
+    ("published_at", "timestamptz"),
+    ("latest_date", "date"),
+    ("row_count", "bigint"),
+)
+
+
+def _sql_value(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return f"timestamptz '{value.isoformat()}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, int):
+        return str(value)
+    return _literal(str(value))
+
+
 def split_name(table_name: str) -> tuple[str, str]:
     schema, _, name = table_name.partition(".")
     return schema, name
@@ -211,8 +241,9 @@ class Warehouse:
         schema, name = split_name(contract.name)
         return f"{_quote(schema)}.{_quote('_stage_' + name)}"
 
-    def swap(self, contract: TableContract, stage: str, dates: list[date] | None) -> int:
-        """Replace ``dates`` (all rows when None) of the stable table by the staging rows, atomically."""
+    def swap(self, contract: TableContract, stage: str, dates: list[date] | None, version: int | None = None) -> int:
+        """Replace ``dates`` (all rows when None) of the stable table by the staging rows, atomically;
+        with the lake ``version`` they came from, record the publication in :data:`STATUS_TABLE`."""
         schema, name = split_name(contract.name)
         target = f"{_quote(schema)}.{_quote(name)}"
         cols = ", ".join(_quote(c.name) for c in contract.columns)
@@ -223,7 +254,14 @@ class Warehouse:
         with self.transaction() as cur:
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
             existing = self.existing_columns(cur, schema, name)
-            if existing and existing != [c.name for c in contract.columns]:
+            wanted = [c.name for c in contract.columns]
+            if existing and existing != wanted and existing == wanted[: len(existing)]:
+                # The contract only gained columns at its end: add them (nullable, as the lake's
+                # table gained them), keeping the dates this publication does not replace.
+                for c in contract.columns[len(existing) :]:
+                    cur.execute(f"ALTER TABLE {target} ADD COLUMN {_quote(c.name)} {self.column_type(c)}")
+                existing = wanted
+            if existing and existing != wanted:
                 if dates is not None:
                     raise PublishError(
                         f"{contract.name} in {self.name} has columns {existing}, the contract has "
@@ -246,7 +284,36 @@ class Warehouse:
             for c in contract.columns:
                 cur.execute(f"COMMENT ON COLUMN {target}.{_quote(c.name)} IS {_literal(c.description)}")
             cur.execute(f"DROP TABLE {stage}")
+            if version is not None:
+                self._write_status(cur, contract, "published", version, "")
         return rows
+
+    def record_status(self, contract: TableContract, status: str, version: int, detail: str) -> None:
+        """Record in :data:`STATUS_TABLE` a publication that did not happen (``status`` blocked or
+        failed, and why); what readers see, the last published version, stays as it was."""
+        with self.transaction() as cur:
+            self._write_status(cur, contract, status, version, detail)
+
+    def _write_status(self, cur: Any, contract: TableContract, status: str, version: int, detail: str) -> None:
+        schema, name = split_name(contract.name)
+        target = f"{_quote(schema)}.{_quote(name)}"
+        definition = ", ".join(f"{_quote(c)} {t}" for c, t in _STATUS_COLUMNS)
+        cur.execute("CREATE SCHEMA IF NOT EXISTS quality")
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {STATUS_TABLE} ({definition})")
+        key = f"table_name = {_literal(contract.name)}"
+        if status == "published":
+            newest = f"MAX({_quote(contract.partition_by[0])})" if contract.partition_by else "NULL"
+            cur.execute(f"SELECT {newest}, COUNT(*) FROM {target}")
+            latest, rows = cur.fetchone()
+            shown: tuple[Any, ...] = (version, datetime.now(UTC), latest, int(rows))
+        else:
+            cur.execute(
+                f"SELECT published_version, published_at, latest_date, row_count FROM {STATUS_TABLE} WHERE {key}"
+            )
+            shown = tuple(cur.fetchone() or (None, None, None, None))
+        values = (contract.name, status, detail[:2000], version, datetime.now(UTC), *shown)
+        cur.execute(f"DELETE FROM {STATUS_TABLE} WHERE {key}")
+        cur.execute(f"INSERT INTO {STATUS_TABLE} VALUES ({', '.join(_sql_value(v) for v in values)})")
 
 
 class DuckDBWarehouse(Warehouse):

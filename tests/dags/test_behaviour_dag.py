@@ -163,11 +163,37 @@ def test_report_renders_every_chart_in_chromium(airflow_home: tuple[Path, Settin
     page = render_in_chromium(out, REPO / "bench" / "artifacts" / "report-e2e.png", browser)
     assert page["errors"] == []
     assert page["charts"] == {chart_id: True for chart_id, _ in CHARTS}
+    # One clock: the summary's days are the shop's (Asia/Jakarta, UTC+7), not the UTC session dates.
     with duckdb.connect(str(conf.path("warehouse")), read_only=True) as con:
         sessions = con.execute(
-            "SELECT session_date, COUNT(*) FROM gold.session_facts GROUP BY 1 HAVING COUNT(*) > 0 ORDER BY 1"
+            "SELECT CAST(session_start + INTERVAL 7 HOUR AS DATE) AS d, COUNT(*) FROM gold.session_facts "
+            "GROUP BY 1 ORDER BY 1"
         ).fetchall()
+        status = con.execute("SELECT table_name, status FROM quality.table_status ORDER BY 1").fetchall()
     assert [row[:2] for row in page["summary"]] == [[f"{d} {d:%a}", f"{n:,}"] for d, n in sessions]
+    # Every published table is in the gate-status table, each published.
+    assert [row[:2] for row in page["status"]] == [[name, "passed, published"] for name, _ in status]
+    assert [name for name, _ in status] == _warehouse_tables(conf.path("warehouse"))
+
+
+def test_every_job_of_the_daily_runs_emitted_its_lineage(airflow_home: tuple[Path, Settings]) -> None:
+    """Each Airflow task's job wrote a START and a COMPLETE naming the tables it reads and writes."""
+    import json
+
+    from jobs.common.tables import table_path
+
+    home, conf = airflow_home
+    lines = (home / "lineage" / "openlineage.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    complete = [e for e in events if e["eventType"] == "COMPLETE"]
+    assert not [e for e in events if e["eventType"] == "FAIL"]
+    for j in [*jobs("ingest"), *jobs("daily")]:
+        runs = [e for e in complete if e["job"]["name"] == j.name]
+        # Ingest once; each daily job once per behaviour run.
+        assert len(runs) == (1 if j.group == "ingest" else 2), j.name
+        for e in runs:
+            assert [d["facets"]["symlinks"]["identifiers"][0]["name"] for d in e["inputs"]] == list(j.inputs)
+            assert [d["name"] for d in e["outputs"]] == [table_path(t, conf) for t in j.outputs]
 
 
 QUERIES = REPO / "docs" / "queries"

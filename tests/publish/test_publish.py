@@ -23,6 +23,7 @@ DAY1 = date(2026, 11, 10)
 DAY2 = date(2026, 11, 11)
 COLUMNS = "date, channel, device_type, step, step_index, sessions, revenue"
 QUERY = f"SELECT {COLUMNS} FROM test.funnel_daily ORDER BY date, channel, step_index"
+STATUS = "SELECT status, delta_version, published_version, latest_date, row_count FROM quality.table_status"
 
 
 def _expected(rows: list[tuple]) -> list[tuple]:
@@ -85,10 +86,15 @@ def test_write_audit_publish(spark: SparkSession, tmp_path: Path) -> None:
         with pytest.raises(PublishFailures, match="funnel_non_increasing") as blocked:
             gate_and_publish(spark, [FUNNEL], [DAY2], settings, target="duckdb")
         assert blocked.value.results[FUNNEL]["gate"]["failed_critical"] == [f"{DAY2} funnel_non_increasing"]
+        v1 = done[FUNNEL]["publish"]["delta_version"]
         for target in targets:
             with pytest.raises(PublishBlocked):
                 publish(spark, FUNNEL, [DAY2], settings, target)
             assert run_sql(settings, QUERY, target) == _expected(day1)
+            # The warehouse says why, beside what its readers still see (the last good version).
+            assert run_sql(settings, STATUS, target) == [("blocked", v1 + 1, v1, DAY1, 4)]
+            (detail,) = run_sql(settings, "SELECT detail FROM quality.table_status", target)[0]
+            assert f"dates failing the gate ['{DAY2}']" in detail
 
         # The fixed day passes; a run that dies between staging and swap leaves each warehouse
         # readable and unchanged, and the re-run publishes only the changed date.
@@ -104,6 +110,22 @@ def test_write_audit_publish(spark: SparkSession, tmp_path: Path) -> None:
             assert run_sql(settings, QUERY, target) == _expected(day1 + day2_good)
             # Every table and column carries its description from the contract.
             _assert_comments(settings, target)
+
+        # A warehouse table made before the contract gained its last column (revenue here) gets
+        # the column from the next date-wise publication; the dates it does not replace keep
+        # their rows, with null in the new column.
+        day2_again = funnel_rows(DAY2, [80, 50, 10, 3])
+        write_funnel(spark, day2_again, DAY2, settings)
+        checked = gate(spark, FUNNEL, [DAY2], settings)
+        for target in targets:
+            wh = warehouse(settings, target)
+            with wh.transaction() as cur:
+                cur.execute("ALTER TABLE test.funnel_daily DROP COLUMN revenue")
+            assert publish(spark, FUNNEL, [DAY2], settings, target, version=checked.delta_version)["rows"] == 4
+            old_day = [(*r[:-1], None) for r in _expected(day1)]
+            assert run_sql(settings, QUERY, target) == old_day + _expected(day2_again)
+            v = checked.delta_version
+            assert run_sql(settings, STATUS, target) == [("published", v, v, DAY2, 8)]
     assert (tmp_path / "home" / "warehouse" / "detak.duckdb").exists()
 
 
