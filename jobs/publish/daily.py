@@ -50,7 +50,10 @@ def run_publish(
     pending: set[date] = set()
     # What was published and gated, read once for every table; one publish_log commit at the end.
     ledger = Ledger.read(spark, {name: plan.versions[name] for name in todo}, target.name, settings)
-    try:
+    # One write session: readers see every table of the run change at once, at its end (a DuckDB
+    # file is copied, written and renamed over; see Warehouse.session). The log is appended after
+    # it: a run that dies inside it published nothing, and its dates are published again.
+    with target.session():
         for name, dates in todo.items():
             try:
                 results[name] = publish(spark, name, dates, settings, version=plan.versions[name], ledger=ledger)
@@ -59,8 +62,7 @@ def run_publish(
                 results[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 failures[name] = f"{type(exc).__name__}: {exc}"
                 pending |= set(dates)
-    finally:
-        ledger.append_log(spark, settings)
+    ledger.append_log(spark, settings)
     published = {name: dates for name, dates in todo.items() if name not in failures}
     manifest.record(spark, settings, plan, {}, pending=pending)
     if failures:

@@ -195,6 +195,30 @@ def gate_and_publish(
     """
     results: dict[str, Any] = {}
     failures: dict[str, str] = {}
+    ledgers: list[Ledger] = []
+    # One write session (Warehouse.session), the publish_log appended after it: a run that dies
+    # inside it published nothing, and no log row says otherwise.
+    with warehouse(settings, target).session():
+        _gate_and_publish_each(spark, tables, dates, settings, target, results, failures, ledgers)
+    for ledger in ledgers:
+        ledger.append_log(spark, settings)
+    if failures:
+        listed = "\n".join(f"- {name}: {why}" for name, why in failures.items())
+        raise PublishFailures(f"{len(failures)} of {len(tables)} tables not published:\n{listed}", results)
+    return results
+
+
+def _gate_and_publish_each(
+    spark: SparkSession,
+    tables: list[str],
+    dates: list[date],
+    settings: Settings,
+    target: str | None,
+    results: dict[str, Any],
+    failures: dict[str, str],
+    ledgers: list[Ledger],
+) -> None:
+    wh = warehouse(settings, target)
     for name in tables:
         try:
             checked: GateResult = gate(spark, name, dates, settings)
@@ -211,17 +235,16 @@ def gate_and_publish(
             results[name] = entry
             if not checked.passed:
                 failures[name] = checked.message()
-                warehouse(settings, target).record_status(table(name), "blocked", checked.delta_version, failures[name])
+                wh.record_status(table(name), "blocked", checked.delta_version, failures[name])
                 continue
-            entry["publish"] = publish(spark, name, dates, settings, target, version=checked.delta_version)
+            ledgers.append(Ledger.read(spark, {name: checked.delta_version}, wh.name, settings))
+            entry["publish"] = publish(
+                spark, name, dates, settings, target, version=checked.delta_version, ledger=ledgers[-1]
+            )
         except Exception as exc:  # one table's failure must not stop the others
             log.exception("publishing %s failed", name)
             results.setdefault(name, {})["error"] = f"{type(exc).__name__}: {exc}"
             failures[name] = f"{type(exc).__name__}: {exc}"
-    if failures:
-        listed = "\n".join(f"- {name}: {why}" for name, why in failures.items())
-        raise PublishFailures(f"{len(failures)} of {len(tables)} tables not published:\n{listed}", results)
-    return results
 
 
 def run_sql(settings: Settings, sql: str, target: str | None = None) -> list[tuple[Any, ...]]:

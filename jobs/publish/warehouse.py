@@ -19,6 +19,7 @@ a wall-clock time (``TIMESTAMP``) and arrays, maps and structs are JSON.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import uuid
@@ -120,6 +121,10 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+#: The DuckDB write sessions open in this process: resolved warehouse path → the draft's connection.
+_DUCKDB_SESSIONS: dict[str, Any] = {}
+
+
 #: The warehouse's own record of each published table: what the last publication attempt found
 #: (published, or blocked by the quality gate and why) and what readers see now (the version, when
 #: it was published, its newest date and rows). Written in the transaction that swaps the table's
@@ -183,6 +188,13 @@ class Warehouse:
         raise NotImplementedError
         yield
 
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Group the writes of one job (a publish run, an erasure): what readers see changes once,
+        at the end, where the target can do that (a DuckDB file); elsewhere each transaction stands
+        alone (PostgreSQL's own transactions already keep readers and the writer apart)."""
+        yield
+
     def existing_columns(self, cur: Any, schema: str, name: str) -> list[str]:
         raise NotImplementedError
 
@@ -224,16 +236,17 @@ class Warehouse:
         if not wanted or not self._holds_data():
             return {}
         deleted: dict[str, int] = {}
-        with self.transaction() as cur:
-            for (schema, name), present in sorted(self._base_table_columns(cur).items()):
-                n = 0
-                for col in sorted(present & set(wanted)):
-                    guard = ' AND "user_id" IS NULL' if col == "anonymous_id" and "user_id" in present else ""
-                    n += self._delete_matching(cur, schema, name, col, wanted[col], guard)
-                if n:
-                    deleted[f"{schema}.{name}"] = n
-        if deleted:
-            self._compact(sorted(deleted))
+        with self.session():
+            with self.transaction() as cur:
+                for (schema, name), present in sorted(self._base_table_columns(cur).items()):
+                    n = 0
+                    for col in sorted(present & set(wanted)):
+                        guard = ' AND "user_id" IS NULL' if col == "anonymous_id" and "user_id" in present else ""
+                        n += self._delete_matching(cur, schema, name, col, wanted[col], guard)
+                    if n:
+                        deleted[f"{schema}.{name}"] = n
+            if deleted:
+                self._compact(sorted(deleted))
         return deleted
 
     # -- shared
@@ -337,14 +350,54 @@ class DuckDBWarehouse(Warehouse):
             return f"CAST(make_timestamp({source}) AS TIMESTAMPTZ)"
         return f"CAST({source} AS {self.column_type(col)})"
 
-    def _connect(self, read_only: bool = False) -> Any:
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Copy-on-write: the writes inside go to a copy of the file, which replaces the file in one
+        rename at the end (nothing changes when the block fails).
+
+        A DuckDB file has one writer or any number of readers, never both: a BI tool holding the
+        file open would make every publish fail, and a publish would make every tool's connection
+        fail. Writing a copy and renaming it over the file keeps them apart. A reader connected
+        before the rename keeps reading the file it opened, unchanged; one that connects after it
+        reads the new file. Writers queue on a lock file beside the warehouse. Each write outside a
+        session is a session of its own; a publish run or an erasure opens one around all its
+        tables, so the file is copied once per run.
+        """
+        key = str(self.path.resolve())
+        if key in _DUCKDB_SESSIONS:
+            yield
+            return
         import duckdb
 
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
-        con.execute("SET TimeZone = 'UTC'")
-        return con
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".writer.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            draft = self.path.with_name(f"{self.path.name}.draft-{uuid.uuid4().hex[:8]}")
+            try:
+                if self.path.exists():
+                    shutil.copyfile(self.path, draft)
+                con = duckdb.connect(str(draft))
+                con.execute("SET TimeZone = 'UTC'")
+                _DUCKDB_SESSIONS[key] = con
+                try:
+                    yield
+                    # Everything into the file itself (no write-ahead log left beside it), on disk.
+                    con.execute("CHECKPOINT")
+                finally:
+                    del _DUCKDB_SESSIONS[key]
+                    con.close()
+                with open(draft, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(draft, self.path)
+            finally:
+                draft.unlink(missing_ok=True)
+                draft.with_name(draft.name + ".wal").unlink(missing_ok=True)
+
+    @contextmanager
+    def _writer(self) -> Iterator[Any]:
+        """The connection of the session in progress (one is opened around this block if none is)."""
+        with self.session():
+            yield _DUCKDB_SESSIONS[str(self.path.resolve())]
 
     def _connect_for_queries(self) -> Any:
         """Read-only, and no file outside the warehouse: no COPY, read_csv, ATTACH or extension
@@ -363,14 +416,11 @@ class DuckDBWarehouse(Warehouse):
         folder = self._folder(stage)
         frame.write.mode("overwrite").parquet(folder)
         schema, _ = split_name(contract.name)
-        con = self._connect()
-        try:
+        with self._writer() as con:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
             con.execute(
                 f"CREATE OR REPLACE TABLE {stage} AS SELECT * FROM read_parquet({_literal(folder + '/*.parquet')})"
             )
-        finally:
-            con.close()
 
     def cleanup(self, stage: str) -> None:
         folder = self._folder(stage)
@@ -379,8 +429,7 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        con = self._connect()
-        try:
+        with self._writer() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -388,8 +437,6 @@ class DuckDBWarehouse(Warehouse):
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
-        finally:
-            con.close()
 
     def existing_columns(self, cur: Any, schema: str, name: str) -> list[str]:
         rows = cur.execute(
@@ -412,11 +459,8 @@ class DuckDBWarehouse(Warehouse):
 
     def _compact(self, tables: list[str]) -> None:
         """CHECKPOINT: rewrites the file's blocks, so deleted rows do not linger in the write-ahead log."""
-        con = self._connect()
-        try:
+        with self._writer() as con:
             con.execute("CHECKPOINT")
-        finally:
-            con.close()
 
     def query_with_columns(self, sql: str, as_reader: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
         # Always the locked read-only connection: the file's owner is the only other user.

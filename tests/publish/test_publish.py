@@ -132,3 +132,55 @@ def test_write_audit_publish(spark: SparkSession, tmp_path: Path) -> None:
 def test_unknown_target(tmp_path: Path) -> None:
     with pytest.raises(PublishError, match="unknown warehouse target"):
         warehouse(ci_settings(tmp_path / "home"), "oracle")
+
+
+READER = """
+import sys, duckdb
+path = sys.argv[1]
+sql = "SELECT COALESCE(SUM(sessions), 0) FROM test.funnel_daily"
+held = duckdb.connect(path, read_only=True)
+print(held.execute(sql).fetchone()[0], flush=True)
+sys.stdin.readline()
+print(held.execute(sql).fetchone()[0], flush=True)
+held.close()  # in one process DuckDB shares a file's database while any connection to it is open
+print(duckdb.connect(path, read_only=True).execute(sql).fetchone()[0], flush=True)
+"""
+
+
+def test_a_reader_holding_the_duckdb_file_neither_blocks_nor_sees_half_a_publish(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A BI tool's read-only connection, in its own process, stays open through a publish.
+
+    DuckDB allows one writer or many readers on a file. The publish writes a copy and renames it
+    over the file, so the open connection keeps its view, the publish does not wait for it, and a
+    connection opened after it sees the new rows.
+    """
+    import subprocess
+    import sys
+
+    day2 = funnel_rows(DAY2, [80, 50, 10, 4])
+    with extra_contracts():
+        settings = ci_settings(tmp_path / "home")
+        write_funnel(spark, funnel_rows(DAY1, [100, 60, 20, 5]), DAY1, settings)
+        gate_and_publish(spark, [FUNNEL], [DAY1], settings, target="duckdb")
+        path = settings.path("warehouse")
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert reader.stdout is not None and reader.stdin is not None
+        try:
+            assert reader.stdout.readline().strip() == "185"
+            write_funnel(spark, day2, DAY2, settings)
+            done = gate_and_publish(spark, [FUNNEL], [DAY2], settings, target="duckdb")
+            assert done[FUNNEL]["publish"]["status"] == "published"
+            reader.stdin.write("\n")
+            reader.stdin.flush()
+            # The held connection still reads the file it opened; a new one reads the publish.
+            assert [reader.stdout.readline().strip() for _ in range(2)] == ["185", "329"]
+        finally:
+            reader.kill()
+            reader.wait()
+        assert run_sql(settings, "SELECT SUM(sessions) FROM test.funnel_daily", "duckdb") == [(329,)]
+        # No draft or write-ahead log is left beside the warehouse, only the writers' lock file.
+        assert sorted(p.name for p in path.parent.glob("detak.duckdb*")) == ["detak.duckdb", "detak.duckdb.writer.lock"]
