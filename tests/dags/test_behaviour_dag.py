@@ -10,11 +10,9 @@ Airflow, and look at the HTML report in headless Chromium.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -104,9 +102,14 @@ def test_every_published_table_is_the_lake_table_of_those_dates(
     warehouse = conf.path("warehouse")
     # Every gold and feature table of the daily graph is in the warehouse, nothing else.
     expected = sorted(name for j in jobs("daily") if j.stage in ("gold", "features") for name in j.outputs)
-    assert _warehouse_tables(warehouse) == expected
+    published = _warehouse_tables(warehouse)
+    # A table none of whose dates was ever written (no reviews simulated, no abandonment model
+    # trained to score carts) has nothing to publish yet; every other one is there.
+    empty = [name for name in expected if read_table(spark, name, conf).limit(1).count() == 0]
+    assert published == [name for name in expected if name not in empty]
+    assert empty == ["gold.cart_risk", "gold.product_sentiment_daily"]
     # Every date the runs rewrote was published: the warehouse holds the lake tables whole.
-    for name in expected:
+    for name in published:
         lake = _lake_frame(spark, conf, name)
         assertDataFrameEqual(_warehouse_frame(spark, warehouse, name, tmp_path), lake, checkRowOrder=False)
 
@@ -141,12 +144,16 @@ def test_one_catch_up_run_without_airflow_gives_the_same_warehouse(
         run(j.name, spark, LAST, other_conf)
     names = _warehouse_tables(conf.path("warehouse"))
     assert _warehouse_tables(other_conf.path("warehouse")) == names
+    # Served snapshots (recommendations) keep one as-of date per run: the daily runs made two, the
+    # catch-up one; only the latest is independent of the history of runs.
+    snapshots = {t for j in jobs("daily") if j.snapshot for t in j.outputs}
     for name in names:
-        assertDataFrameEqual(
-            _warehouse_frame(spark, other_conf.path("warehouse"), name, tmp_path / "b"),
-            _warehouse_frame(spark, conf.path("warehouse"), name, tmp_path / "a"),
-            checkRowOrder=False,
-        )
+        mine = _warehouse_frame(spark, other_conf.path("warehouse"), name, tmp_path / "b")
+        theirs = _warehouse_frame(spark, conf.path("warehouse"), name, tmp_path / "a")
+        if name in snapshots:
+            latest = F.lit(LAST + timedelta(days=1))
+            mine, theirs = mine.where(F.col("as_of_date") == latest), theirs.where(F.col("as_of_date") == latest)
+        assertDataFrameEqual(mine, theirs, checkRowOrder=False)
 
 
 def test_report_renders_every_chart_in_chromium(airflow_home: tuple[Path, Settings]) -> None:
@@ -194,114 +201,3 @@ def test_every_job_of_the_daily_runs_emitted_its_lineage(airflow_home: tuple[Pat
         for e in runs:
             assert [d["facets"]["symlinks"]["identifiers"][0]["name"] for d in e["inputs"]] == list(j.inputs)
             assert [d["name"] for d in e["outputs"]] == [table_path(t, conf) for t in j.outputs]
-
-
-QUERIES = REPO / "docs" / "queries"
-
-
-def _declared(sql: str, field: str) -> str:
-    found = re.search(rf"^-- {field}: (.+)$", sql, re.MULTILINE)
-    assert found, f"the query's header has no '-- {field}:' line"
-    return found.group(1).strip()
-
-
-def _approx(rows: list[tuple]) -> list[tuple]:
-    """Rows with every number as a float rounded to 9 places (DuckDB returns decimals for some ratios)."""
-    return [tuple(round(float(v), 9) if isinstance(v, int | float | Decimal) else v for v in row) for row in rows]
-
-
-def test_example_queries_answer_with_their_declared_columns(
-    spark: SparkSession, airflow_home: tuple[Path, Settings]
-) -> None:
-    """Every docs/queries/*.sql runs on the published warehouse and returns the columns its header declares;
-    the answers are checked against Spark computations on the lake where that is cheap."""
-    _, conf = airflow_home
-    files = sorted(QUERIES.glob("*.sql"))
-    assert len(files) == 12
-    answers: dict[str, list[tuple]] = {}
-    with duckdb.connect(str(conf.path("warehouse")), read_only=True) as con:
-        for file in files:
-            sql = file.read_text()
-            assert _declared(sql, "Question").endswith("?"), file.name
-            cursor = con.execute(sql)
-            columns = [d[0] for d in cursor.description]
-            assert columns == [c.strip() for c in _declared(sql, "Columns").split(",")], file.name
-            answers[file.stem] = cursor.fetchall()  # bounded: every query aggregates or has a LIMIT
-    # Two simulated days hold data for every question (a week-over-week one has no last week).
-    assert [stem for stem, rows in answers.items() if not rows] == []
-
-    def lake(name: str) -> DataFrame:
-        return read_table(spark, name, conf)
-
-    # Zero-result searches of the last 7 days, from the lake's gold.search_quality_daily.
-    search = lake("gold.search_quality_daily")
-    last = search.agg(F.max("date")).first()[0]
-    zero = (
-        search.where(F.col("date") > F.date_sub(F.lit(last), 7))
-        .withColumn("zero", F.round(F.col("searches") * F.col("zero_result_rate")).cast("long"))
-        .groupBy("query_normalised")
-        .agg(F.sum("zero").alias("zero"), F.sum("searches").alias("searches"), F.countDistinct("date").alias("days"))
-        .where(F.col("zero") > 0)
-        .collect()  # bounded: distinct queries of a week of two small simulated days
-    )
-    expected = sorted(
-        ((r["query_normalised"], r["zero"], r["searches"], r["zero"] / r["searches"], r["days"]) for r in zero),
-        key=lambda r: (-r[1], r[0]),
-    )[:20]
-    assert _approx(answers["zero_result_searches"]) == _approx(expected)
-
-    # Bot share per day, from the lake's hourly traffic.
-    traffic = (
-        lake("gold.traffic_hourly")
-        .groupBy("date")
-        .agg(
-            F.sum(F.col("events") + F.col("no_consent_events") + F.col("bot_events")).alias("all"),
-            F.sum("bot_events").alias("bots"),
-            F.sum("no_consent_events").alias("no_consent"),
-        )
-        .orderBy("date")
-        .collect()  # bounded: one row per date
-    )
-    assert _approx(answers["bot_share_by_day"]) == _approx(
-        [(r["date"], r["all"], r["bots"], r["no_consent"], r["bots"] / r["all"]) for r in traffic]
-    )
-
-    # New against returning visitors, from the lake's session facts.
-    sessions = lake("gold.session_facts")
-    visitors = (
-        sessions.groupBy("session_date", "visitor_type")
-        .agg(
-            F.count("*").alias("n"),
-            F.sum(F.col("purchased").cast("long")).alias("bought"),
-            F.sum("revenue").alias("revenue"),
-        )
-        .orderBy("session_date", "visitor_type")
-        .collect()  # bounded: dates × two visitor types
-    )
-    assert _approx(answers["new_vs_returning_conversion"]) == _approx(
-        [(r[0], r[1], r["n"], r["bought"], r["bought"] / r["n"], r["revenue"] / r["n"]) for r in visitors]
-    )
-
-    # Value lost per primary reason, from the carts themselves (not from the daily reasons table).
-    carts = lake("gold.cart_abandonment")
-    reasons_last = lake("gold.abandonment_reasons_daily").agg(F.max("date")).first()[0]
-    left = (
-        carts.where(
-            F.col("outcome").isin("abandoned", "recovered") & (F.col("cart_date") > F.date_sub(F.lit(reasons_last), 7))
-        )
-        .groupBy("primary_reason")
-        .agg(
-            F.sum((F.col("outcome") == "abandoned").cast("long")).alias("abandoned"),
-            F.sum(F.when(F.col("outcome") == "abandoned", F.col("cart_value")).otherwise(0)).alias("lost"),
-            F.sum((F.col("outcome") == "recovered").cast("long")).alias("recovered"),
-            F.sum(F.when(F.col("outcome") == "recovered", F.col("cart_value")).otherwise(0)).alias("won_back"),
-        )
-        .collect()  # bounded: one row per reason
-    )
-    total = sum(r["lost"] for r in left)
-    assert _approx(answers["top_abandonment_reasons_by_value_lost"]) == _approx(
-        sorted(
-            ((r[0], r["abandoned"], r["lost"], r["lost"] / total, r["recovered"], r["won_back"]) for r in left),
-            key=lambda r: (-r[2], r[0]),
-        )
-    )
