@@ -43,6 +43,18 @@ def empty_warehouse(home: Path) -> tuple[Settings, Warehouse]:
     return conf, wh
 
 
+def _browser() -> str:
+    """The system's Chromium; missing, the test fails in CI and is skipped elsewhere."""
+    import os
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium missing in CI: apt-get install -y chromium")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return browser
+
+
 def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
     conf, _ = empty_warehouse(tmp_path)
     out, days = build_report(conf, tmp_path / "empty.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
@@ -55,14 +67,7 @@ def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
     assert str(tmp_path) not in page
     assert 'href="file:' not in page
     assert "Read from the duckdb warehouse" in page and 'href="quality/data_docs/index.html"' in page
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        import os
-
-        if os.environ.get("CI"):
-            pytest.fail("chromium missing in CI: apt-get install -y chromium")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    rendered = render_in_chromium(out, tmp_path / "empty.png", browser)
+    rendered = render_in_chromium(out, tmp_path / "empty.png", _browser())
     assert rendered["errors"] == []
     assert rendered["charts"] == {chart_id: True for chart_id, _ in CHARTS}
     assert rendered["summary"] == []
@@ -158,10 +163,7 @@ def test_one_clock_tiles_paths_and_gate_status_on_a_sparse_shop(tmp_path: Path) 
     out, _ = build_report(conf, tmp_path / "sparse.html", day, day, target="duckdb")
     page = out.read_text()
     assert "Every day and hour on this page is the shop's local time (Asia/Jakarta)." in page
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    rendered = render_in_chromium(out, tmp_path / "sparse.png", browser)
+    rendered = render_in_chromium(out, tmp_path / "sparse.png", _browser())
     assert rendered["errors"] == []
     assert rendered["charts"] == {chart_id: True for chart_id, _ in CHARTS}
     assert rendered["summary"] == [
