@@ -131,6 +131,25 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+def carts_by_day_and_reason(wh: Warehouse, first: date, last: date, clock: Clock) -> pd.DataFrame:
+    """Per shop day of the cart's creation and primary reason: carts with a known outcome (open
+    carts are neither way yet), abandoned carts and the value left in them; numbers as floats."""
+    return _numbers(
+        _frame(
+            wh,
+            f"SELECT {clock.day('created')} AS d, COALESCE(primary_reason, 'unknown') AS reason, "
+            "SUM(CASE WHEN outcome <> 'open' THEN 1 ELSE 0 END) AS carts, "
+            "SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS abandoned, "
+            "SUM(CASE WHEN outcome = 'abandoned' THEN cart_value ELSE 0 END) AS value_lost "
+            f"FROM gold.cart_abandonment WHERE {clock.within('created', 'cart_date', first, last)} "
+            "GROUP BY 1, 2 ORDER BY 1, 2",
+        ),
+        "carts",
+        "abandoned",
+        "value_lost",
+    )
+
+
 def daily_summary(wh: Warehouse, first: date, last: date, clock: Clock, top: int = 3) -> list[DaySummary]:
     """Per shop day: sessions, conversion, orders, revenue, bot share, carts and their abandonment,
     and the top abandonment reasons (by abandoned carts)."""
@@ -147,14 +166,7 @@ def daily_summary(wh: Warehouse, first: date, last: date, clock: Clock, top: int
         f"WHERE {_between('date', first - timedelta(days=1), last + timedelta(days=1))} "
         f"AND {_between('local_date', first, last)} GROUP BY local_date",
     )
-    carts = _frame(
-        wh,
-        f"SELECT {clock.day('created')} AS d, COALESCE(primary_reason, 'unknown') AS reason, "
-        "SUM(CASE WHEN outcome <> 'open' THEN 1 ELSE 0 END) AS carts, "
-        "SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS abandoned, "
-        "SUM(CASE WHEN outcome = 'abandoned' THEN cart_value ELSE 0 END) AS value_lost "
-        f"FROM gold.cart_abandonment WHERE {clock.within('created', 'cart_date', first, last)} GROUP BY 1, 2",
-    )
+    carts = carts_by_day_and_reason(wh, first, last, clock)
     by_day: dict[date, dict[str, Any]] = {}
     for r in sessions.itertuples():
         by_day.setdefault(_as_date(r.d), {}).update(sessions=int(r.sessions), buying=int(r.buying or 0))
@@ -214,8 +226,8 @@ class Kpi:
 def _week(days: list[DaySummary]) -> dict[str, float | None]:
     if not days:
         return {key: None for key, _, _ in KPIS}
-    total = {f: sum(getattr(d, f) for d in days) for f in ("sessions", "buying", "orders", "revenue", "carts")}
-    total.update({f: sum(getattr(d, f) for d in days) for f in ("abandoned", "value_lost", "bots", "all_events")})
+    fields = ("sessions", "buying", "orders", "revenue", "carts", "abandoned", "value_lost", "bots", "all_events")
+    total = {f: sum(getattr(d, f) for d in days) for f in fields}
     return {
         "sessions": total["sessions"],
         "conversion": total["buying"] / total["sessions"] if total["sessions"] else None,
@@ -390,20 +402,7 @@ def abandonment_figure(wh: Warehouse, first: date, last: date, clock: Clock) -> 
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    carts = _numbers(
-        _frame(
-            wh,
-            f"SELECT {clock.day('created')} AS d, COALESCE(primary_reason, 'unknown') AS reason, "
-            "SUM(CASE WHEN outcome <> 'open' THEN 1 ELSE 0 END) AS carts, "
-            "SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS abandoned, "
-            "SUM(CASE WHEN outcome = 'abandoned' THEN cart_value ELSE 0 END) AS value_lost "
-            f"FROM gold.cart_abandonment WHERE {clock.within('created', 'cart_date', first, last)} "
-            "GROUP BY 1, 2 ORDER BY 1, 2",
-        ),
-        "carts",
-        "abandoned",
-        "value_lost",
-    )
+    carts = carts_by_day_and_reason(wh, first, last, clock)
     carts["d"] = carts["d"].map(_as_date)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     lost = carts[carts["abandoned"] > 0]

@@ -748,15 +748,26 @@ def start_query(
     return writer.start()
 
 
+def new_run_id() -> str:
+    """The id of an ingest run started by hand (Airflow gives its own)."""
+    return f"manual__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
+
+
 def run_ingest(
-    spark: SparkSession, sources: list[str], settings: Settings, run_id: str | None = None, every: str | None = None
+    spark: SparkSession,
+    sources: list[str],
+    settings: Settings,
+    run_id: str | None = None,
+    every: str | None = None,
+    warn_unknown: bool = True,
 ) -> list[IngestReport]:
     """Ingest ``sources`` one after the other, each under its lease; warn about landing folders no
-    source reads; write the run's summary where the Airflow task announcing new rows finds it."""
+    source reads (unless ``warn_unknown`` is off: a caller that ingests one source at a time warns
+    once); write the run's summary where the Airflow task announcing new rows finds it."""
     from jobs.common.lock import hold
 
-    run_id = run_id or f"manual__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
-    for folder, files in unknown_folders(settings).items():
+    run_id = run_id or new_run_id()
+    for folder, files in (unknown_folders(settings) if warn_unknown else {}).items():
         log.warning(
             "landing folder %r (%d files) is not a configured source (ingest.sources): not ingested", folder, files
         )

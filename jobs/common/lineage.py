@@ -43,6 +43,8 @@ def _version() -> str:
 #: Who wrote the events: a URI, as the spec asks (this package and its version).
 PRODUCER = f"urn:detak:{_version()}"
 _SYMLINKS = "https://openlineage.io/spec/facets/1-0-1/SymlinksDatasetFacet.json#/$defs/SymlinksDatasetFacet"
+#: detak's own run facet (the pipeline's run id beside OpenLineage's): named, not published as a schema.
+_DETAK_RUN = "urn:detak:facets:DetakRunFacet"
 _ERROR = "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet"
 
 
@@ -109,7 +111,7 @@ def job_run(
     pipeline's own ``run_id`` (an Airflow run, a catch-up) goes in a ``detak_run`` run facet."""
     ins, outs = list(inputs), list(outputs)
     ol_run = str(uuid.uuid4())
-    facets = {"detak_run": {"_producer": PRODUCER, "_schemaURL": SCHEMA_URL, "runId": run_id or ""}}
+    facets = {"detak_run": {"_producer": PRODUCER, "_schemaURL": _DETAK_RUN, "runId": run_id or ""}}
     if not settings["lineage"]["job_events"]:
         yield ol_run
         return
