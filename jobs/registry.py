@@ -77,6 +77,7 @@ GOLD_COHORTS = ("gold.cohort_retention_weekly",)
 PURCHASE_TIME = ("gold.purchase_time_profile",)
 FEATURES = ("features.user_daily",)
 CART_RISK = ("gold.cart_risk",)
+GOLD_CUSTOMERS = ("gold.customer_segments", "gold.segment_migration_weekly", "gold.user_contact_time")
 GOLD_BROWSING = (
     "gold.session_facts",
     "gold.funnel_daily",
@@ -98,6 +99,7 @@ PUBLISHED = (
     *PURCHASE_TIME,
     *FEATURES,
     *CART_RISK,
+    *GOLD_CUSTOMERS,
 )
 
 
@@ -193,6 +195,18 @@ def _daily() -> list[Job]:
             stage="features",
         ),
         Job(
+            name="gold_customers",
+            group="daily",
+            args=("job", "gold_customers"),
+            inputs=("features.user_daily", "gold.purchase_time_profile", "silver.sessions"),
+            outputs=GOLD_CUSTOMERS,
+            description="Features → RFM segments and behavioural clusters, their moves, and the best local hour "
+            "to reach each customer, on the segments' weekly as-of dates.",
+            runner="jobs.gold.customers:run_customers",
+            after=("features",),
+            stage="features",
+        ),
+        Job(
             name="gold_cart_risk",
             group="daily",
             args=("job", "gold_cart_risk"),
@@ -222,6 +236,7 @@ def _daily() -> list[Job]:
                 "gold_recommendations",
                 "gold_cohorts",
                 "features",
+                "gold_customers",
                 "gold_cart_risk",
             ),
             stage="quality",

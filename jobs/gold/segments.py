@@ -153,11 +153,21 @@ def migration(current: DataFrame, previous: DataFrame, cadence_days: int) -> Dat
 # I/O
 
 
+#: A Monday: the cadence counts from here (``as_of_weekday`` shifts it).
+_EPOCH = date(2024, 1, 1)
+
+
+def is_as_of_date(d: date, params: Mapping[str, Any]) -> bool:
+    """``d`` is on the cadence: ISO weekday ``as_of_weekday``, every ``cadence_days`` (1: every day)."""
+    anchor = _EPOCH + timedelta(days=int(params["as_of_weekday"]) - 1)
+    return (d - anchor).days % int(params["cadence_days"]) == 0
+
+
 def as_of_dates_for(run_date: date, params: Mapping[str, Any]) -> list[date]:
-    """The as-of date the run for logical date ``run_date`` builds: the latest on the weekday <= D + 1."""
+    """The as-of date the run for logical date ``run_date`` builds: the latest on the cadence <= D + 1."""
     latest = run_date + timedelta(days=1)
-    back = (latest.isoweekday() - int(params["as_of_weekday"])) % 7
-    return [latest - timedelta(days=back)]
+    anchor = _EPOCH + timedelta(days=int(params["as_of_weekday"]) - 1)
+    return [latest - timedelta(days=(latest - anchor).days % int(params["cadence_days"]))]
 
 
 def _cluster_date(spark: SparkSession, features: DataFrame, as_of: date, settings: Settings) -> DataFrame:
@@ -167,12 +177,14 @@ def _cluster_date(spark: SparkSession, features: DataFrame, as_of: date, setting
     sample, population = to_pandas_capped(
         features.select("user_id", *names), int(params["max_rows"]), int(params["random_state"])
     )  # bounded: max_rows users
+    schema = "user_id string, as_of_date date, cluster_id int, cluster_distance double"
+    if len(sample) == 0:  # nobody to cluster on this as-of date: no rows, no model
+        return spark.createDataFrame([], schema)
     model = clusters.train_clusters(sample.sort_values("user_id").reset_index(drop=True), params,
                                     clusters.previous_model(settings, as_of))  # fmt: skip
     clusters.save(settings, as_of, model, population)
     shared = spark.sparkContext.broadcast(model)
     keys = ["user_id", "as_of_date"]
-    schema = "user_id string, as_of_date date, cluster_id int, cluster_distance double"
     return features.select(*keys, *names).mapInPandas(clusters.assign_batches(shared, keys), schema)
 
 

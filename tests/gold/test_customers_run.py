@@ -11,24 +11,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from sklearn.metrics import adjusted_rand_score
 
 from bench.customers import cluster_recovery, cluster_stability
 from jobs.common.config import Settings
-from jobs.common.tables import read_table
+from jobs.common.contracts import table as table_contract
+from jobs.common.tables import read_table, table_path
 from jobs.features.retrieval import get_segments_frame
 from jobs.features.user_daily import build_features
 from jobs.gold.contact_time import backtest_home, run_contact_time
 from jobs.gold.segments import run_segments
 from jobs.ml.segments import model_folder
+from jobs.publish.daily import run_publish
 from jobs.silver.privacy import DEMO_KEY
 from tests.conftest import copy_home, sim_settings
 
@@ -136,3 +140,71 @@ def test_contact_time_backtest_equals_a_recomputation(spark: SparkSession, home:
     assert recorded["baseline_hour"] == peak
     assert recorded["hits"] == int(near(scored["local_hour"], scored["best_local_hour"]).sum())
     assert recorded["baseline_hits"] == int(near(scored["local_hour"], peak).sum())
+
+
+@pytest.fixture(scope="module")
+def daily(spark: SparkSession, sim_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
+    """The daily graph's customer job on a home whose silver stops on Nov 11 (the run of D = Nov 11
+    before Nov 12's data existed), gated and published; returns the settings and the job's result."""
+    from jobs.quality.daily import run_gate
+    from jobs.registry import GOLD_CUSTOMERS, run
+
+    conf = sim_settings(
+        copy_home(sim_home, tmp_path_factory.mktemp("customers-daily")), gold={"segments": {"cadence_days": 1}}
+    )
+    for name in ("silver.events", "silver.sessions", "silver.orders", "silver.order_items", "silver.reviews"):
+        column = table_contract(name).partition_by[0]
+        DeltaTable.forPath(spark, table_path(name, conf)).delete(F.col(column) >= F.lit(LAST - timedelta(days=1)))
+    day = LAST - timedelta(days=2)
+    for job in ("gold_purchase_time", "features"):
+        run(job, spark, day, conf)
+    result = run("gold_customers", spark, day, conf)
+    run_gate(spark, day, conf, tables=GOLD_CUSTOMERS)
+    run_publish(spark, day, conf, tables=GOLD_CUSTOMERS)
+    return conf, result
+
+
+def test_the_daily_job_builds_each_as_of_date_the_features_wrote_then_nothing_until_they_change(
+    spark: SparkSession, daily: tuple[Settings, dict]
+) -> None:
+    from jobs.registry import run
+
+    conf, result = daily
+    features = read_table(spark, "features.user_daily", conf).select("as_of_date").distinct().toPandas()
+    built = sorted(features["as_of_date"])
+    assert result["dates"] == f"{built[0]}..{built[-1]}" and built[-1] == FIRST
+    rows = read_table(spark, "gold.customer_segments", conf).groupBy("as_of_date").count().toPandas()
+    assert sorted(rows["as_of_date"]) == built
+    assert result["rows"]["gold.customer_segments"] == int(rows["count"].sum())
+    assert result["rows"]["gold.user_contact_time"] == read_table(spark, "gold.user_contact_time", conf).count()
+    assert run("gold_customers", spark, FIRST - timedelta(days=1), conf)["noop"] is True
+
+
+def test_later_data_leaves_a_segment_row_unchanged(spark: SparkSession, home: Settings, daily: tuple[Settings, dict]) -> None:
+    """As of Nov 12, built before Nov 12's data existed (the daily job) and after (the module's home,
+    which holds every day): the same RFM scores, segments and clusters (ids aside: the daily run's
+    ids follow the earlier as-of dates' models, the other home's start afresh)."""
+    conf, _ = daily
+    cols = ["user_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment"]
+
+    def rows(settings: Settings) -> pd.DataFrame:
+        out = table(spark, settings, "gold.customer_segments")
+        return out[out["as_of_date"] == FIRST].sort_values("user_id").reset_index(drop=True)
+
+    before, after = rows(conf), rows(home)
+    pd.testing.assert_frame_equal(before[cols], after[cols])
+    pairs = set(zip(before["cluster_id"], after["cluster_id"], strict=True))
+    assert len(pairs) == before["cluster_id"].nunique() == after["cluster_id"].nunique()
+
+
+def test_the_customer_tables_pass_the_gate_and_reach_the_warehouse(spark: SparkSession, daily: tuple[Settings, dict]) -> None:
+    from jobs.registry import GOLD_CUSTOMERS
+
+    conf, _ = daily
+    with duckdb.connect(str(conf.path("warehouse")), read_only=True) as con:
+        for name in GOLD_CUSTOMERS:
+            status = con.execute("SELECT status FROM quality.table_status WHERE table_name = ?", [name]).fetchall()
+            assert status == [("published",)], name
+            got = con.execute(f"SELECT as_of_date, count(*) FROM {name} GROUP BY 1 ORDER BY 1").fetchall()
+            lake = read_table(spark, name, conf).groupBy("as_of_date").count().orderBy("as_of_date").collect()
+            assert got == [(r["as_of_date"], r["count"]) for r in lake], name  # bounded: three as-of dates

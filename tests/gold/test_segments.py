@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.common.config import load_settings
 from jobs.common.contracts import table
-from jobs.gold.segments import as_of_dates_for, check_rules, migration, rfm, segment_of
+from jobs.gold.segments import as_of_dates_for, check_rules, is_as_of_date, migration, rfm, segment_of
 from jobs.ml.segments import match_ids
 
 A = date(2026, 11, 16)
@@ -95,7 +95,19 @@ def test_migration_counts_moves_and_people_entering_and_leaving(spark: SparkSess
 
 
 def test_as_of_date_of_a_run_is_the_latest_monday_after_its_data() -> None:
-    params = {"as_of_weekday": 1}
+    params = {"as_of_weekday": 1, "cadence_days": 7}
     # The run for Sunday 15 Nov has data up to the 15th: features of Monday the 16th.
     assert as_of_dates_for(date(2026, 11, 15), params) == [date(2026, 11, 16)]
     assert as_of_dates_for(date(2026, 11, 18), params) == [date(2026, 11, 16)]
+    on = [d for d in (date(2026, 11, 9) + timedelta(days=i) for i in range(15)) if is_as_of_date(d, params)]
+    assert on == [date(2026, 11, 9), date(2026, 11, 16), date(2026, 11, 23)]
+    # A two-week cadence on Wednesdays, and every day.
+    fortnight = {"as_of_weekday": 3, "cadence_days": 14}
+    assert [d for d in (date(2026, 11, 1) + timedelta(days=i) for i in range(30)) if is_as_of_date(d, fortnight)] == [
+        date(2026, 11, 4),
+        date(2026, 11, 18),
+    ]
+    assert as_of_dates_for(date(2026, 11, 27), fortnight) == [date(2026, 11, 18)]
+    daily = {"as_of_weekday": 1, "cadence_days": 1}
+    assert as_of_dates_for(date(2026, 11, 12), daily) == [date(2026, 11, 13)]
+    assert is_as_of_date(date(2026, 11, 12), daily)
