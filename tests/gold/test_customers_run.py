@@ -180,7 +180,9 @@ def test_the_daily_job_builds_each_as_of_date_the_features_wrote_then_nothing_un
     assert run("gold_customers", spark, FIRST - timedelta(days=1), conf)["noop"] is True
 
 
-def test_later_data_leaves_a_segment_row_unchanged(spark: SparkSession, home: Settings, daily: tuple[Settings, dict]) -> None:
+def test_later_data_leaves_a_segment_row_unchanged(
+    spark: SparkSession, home: Settings, daily: tuple[Settings, dict]
+) -> None:
     """As of Nov 12, built before Nov 12's data existed (the daily job) and after (the module's home,
     which holds every day): the same RFM scores, segments and clusters (ids aside: the daily run's
     ids follow the earlier as-of dates' models, the other home's start afresh)."""
@@ -197,7 +199,9 @@ def test_later_data_leaves_a_segment_row_unchanged(spark: SparkSession, home: Se
     assert len(pairs) == before["cluster_id"].nunique() == after["cluster_id"].nunique()
 
 
-def test_the_customer_tables_pass_the_gate_and_reach_the_warehouse(spark: SparkSession, daily: tuple[Settings, dict]) -> None:
+def test_the_customer_tables_pass_the_gate_and_reach_the_warehouse(
+    spark: SparkSession, daily: tuple[Settings, dict]
+) -> None:
     from jobs.registry import GOLD_CUSTOMERS
 
     conf, _ = daily
