@@ -3,15 +3,16 @@
 Incremental by data (:mod:`jobs.common.manifest`): a run rewrites the dates silver rewrote since
 the silver versions it last consumed, plus the dates those changes reach: the day before an order's
 date (an order belongs to a session that may have begun the day before), the date a week later
-whose funnel rows compare with a changed date (``previous_period_days``), and the date of a
-device's former first session when a new one turned up earlier (new vs returning). Each table is
+whose funnel rows compare with a changed date (``previous_period_days``), and the dates of a
+device's sessions whose tenure moved: an earlier session or an earlier order turned up late, so its
+later sessions are older customers than they were published as (new, returning or loyal). Each table is
 partitioned by date and those dates are replaced in one Delta transaction per table, so a re-run
 gives the same tables and N runs give what one rebuild gives. A run with nothing new does nothing.
 
 Each rewritten date is built from silver rows of the date plus one day after (a session may run
 past midnight, and its orders with it) and the sessions of the day before. History outside the
-dates is read only where a figure needs it: each device's first session (new vs returning) and the
-funnel of the previous period.
+dates is read only where a figure needs it: each device's first session and first order (tenure)
+and the funnel of the previous period.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def build(
     orders: DataFrame,
     order_items: DataFrame,
     first_seen: DataFrame,
+    first_orders: DataFrame,
     earlier_funnel: DataFrame,
     dates: set[date],
     settings: Settings,
@@ -65,8 +67,9 @@ def build(
     """Every gold browsing table for ``dates`` (pure: inputs in, frames out).
 
     ``events``, ``orders`` and ``order_items`` cover the dates and the day after each;
-    ``silver_sessions`` the dates and the day before each; ``first_seen`` is ``sessions.first_seen``
-    over the whole history; ``earlier_funnel`` holds the gold.funnel_daily rows of the compared dates
+    ``silver_sessions`` the dates and the day before each; ``first_seen`` and ``first_orders`` are
+    ``sessions.first_seen`` and ``sessions.first_purchase`` over the whole history;
+    ``earlier_funnel`` holds the gold.funnel_daily rows of the compared dates
     (``previous_period_days`` before each date) that are not among ``dates``.
     """
     params = settings["gold"]["browsing"]
@@ -76,7 +79,7 @@ def build(
     consenting = with_spill.where(in_dates("session_date", dates))
     scoped = scoped.persist()
     owned = sessions.session_orders(with_spill, orders, timeout).persist()
-    facts = sessions.transform(consenting, scoped, owned, first_seen, params).persist()
+    facts = sessions.transform(consenting, scoped, owned, first_seen, first_orders, params).persist()
     session_dates = facts.select("session_id", "session_date")
     # Search quality, product engagement and product pairs all read the dated events.
     dated = scoped.join(session_dates, "session_id").persist()
@@ -119,18 +122,31 @@ def affected_dates(plan: manifest.Plan, settings: Settings) -> set[date]:
     return {d for d in dates | {d + timedelta(days=previous) for d in dates} if d <= plan.run_date}
 
 
-def moved_first_sessions(spark: SparkSession, settings: Settings, first_seen: DataFrame, dates: set[date]) -> set[date]:
-    """Dates outside ``dates`` holding a session published as a device's first ("new") that is no
-    longer its first: a late event gave the device an earlier session, so that date must change too."""
-    facts = read_table(spark, "gold.session_facts", settings)
-    rows = (
-        facts.where((F.col("visitor_type") == "new") & ~in_dates("session_date", dates))
-        .join(first_seen, "anonymous_id")
-        .where(F.col("first_session_start") < F.col("session_start"))
-        .select("session_date")
-        .distinct()
-        .collect()  # bounded: one row per date
+def moved_tenure(
+    spark: SparkSession,
+    settings: Settings,
+    first_seen: DataFrame,
+    first_orders: DataFrame,
+    devices: DataFrame,
+    dates: set[date],
+) -> set[date]:
+    """Dates outside ``dates`` holding a session of one of ``devices`` (those with sessions or orders
+    among the new rows) published with another first session or first order than the device has now:
+    a late event or order gave it an earlier one, so that date's tenure (and new vs returning) moves."""
+    facts = read_table(spark, "gold.session_facts", settings).where(~in_dates("session_date", dates))
+    now = (
+        facts.join(devices, "anonymous_id", "left_semi")
+        .join(first_seen, "anonymous_id", "left")
+        .join(first_orders, "anonymous_id", "left")
     )
+    seen, bought = sessions.tenure_days(F.col("session_start"), F.col("first_session_start"), F.col("first_order_at"))
+    new = F.col("first_session_start").isNull() | (F.col("first_session_start") >= F.col("session_start"))
+    moved = (
+        ~F.col("days_since_first_seen").eqNullSafe(seen)
+        | ~F.col("days_since_first_purchase").eqNullSafe(bought)
+        | ((F.col("visitor_type") == "new") != new)
+    )
+    rows = now.where(moved).select("session_date").distinct().collect()  # bounded: one row per date
     return {as_date(r[0]) for r in rows}
 
 
@@ -142,6 +158,14 @@ def run_browsing(
         ensure_table(spark, name, settings)
     # A funnel table made before sessions_any_order gains the column (null on its older rows).
     add_missing_columns(spark, "gold.funnel_daily", settings)
+    # Tables made before tenure gain its columns; every date is rebuilt once, since tenure is a
+    # dimension of the funnel (older rows would sit in a segment of their own).
+    if add_missing_columns(spark, "gold.session_facts", settings):
+        oldest = read_table(spark, "gold.session_facts", settings).agg(F.min("session_date")).first()
+        known = oldest[0] if oldest else None
+        if known is not None and (since is None or known < since):
+            print(f"gold browsing: tenure added to older tables, rebuilding from {known}", flush=True)
+            since = as_date(known)
     plan = manifest.plan(spark, settings, "gold_browsing", run_date, INPUTS, run_id=run_id)
     dates = affected_dates(plan, settings)
     if since is not None:
@@ -152,7 +176,19 @@ def run_browsing(
         return {"run_date": str(run_date), "dates": "none", "rows": {}, "noop": True}
     history = plan.read(spark, "silver.sessions", settings).where(F.col("session_date") <= F.lit(run_date))
     first_seen = sessions.first_seen(history).persist()
-    dates |= {d for d in moved_first_sessions(spark, settings, first_seen, dates) if d <= run_date}
+    all_orders = plan.read(spark, "silver.orders", settings).where(F.col("order_date") <= F.lit(run_date))
+    first_orders = sessions.first_purchase(all_orders).persist()
+    # Devices whose first session or first order can have moved: those with rows among the changes.
+    changed = plan.dates(*INPUTS)
+    devices = (
+        plan.read(spark, "silver.sessions", settings)
+        .where(in_dates("session_date", changed))
+        .select("anonymous_id")
+        .unionByName(all_orders.where(in_dates("order_date", changed)).select("anonymous_id"))
+        .where(F.col("anonymous_id").isNotNull())
+        .distinct()
+    )
+    dates |= {d for d in moved_tenure(spark, settings, first_seen, first_orders, devices, dates) if d <= run_date}
     report: dict[str, Any] = {"run_date": str(run_date), "dates": describe(dates)}
     written: dict[str, int] = {}
     after = around(dates, 0, SPILL_DAYS)
@@ -165,7 +201,7 @@ def run_browsing(
     previous_days = int(settings["gold"]["browsing"]["previous_period_days"])
     compared = {d - timedelta(days=previous_days) for d in dates} - dates
     earlier = read_table(spark, "gold.funnel_daily", settings).where(in_dates("date", compared))
-    outputs = build(events, silver_sessions, orders, items, first_seen, earlier, dates, settings)
+    outputs = build(events, silver_sessions, orders, items, first_seen, first_orders, earlier, dates, settings)
     for name, df in outputs.items():
         replace_partitions(df, name, dates, settings)
     spark.catalog.clearCache()
@@ -173,5 +209,6 @@ def run_browsing(
         col = "session_date" if name == "gold.session_facts" else "date"
         written[name] = read_table(spark, name, settings).where(in_dates(col, dates)).count()
     first_seen.unpersist()
+    first_orders.unpersist()
     manifest.record(spark, settings, plan, {name: dates for name in OUTPUTS}, rows=written)
     return {**report, "rows": written}

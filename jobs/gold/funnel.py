@@ -25,7 +25,7 @@ from jobs.common.tables import conform
 from jobs.gold.sessions import ORDER_EVENT
 
 TABLE = "gold.funnel_daily"
-SEGMENT = ["channel", "device_type", "region", "top_category"]
+SEGMENT = ["channel", "device_type", "region", "top_category", "tenure"]
 UNKNOWN_REGION = "(unknown)"
 
 
@@ -96,6 +96,7 @@ def transform(session_facts: DataFrame, times: DataFrame, steps: Sequence[Step])
         "device_type",
         F.coalesce(F.col("region"), F.lit(UNKNOWN_REGION)).alias("region"),
         "top_category",
+        "tenure",
         "session_start",
         "revenue",
         *[f"_t{i}" for i in range(len(steps))],

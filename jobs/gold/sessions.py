@@ -5,6 +5,12 @@ an order belongs to the session of the same device (``anonymous_id``) during whi
 or within ``silver.sessions.timeout_minutes`` after the session's last event; when two sessions
 qualify, the later one. Revenue is the order's total as placed: later cancellations and refunds do
 not move a past day's revenue (they live in silver.orders).
+
+Tenure is the device's, over its whole history: whole days from its first session
+(``days_since_first_seen``) and from its first order placed before the session
+(``days_since_first_purchase``) to the session's start; ``tenure`` is ``loyal`` when that first order
+is at least ``gold.browsing.tenure.loyal_min_days_since_first_purchase`` days old, else ``new`` when
+the first session is at most ``new_max_days_since_first_seen`` days old, else ``returning``.
 """
 
 from __future__ import annotations
@@ -63,6 +69,30 @@ def session_orders(sessions: DataFrame, orders: DataFrame, timeout_minutes: floa
     )
 
 
+_DAY_US = 86_400 * 1_000_000
+
+
+def tenure_days(session_start: Column, first_session_start: Column, first_order_at: Column) -> tuple[Column, Column]:
+    """``days_since_first_seen`` and ``days_since_first_purchase`` (null without an earlier order):
+    whole days from the device's first session, and from its first order, to ``session_start``."""
+    start = F.unix_micros(session_start)
+    seen = F.greatest(
+        F.lit(0), F.floor((start - F.unix_micros(F.coalesce(first_session_start, session_start))) / _DAY_US)
+    )
+    bought = F.when(first_order_at < session_start, F.floor((start - F.unix_micros(first_order_at)) / _DAY_US))
+    return seen.cast("int"), bought.cast("int")
+
+
+def tenure_of(days_since_first_seen: Column, days_since_first_purchase: Column, params: Mapping[str, Any]) -> Column:
+    """new, returning or loyal by the thresholds of ``gold.browsing.tenure`` (module docstring)."""
+    rules = params["tenure"]
+    return (
+        F.when(days_since_first_purchase >= int(rules["loyal_min_days_since_first_purchase"]), F.lit("loyal"))
+        .when(days_since_first_seen <= int(rules["new_max_days_since_first_seen"]), F.lit("new"))
+        .otherwise(F.lit("returning"))
+    )
+
+
 def _first_where(condition: Column, col: str) -> Column:
     return F.min(F.when(condition, F.struct("event_time", "event_id", F.col(col).alias("v"))))["v"]
 
@@ -72,13 +102,15 @@ def transform(
     events: DataFrame,
     orders_of_sessions: DataFrame,
     first_seen: DataFrame,
+    first_orders: DataFrame,
     params: Mapping[str, Any],
 ) -> DataFrame:
     """gold.session_facts from scoped silver.sessions and events (:func:`behaviour_scope`).
 
     ``orders_of_sessions`` is :func:`session_orders`' output; ``first_seen`` has one row per
-    ``anonymous_id`` with ``first_session_start``, over the device's whole history; ``params`` is
-    ``gold.browsing`` of the configuration.
+    ``anonymous_id`` with ``first_session_start``, and ``first_orders`` one with ``first_order_at``
+    (:func:`first_purchase`), over the device's whole history; ``params`` is ``gold.browsing`` of
+    the configuration.
     """
     in_session = Window.partitionBy("session_id").orderBy("event_time", "event_id")
     page_open = F.col("event_type").isin(*PAGE_VIEW_EVENTS)
@@ -105,6 +137,7 @@ def transform(
         .join(kinds, "session_id", "left")
         .join(bought, "session_id", "left")
         .join(first_seen, "anonymous_id", "left")
+        .join(first_orders, "anonymous_id", "left")
         .fillna(0, ["orders", "revenue", "_engaged_ms"])
         .fillna(False, ["reached_cart", "reached_checkout", "reached_shipping", "reached_payment"])
         .withColumns(
@@ -119,6 +152,11 @@ def transform(
             }
         )
     )
+    days_seen, days_bought = tenure_days(F.col("session_start"), F.col("first_session_start"), F.col("first_order_at"))
+    out = out.withColumns({"days_since_first_seen": days_seen, "days_since_first_purchase": days_bought})
+    out = out.withColumn(
+        "tenure", tenure_of(F.col("days_since_first_seen"), F.col("days_since_first_purchase"), params)
+    )
     duration_ms = F.unix_millis(F.col("session_end")) - F.unix_millis(F.col("session_start"))
     out = out.withColumn(
         "is_bounce", (F.col("page_views") <= 1) & (duration_ms < F.lit(bounce_ms)) & ~F.col("purchased")
@@ -129,3 +167,12 @@ def transform(
 def first_seen(all_sessions: DataFrame) -> DataFrame:
     """``anonymous_id, first_session_start`` over every silver.sessions row given."""
     return all_sessions.groupBy("anonymous_id").agg(F.min("session_start").alias("first_session_start"))
+
+
+def first_purchase(all_orders: DataFrame) -> DataFrame:
+    """``anonymous_id, first_order_at`` over every silver.orders row given that has a device."""
+    return (
+        all_orders.where(F.col("anonymous_id").isNotNull())
+        .groupBy("anonymous_id")
+        .agg(F.min("created_at").alias("first_order_at"))
+    )

@@ -99,15 +99,29 @@ def test_session_facts_agree_with_duckdb(spark: SparkSession, gold: Settings, db
       (SELECT coalesce(sum(total), 0) FROM o WHERE o.session_id = s.session_id) AS revenue,
       CASE WHEN s.session_start > (SELECT min(h.session_start) FROM silver_sessions h
                                    WHERE h.anonymous_id = s.anonymous_id) THEN 'returning' ELSE 'new' END
-        AS visitor_type
+        AS visitor_type,
+      floor((epoch_us(s.session_start) - (SELECT epoch_us(min(h.session_start)) FROM silver_sessions h
+                                          WHERE h.anonymous_id = s.anonymous_id)) / 86400e6)::INT
+        AS days_since_first_seen,
+      (SELECT floor((epoch_us(s.session_start) - epoch_us(min(x.created_at))) / 86400e6)::INT FROM silver_orders x
+       WHERE x.anonymous_id = s.anonymous_id AND x.created_at < s.session_start) AS days_since_first_purchase
     FROM s LEFT JOIN e USING (session_id)
     GROUP BY ALL
     """
     )
+    tenure = gold["gold"]["browsing"]["tenure"]
+    loyal, new = tenure["loyal_min_days_since_first_purchase"], tenure["new_max_days_since_first_seen"]
+    sql = f"""SELECT *, CASE WHEN days_since_first_purchase >= {loyal} THEN 'loyal'
+      WHEN days_since_first_seen <= {new} THEN 'new' ELSE 'returning' END AS tenure
+    FROM ({sql})"""
     expected = frame(db, sql)
     got = spark_frame(read_table(spark, "gold.session_facts", gold), list(expected.columns))
+    for df in (got, expected):  # no earlier order: null on both sides, as a float column
+        df["days_since_first_purchase"] = df["days_since_first_purchase"].astype("float")
     same(got, expected, ["session_id"])
     assert expected["orders"].sum() > 50
+    # The four simulated days hold every tenure.
+    assert sorted(expected["tenure"].unique()) == ["loyal", "new", "returning"]
 
 
 FUNNEL = (
@@ -142,10 +156,10 @@ any_order AS (
 ),
 facts AS (
   SELECT s.session_id, s.session_date, s.session_start, s.channel, s.device_type,
-         coalesce(s.region, '(unknown)') AS region, f.top_category, f.revenue
+         coalesce(s.region, '(unknown)') AS region, f.top_category, f.tenure, f.revenue
   FROM s JOIN gold_session_facts f USING (session_id)
 )
-SELECT f.session_date AS date, f.channel, f.device_type, f.region, f.top_category, st.step_index,
+SELECT f.session_date AS date, f.channel, f.device_type, f.region, f.top_category, f.tenure, st.step_index,
        count(st.t) AS sessions,
        coalesce(median(epoch_us(st.t) - epoch_us(f.session_start)) / 1e6, 0) AS median_seconds_to_step,
        coalesce(sum(f.revenue) FILTER (WHERE st.t IS NOT NULL), 0) AS revenue,
@@ -162,7 +176,7 @@ def test_funnel_agrees_with_duckdb_and_never_rises(
 ) -> None:
     expected = frame(db, FUNNEL)
     got = spark_frame(read_table(spark, "gold.funnel_daily", gold), list(expected.columns))
-    keys = ["date", "channel", "device_type", "region", "top_category", "step_index"]
+    keys = ["date", "channel", "device_type", "region", "top_category", "tenure", "step_index"]
     same(got, expected, keys)
     rises = got.sort_values(keys).groupby(keys[:-1])["sessions"].diff().fillna(0)
     assert (rises <= 0).all()

@@ -88,7 +88,11 @@ def test_session_facts_engagement_reach_orders_category_bounce_and_new_visitors(
     seen = spark.createDataFrame(
         [("dev-1", at(0)), ("dev-2", dt.datetime(2026, 11, 1))], "anonymous_id string, first_session_start timestamp"
     )
-    got = sessions.transform(s, events, owned, seen, params).select(
+    # dev-2 first ordered on Nov 3 (loyal by Nov 11); dev-1's first order came during s1, before s3.
+    first_orders = spark.createDataFrame(
+        [("dev-1", at(8)), ("dev-2", dt.datetime(2026, 11, 3, 12))], "anonymous_id string, first_order_at timestamp"
+    )
+    got = sessions.transform(s, events, owned, seen, first_orders, params).select(
         "session_id",
         "engaged_seconds",
         "reached_cart",
@@ -101,12 +105,16 @@ def test_session_facts_engagement_reach_orders_category_bounce_and_new_visitors(
         "is_bounce",
         "top_category",
         "visitor_type",
+        "days_since_first_seen",
+        "days_since_first_purchase",
+        "tenure",
     )
     expected = [
-        ("s1", 24, True, True, True, True, True, 2, 200_000, False, "Elektronik", "new"),
-        ("s2", 0, False, False, False, False, False, 0, 0, True, "(none)", "returning"),
+        ("s1", 24, True, True, True, True, True, 2, 200_000, False, "Elektronik", "new", 0, None, "new"),
+        ("s2", 0, False, False, False, False, False, 0, 0, True, "(none)", "returning", 10, 7, "loyal"),
         # s3: a single page view of a minute is not a bounce; its product had no category, its cart line had.
-        ("s3", 0, True, False, False, False, False, 0, 0, False, "Fashion", "returning"),
+        # Its device ordered 52 minutes before it: a customer, not yet loyal; still its first day: new.
+        ("s3", 0, True, False, False, False, False, 0, 0, False, "Fashion", "returning", 0, 0, "new"),
     ]
     assertDataFrameEqual(got, spark.createDataFrame(expected, got.schema))
 
@@ -145,7 +153,10 @@ def test_funnel_is_closed_ordered_in_time_and_compared_with_the_previous_period(
     facts = rows_of(
         spark,
         "gold.session_facts",
-        [{"channel": "direct", "device_type": "mobile", "top_category": "Fashion", **f} for f in FUNNEL_FACTS],
+        [
+            {"channel": "direct", "device_type": "mobile", "top_category": "Fashion", "tenure": "new", **f}
+            for f in FUNNEL_FACTS
+        ],
     )
     events = rows_of(
         spark,
@@ -177,6 +188,7 @@ def test_funnel_is_closed_ordered_in_time_and_compared_with_the_previous_period(
                 "device_type": "mobile",
                 "region": "Bali",
                 "top_category": "Fashion",
+                "tenure": "new",
                 "step": "session",
                 "sessions": 5,
                 "step_conversion": 1.0,

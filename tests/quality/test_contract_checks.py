@@ -76,7 +76,7 @@ def _funnel_rows(day: date, steps: list[tuple[str, int]]) -> list[tuple]:
         drop = 0 if previous is None else previous - n
         out.append(
             (day, "direct", "mobile", "Jawa Barat", "fashion", i, step, n, step_conversion, n / first, drop, 1.0 * i, 0,
-             date(2026, 11, 3), None, None, n)
+             date(2026, 11, 3), None, None, n, "new")
         )  # fmt: skip
         previous = n
     return out
