@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from jobs.common.config import Settings
+from jobs.common.contracts import table
 from jobs.publish.warehouse import Warehouse, warehouse
 
 #: The charts of the report, in page order: (element id, title).
@@ -32,14 +33,25 @@ CHARTS = (
     ("zero_results", "Top zero-result searches"),
     ("bots", "Bot share of all events, by hour"),
     ("purchase_heatmap", "Orders by hour and day (time of purchase)"),
+    ("segments", "Customer segments: customers in each segment, per as-of date"),
+    ("segment_migration", "Segment migration: where the customers of the previous as-of date went"),
+    ("sentiment", "Review sentiment by top-level category: reviews and the shares predicted positive and negative"),
 )
 
-#: Charts read from tables kept per UTC day of the session start (no timestamp to move to the
-#: shop's day): their period is the same dates, which the chart says under its title.
+#: Charts read from tables kept per UTC day (no timestamp to move to the shop's day): their period
+#: is the same dates, which the chart says under its title. Chart id → (table, the day is that of, rows).
 UTC_DAY_CHARTS = {
-    "funnel": "gold.funnel_daily",
-    "paths": "gold.navigation_paths",
-    "search": "gold.search_quality_daily",
+    "funnel": ("gold.funnel_daily", "the session start", "sessions"),
+    "paths": ("gold.navigation_paths", "the session start", "sessions"),
+    "search": ("gold.search_quality_daily", "the session start", "sessions"),
+    "sentiment": ("gold.product_sentiment_daily", "the review", "reviews"),
+}
+
+#: Charts of customers as of a date of gold.customer_segments (00:00 UTC, from the data before it),
+#: which a short period can fall between: chart id → which as-of dates it shows.
+AS_OF_CHARTS = {
+    "segments": "the latest as-of dates in {first} – {last}, or the latest before {first} when none falls inside",
+    "segment_migration": "the moves into the latest as-of date on or before {last}, from the as-of date before it",
 }
 
 #: The key figures in the tiles: (id, label, kind), kind "count", "idr" or "rate" (a rate's change
@@ -363,6 +375,9 @@ def report_figures(wh: Warehouse, first: date, last: date, top_queries: int, clo
         "zero_results": zero_fig,
         "bots": bots,
         "purchase_heatmap": heatmap,
+        "segments": segments_figure(wh, first, last),
+        "segment_migration": migration_figure(wh, first, last),
+        "sentiment": sentiment_figure(wh, first, last),
     }
 
 
@@ -558,11 +573,184 @@ def cart_risk_figure(wh: Warehouse, first: date, last: date) -> Any:
                 "decision_point": "decision point"},
     )  # fmt: skip
     if risk.empty:
-        fig.add_annotation(
-            text="No open carts scored in this period (gold.cart_risk needs a trained abandonment model: "
+        _say(
+            fig,
+            "No open carts scored in this period (gold.cart_risk needs a trained abandonment model: "
             "detak train abandonment).",
-            showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+        )
+    return fig
+
+
+def _say(fig: Any, text: str) -> None:
+    """Write ``text`` across the middle of a chart: why it has nothing to draw."""
+    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+
+
+def _not_in_warehouse(fig: Any, name: str, job: str) -> None:
+    _say(fig, f"No {name} in this warehouse yet (built by detak job {job}, then published).")
+
+
+def as_of_dates(wh: Warehouse, name: str, first: date, last: date, latest: int) -> list[date]:
+    """The as-of dates of ``name`` to draw, oldest first: the ``latest`` newest in ``first``..``last``,
+    or the newest before ``first`` when none falls inside (as-of dates are a week apart, which a
+    short period can fall between)."""
+    _, rows = wh.query_with_columns(
+        f"SELECT DISTINCT as_of_date FROM {name} WHERE as_of_date <= DATE '{last.isoformat()}' "
+        f"ORDER BY 1 DESC LIMIT {int(latest)}"
+    )
+    dates = [_as_date(r[0]) for r in rows]
+    return sorted([d for d in dates if d >= first] or dates[:1])
+
+
+def _segment_colours(values: Any) -> dict[str, str]:
+    """The segments among ``values`` in the contract's order (gold.segments.rules' order), each with
+    the same colour in every chart; any other value ('(none)': no row on that side) last, in grey."""
+    import plotly.express as px
+
+    (column,) = (c for c in table("gold.customer_segments").columns if c.name == "segment")
+    named = list(column.accepted_values or [])
+    palette = px.colors.qualitative.Safe
+    present = {str(v) for v in values}
+    colours = {s: palette[i % len(palette)] for i, s in enumerate(named) if s in present}
+    colours.update({v: "#9e9e9e" for v in sorted(present - set(named))})
+    return colours
+
+
+def segments_figure(wh: Warehouse, first: date, last: date, latest: int = 12) -> Any:
+    """Customers per named segment on the as-of dates of :func:`as_of_dates` (at most ``latest``),
+    stacked in the rules' order; the hover gives each segment's share of the date's customers."""
+    import plotly.graph_objects as go
+
+    sizes = pd.DataFrame(columns=["as_of_date", "segment", "users"])
+    present = _has_table(wh, "gold", "customer_segments")
+    dates = as_of_dates(wh, "gold.customer_segments", first, last, latest) if present else []
+    if dates:
+        sizes = _frame(
+            wh,
+            "SELECT as_of_date, segment, COUNT(*) AS users FROM gold.customer_segments "
+            f"WHERE {_between('as_of_date', dates[0], dates[-1])} GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+    sizes = _numbers(sizes, "users")
+    sizes["as_of_date"] = sizes["as_of_date"].map(lambda d: _as_date(d).isoformat())
+    sizes["share"] = sizes["users"] / sizes.groupby("as_of_date")["users"].transform("sum")
+    fig = go.Figure()
+    for segment, colour in _segment_colours(sizes["segment"]).items():
+        part = sizes[sizes["segment"] == segment]
+        fig.add_trace(
+            go.Bar(
+                x=part["as_of_date"], y=part["users"], name=segment, marker_color=colour, customdata=part["share"],
+                hovertemplate="%{x}: %{y:,.0f} customers (%{customdata:.1%})<extra>" + segment + "</extra>",
+            )
         )  # fmt: skip
+    # Categories, not a date axis: the bars are a week apart and one date alone would span the axis.
+    fig.update_layout(barmode="stack", xaxis_title="as-of date", yaxis_title="customers")
+    fig.update_xaxes(type="category")
+    if not present:
+        _not_in_warehouse(fig, "gold.customer_segments", "gold_customers")
+    return fig
+
+
+def migration_figure(wh: Warehouse, first: date, last: date) -> Any:
+    """A Sankey of the customers' moves between named segments into the latest as-of date on or
+    before ``last`` (gold.segment_migration_weekly, kind segment): the previous as-of date's segment
+    on the left, the latest's on the right, '(none)' for those with no row on one side."""
+    import plotly.graph_objects as go
+
+    moves = pd.DataFrame(columns=["previous_as_of_date", "as_of_date", "from_value", "to_value", "users"])
+    present = _has_table(wh, "gold", "segment_migration_weekly")
+    dates = as_of_dates(wh, "gold.segment_migration_weekly", first, last, 1) if present else []
+    if dates:
+        moves = _frame(
+            wh,
+            "SELECT previous_as_of_date, as_of_date, from_value, to_value, users FROM gold.segment_migration_weekly "
+            f"WHERE kind = 'segment' AND as_of_date = DATE '{dates[0].isoformat()}' ORDER BY 3, 4",
+        )
+    moves = _numbers(moves, "users")
+    sources, targets = _segment_colours(moves["from_value"]), _segment_colours(moves["to_value"])
+    # One node per segment and side: the previous date's first, then the latest's.
+    left = {v: i for i, v in enumerate(sources)}
+    right = {v: len(left) + i for i, v in enumerate(targets)}
+    fig = go.Figure(
+        go.Sankey(
+            node={
+                "label": [*left, *right],
+                "color": [*sources.values(), *targets.values()],
+                "pad": 12,
+                "thickness": 14,
+            },
+            link={
+                "source": [left[v] for v in moves["from_value"]],
+                "target": [right[v] for v in moves["to_value"]],
+                "value": list(moves["users"]),
+                "hovertemplate": "%{source.label} → %{target.label}: %{value:,.0f} customers<extra></extra>",
+            },
+        )
+    )
+    if not moves.empty:
+        before, after = _as_date(moves["previous_as_of_date"].iloc[0]), _as_date(moves["as_of_date"].iloc[0])
+        for x, anchor, text in ((0, "left", f"as of {before}"), (1, "right", f"as of {after}")):
+            fig.add_annotation(
+                text=text, showarrow=False, xref="paper", yref="paper", x=x, y=1, xanchor=anchor, yanchor="bottom"
+            )
+    if not present:
+        _not_in_warehouse(fig, "gold.segment_migration_weekly", "gold_customers")
+    return fig
+
+
+def sentiment_figure(wh: Warehouse, first: date, last: date) -> Any:
+    """Reviews per top-level category over the period (bars, largest first) and the shares of them
+    the sentiment model predicts positive and negative (markers, right axis)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    found = pd.DataFrame(columns=["category", "reviews", "positive", "negative", "stars"])
+    present = _has_table(wh, "gold", "product_sentiment_daily")
+    if present:
+        # gold.product_sentiment_daily has no category: gold.product_engagement_daily is the one
+        # published table that carries a product's top_category (on the days it was viewed, carted
+        # or bought), so any day of it maps the product. A product never seen there, or a warehouse
+        # without it, counts under '(unknown)'.
+        category, join = "'(unknown)'", ""
+        if _has_table(wh, "gold", "product_engagement_daily"):
+            category = "COALESCE(c.top_category, '(unknown)')"
+            join = (
+                "LEFT JOIN (SELECT product_id, MAX(top_category) AS top_category FROM gold.product_engagement_daily "
+                "GROUP BY product_id) c ON c.product_id = s.product_id "
+            )
+        found = _frame(
+            wh,
+            f"SELECT {category} AS category, SUM(s.reviews) AS reviews, SUM(s.positive_reviews) AS positive, "
+            "SUM(s.negative_reviews) AS negative, SUM(s.reviews * s.mean_rating) AS stars "
+            f"FROM gold.product_sentiment_daily s {join}WHERE {_between('s.date', first, last)} "
+            "GROUP BY 1 ORDER BY 2 DESC, 1",
+        )
+    found = _numbers(found, "reviews", "positive", "negative", "stars")
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(
+            x=found["category"], y=found["reviews"], name="reviews", marker_color="#c8c8c8",
+            customdata=found["stars"] / found["reviews"],
+            hovertemplate="%{x}: %{y:,.0f} reviews, mean rating %{customdata:.2f}<extra></extra>",
+        ),
+        secondary_y=False,
+    )  # fmt: skip
+    for column, name, colour in (("positive", "positive share", "#1a7f37"), ("negative", "negative share", "#b42318")):
+        fig.add_trace(
+            go.Scatter(
+                x=found["category"], y=found[column] / found["reviews"], name=name, mode="markers",
+                marker={"color": colour, "size": 10}, customdata=found[column],
+                hovertemplate="%{x}: %{y:.1%} (%{customdata:,.0f} reviews)<extra>" + name + "</extra>",
+            ),
+            secondary_y=True,
+        )  # fmt: skip
+    fig.update_layout(xaxis_title="top-level category")
+    fig.update_yaxes(title_text="reviews", secondary_y=False)
+    # A little beyond 0..1, so that markers at 0% and 100% are whole; no second grid over the first.
+    fig.update_yaxes(
+        title_text="share of the reviews", tickformat=".0%", range=[-0.04, 1.04], showgrid=False, secondary_y=True
+    )
+    if not present:
+        _not_in_warehouse(fig, "gold.product_sentiment_daily", "gold_sentiment")
     return fig
 
 
@@ -688,16 +876,20 @@ def build_report(
     for chart_id, title in CHARTS:
         fig = figures[chart_id]
         if not has_data(fig) and not fig.layout.annotations:
-            fig.add_annotation(
-                text=f"No rows in {first} .. {last}.", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5
-            )
+            _say(fig, f"No rows in {first} .. {last}.")
         fig.update_layout(margin={"t": 30, "b": 40}, height=420, legend_title_text="")
         body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=chart_id, config={"displaylogo": False})
         note = ""
         if chart_id in UTC_DAY_CHARTS:
+            name, day_of, rows = UTC_DAY_CHARTS[chart_id]
             note = (
-                f'<p class="note">{UTC_DAY_CHARTS[chart_id]} is kept per UTC day of the session start, which has '
-                f"no time to move to the shop's day: these are the sessions of the UTC days {first} – {last}.</p>"
+                f'<p class="note">{name} is kept per UTC day of {day_of}, which has no time to move to the '
+                f"shop's day: these are the {rows} of the UTC days {first} – {last}.</p>"
+            )
+        if chart_id in AS_OF_CHARTS:
+            note = (
+                '<p class="note">gold.customer_segments places each customer as of 00:00 UTC of an as-of date, '
+                f"from the data before it: these are {AS_OF_CHARTS[chart_id].format(first=first, last=last)}.</p>"
             )
         charts.append(f'<section class="chart"><h2>{html.escape(title)}</h2>{note}{body}</section>')
     out = out or settings.path("reports") / "behaviour.html"
@@ -730,9 +922,19 @@ CHROMIUM_ARGS = (
 )
 
 
+#: Per chart id, its traces in the page: type, name, x, y, and a Sankey's node labels and links.
+TRACES_JS = """ids => Object.fromEntries(ids.map(id => [id, document.getElementById(id)._fullData.map(t => {
+    const list = v => (v == null ? null : Array.from(v));
+    return {type: t.type, name: t.name, x: list(t.x), y: list(t.y), labels: t.node ? list(t.node.label) : null,
+            source: t.link ? list(t.link.source) : null, target: t.link ? list(t.link.target) : null,
+            value: t.link ? list(t.link.value) : null};
+})]))"""
+
+
 def render_in_chromium(page_file: Path, screenshot: Path, browser: str = "chromium") -> dict[str, Any]:
     """Open a report in headless Chromium: console errors, whether each chart drew, the summary rows,
-    the KPI tiles' values (``tiles``: id → shown value) and the gate-status rows.
+    the KPI tiles' values (``tiles``: id → shown value), the gate-status rows and each chart's
+    traces (``traces``: id → :data:`TRACES_JS`'s records).
 
     Drives the system's Chromium (``browser``) through Playwright (the ``dev`` extra); saves a
     full-page PNG to ``screenshot``. Used by the tests and ``make bench``.
@@ -765,6 +967,9 @@ def render_in_chromium(page_file: Path, screenshot: Path, browser: str = "chromi
         status = page.eval_on_selector_all(
             "#status tr:not(:first-child)", "rows => rows.map(r => Array.from(r.cells, c => c.innerText))"
         )
+        # What each chart carries as plotly drew it: _fullData, whose arrays are decoded from the
+        # page's base64 typed arrays (the chart's own data keeps them encoded).
+        traces = page.evaluate(TRACES_JS, [chart_id for chart_id, _ in CHARTS])
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
         chromium.close()
@@ -774,4 +979,5 @@ def render_in_chromium(page_file: Path, screenshot: Path, browser: str = "chromi
         "summary": summary,
         "tiles": tiles,
         "status": status,
+        "traces": traces,
     }

@@ -18,7 +18,8 @@ from jobs.common.contracts import table
 from jobs.publish.warehouse import Warehouse, warehouse
 from jobs.report import CHARTS, KPIS, build_report, render_in_chromium
 
-REPORT_TABLES = (
+#: The tables of a warehouse published before the customer and sentiment tables existed.
+OLDER_TABLES = (
     "gold.session_facts",
     "gold.traffic_hourly",
     "gold.funnel_daily",
@@ -27,17 +28,25 @@ REPORT_TABLES = (
     "gold.search_quality_daily",
     "gold.cart_risk",
 )
+#: The customer and sentiment charts' tables (gold.product_engagement_daily maps products to categories).
+CUSTOMER_TABLES = (
+    "gold.customer_segments",
+    "gold.segment_migration_weekly",
+    "gold.product_sentiment_daily",
+    "gold.product_engagement_daily",
+)
+REPORT_TABLES = (*OLDER_TABLES, *CUSTOMER_TABLES)
 
 
-def empty_warehouse(home: Path) -> tuple[Settings, Warehouse]:
-    """A DuckDB warehouse under ``home`` whose report tables exist, from their contracts, with no rows."""
+def empty_warehouse(home: Path, names: tuple[str, ...] = REPORT_TABLES) -> tuple[Settings, Warehouse]:
+    """A DuckDB warehouse under ``home`` whose tables ``names`` exist, from their contracts, with no rows."""
     conf = load_settings("ci", environ={"DETAK_HOME": str(home)})
     wh = warehouse(conf, "duckdb")
     path = conf.path("warehouse")
     path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA gold")
-        for name in REPORT_TABLES:
+        for name in names:
             columns = ", ".join(f'"{c.name}" {wh.column_type(c)}' for c in table(name).columns)
             con.execute(f"CREATE TABLE {name} ({columns})")
     return conf, wh
@@ -73,6 +82,31 @@ def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
     assert rendered["summary"] == []
     assert rendered["tiles"] == {key: "–" for key, _, _ in KPIS}
     assert rendered["status"] == []
+    # The customer charts hold nothing: no segment bars, a Sankey without nodes, no categories.
+    assert rendered["traces"]["segments"] == []
+    (sankey,) = rendered["traces"]["segment_migration"]
+    assert (sankey["labels"], sankey["value"]) == ([], [])
+    assert [(t["name"], t["x"]) for t in rendered["traces"]["sentiment"]] == [
+        ("reviews", []),
+        ("positive share", []),
+        ("negative share", []),
+    ]
+
+
+def test_an_older_warehouse_without_the_customer_tables(tmp_path: Path) -> None:
+    """A warehouse published before gold.customer_segments and gold.product_sentiment_daily: their
+    charts say which table is missing and how it comes; the rest of the page is as before."""
+    conf, _ = empty_warehouse(tmp_path, OLDER_TABLES)
+    out, days = build_report(conf, tmp_path / "older.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
+    assert days == []
+    page = out.read_text()
+    assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 4
+    assert "No gold.customer_segments in this warehouse yet (built by detak job gold_customers" in page
+    assert "No gold.segment_migration_weekly in this warehouse yet (built by detak job gold_customers" in page
+    assert "No gold.product_sentiment_daily in this warehouse yet (built by detak job gold_sentiment" in page
+    rendered = render_in_chromium(out, tmp_path / "older.png", _browser())
+    assert rendered["errors"] == []
+    assert rendered["charts"] == {chart_id: True for chart_id, _ in CHARTS}
 
 
 def test_the_funnel_reads_as_conversion_in_order_and_in_any_order(tmp_path: Path) -> None:
@@ -173,3 +207,144 @@ def test_one_clock_tiles_paths_and_gate_status_on_a_sparse_shop(tmp_path: Path) 
     blocked, published = rendered["status"]
     assert blocked[:4] == ["gold.funnel_daily", "blocked: 2026-11-11 funnel_non_increasing", "", ""]
     assert published[:4] == ["gold.session_facts", "passed, published", "2026-11-11", "3"]
+
+
+#: Customers per as-of date (Mondays a week apart): user → segment. 2 November is before the
+#: report's period, 9 and 16 November inside it.
+SEGMENTS = {
+    date(2026, 11, 2): {"u1": "champions", "u2": "loyal", "u3": "lost"},
+    date(2026, 11, 9): {"u1": "champions", "u2": "champions", "u3": "at_risk", "u4": "new"},
+    date(2026, 11, 16): {"u1": "champions", "u2": "loyal", "u4": "potential", "u5": "new", "u6": "new"},
+}
+
+#: gold.segment_migration_weekly into 16 November, worked out by hand from SEGMENTS: u3 left, u5
+#: and u6 came; plus the cluster moves of that date and the moves into 9 November, which the
+#: chart must leave out.
+MOVES = (
+    ("2026-11-16", "segment", "champions", "champions", 1),
+    ("2026-11-16", "segment", "champions", "loyal", 1),
+    ("2026-11-16", "segment", "at_risk", "(none)", 1),
+    ("2026-11-16", "segment", "new", "potential", 1),
+    ("2026-11-16", "segment", "(none)", "new", 2),
+    ("2026-11-16", "cluster", "0", "1", 4),
+    ("2026-11-16", "cluster", "(none)", "0", 2),
+    ("2026-11-09", "segment", "loyal", "champions", 1),
+    ("2026-11-09", "segment", "lost", "at_risk", 1),
+)
+
+#: Review aggregates (date, product, reviews, mean rating, predicted positive, predicted negative).
+REVIEWS = (
+    ("2026-11-11", "p1", 4, 4.5, 3, 1),
+    ("2026-11-12", "p2", 6, 3.0, 3, 2),
+    ("2026-11-11", "p3", 5, 2.0, 1, 4),
+    ("2026-11-12", "p4", 2, 5.0, 2, 0),
+    ("2026-11-20", "p1", 10, 1.0, 0, 10),  # after the period
+)
+
+#: gold.product_engagement_daily rows naming the products' categories (date, product, top_category):
+#: p2 only on a day before the period, p3 once without a category; p4 never viewed.
+CATEGORIES = (
+    ("2026-11-11", "p1", "fashion"),
+    ("2026-10-01", "p2", "fashion"),
+    ("2026-11-11", "p3", None),
+    ("2026-11-12", "p3", "electronics"),
+)
+
+
+def _customers_and_reviews(con: duckdb.DuckDBPyConnection) -> None:
+    for as_of, people in SEGMENTS.items():
+        for user, segment in people.items():
+            con.execute(
+                "INSERT INTO gold.customer_segments (user_id, as_of_date, segment, cluster_id) VALUES (?, ?, ?, 0)",
+                [user, as_of, segment],
+            )
+    for as_of, kind, before, after, users in MOVES:
+        con.execute(
+            "INSERT INTO gold.segment_migration_weekly (as_of_date, previous_as_of_date, kind, from_value, to_value, "
+            "users) VALUES (CAST(? AS DATE), CAST(? AS DATE) - 7, ?, ?, ?, ?)",
+            [as_of, as_of, kind, before, after, users],
+        )
+    for day, product, reviews, rating, positive, negative in REVIEWS:
+        con.execute(
+            "INSERT INTO gold.product_sentiment_daily (date, product_id, reviews, mean_rating, positive_reviews, "
+            "negative_reviews, positive_share, negative_share) VALUES (CAST(? AS DATE), ?, ?, ?, ?, ?, ?, ?)",
+            [day, product, reviews, rating, positive, negative, positive / reviews, negative / reviews],
+        )
+    for day, product, category in CATEGORIES:
+        con.execute(
+            "INSERT INTO gold.product_engagement_daily (date, product_id, top_category) VALUES (CAST(? AS DATE), ?, ?)",
+            [day, product, category],
+        )
+
+
+def test_segment_sizes_migration_and_sentiment_by_category(tmp_path: Path) -> None:
+    """The segment bars of the period's as-of dates, the Sankey of the latest one's moves and the
+    reviews and sentiment shares per category, as the page carries them in Chromium."""
+    from jobs.report import as_of_dates, migration_figure, segments_figure, sentiment_figure
+
+    conf, wh = empty_warehouse(tmp_path)
+    with duckdb.connect(str(conf.path("warehouse"))) as con:
+        _customers_and_reviews(con)
+    first, last = date(2026, 11, 8), date(2026, 11, 16)
+    out, _ = build_report(conf, tmp_path / "customers.html", first, last, target="duckdb")
+    page = out.read_text()
+    assert "these are the reviews of the UTC days 2026-11-08 – 2026-11-16." in page
+    assert "the latest as-of dates in 2026-11-08 – 2026-11-16, or the latest before 2026-11-08" in page
+    rendered = render_in_chromium(out, tmp_path / "customers.png", _browser())
+    assert rendered["errors"] == []
+    assert rendered["charts"] == {chart_id: True for chart_id, _ in CHARTS}
+    traces = rendered["traces"]
+
+    # Customers per segment on 9 and 16 November (2 November is before the period), stacked in the
+    # contract's order; a segment nobody is in has no bars.
+    assert [(t["name"], t["x"], t["y"]) for t in traces["segments"]] == [
+        ("champions", ["2026-11-09", "2026-11-16"], [2, 1]),
+        ("loyal", ["2026-11-16"], [1]),
+        ("new", ["2026-11-09", "2026-11-16"], [1, 2]),
+        ("potential", ["2026-11-16"], [1]),
+        ("at_risk", ["2026-11-09"], [1]),
+    ]
+    # The moves into 16 November only, segments only: previous segments left, current ones right.
+    (sankey,) = traces["segment_migration"]
+    assert sankey["labels"] == ["champions", "new", "at_risk", "(none)", "champions", "loyal", "new", "potential",
+                                "(none)"]  # fmt: skip
+    links = sorted(zip(sankey["source"], sankey["target"], sankey["value"], strict=True))
+    assert links == [(0, 4, 1), (0, 5, 1), (1, 7, 1), (2, 8, 1), (3, 6, 2)]
+    # Reviews of 11 and 12 November per category, largest first: fashion is p1 (4) and p2 (6), with
+    # 3 + 3 positive and 1 + 2 negative; electronics p3; p4 has no category.
+    bars, positive, negative = traces["sentiment"]
+    assert (bars["name"], bars["x"], bars["y"]) == ("reviews", ["fashion", "electronics", "(unknown)"], [10, 5, 2])
+    assert (positive["name"], positive["y"]) == ("positive share", [0.6, 0.2, 1.0])
+    assert (negative["name"], negative["y"]) == ("negative share", [0.3, 0.8, 0.0])
+
+    # What the hover says and which dates the Sankey's sides are.
+    segments = segments_figure(wh, first, last)
+    assert [list(t.customdata) for t in segments.data] == [[0.5, 0.2], [0.2], [0.25, 0.4], [0.2], [0.25]]
+    migration = migration_figure(wh, first, last)
+    assert [a.text for a in migration.layout.annotations] == ["as of 2026-11-09", "as of 2026-11-16"]
+    # Mean rating of fashion's reviews: (4 × 4.5 + 6 × 3.0) / 10.
+    assert list(sentiment_figure(wh, first, last).data[0].customdata) == [3.6, 2.0, 5.0]
+
+    # A period between as-of dates shows the latest before it; one before them all, nothing.
+    between = segments_figure(wh, date(2026, 11, 17), date(2026, 11, 20))
+    assert [(t.name, list(t.x), list(t.y)) for t in between.data] == [
+        ("champions", ["2026-11-16"], [1.0]),
+        ("loyal", ["2026-11-16"], [1.0]),
+        ("new", ["2026-11-16"], [2.0]),
+        ("potential", ["2026-11-16"], [1.0]),
+    ]
+    (later,) = migration_figure(wh, date(2026, 11, 17), date(2026, 11, 20)).data
+    assert sum(later.link.value) == 6
+    assert segments_figure(wh, date(2026, 10, 1), date(2026, 10, 5)).data == ()
+    assert list(migration_figure(wh, date(2026, 10, 1), date(2026, 10, 5)).data[0].node.label) == []
+    assert as_of_dates(wh, "gold.customer_segments", date(2026, 11, 1), date(2026, 11, 30), 2) == [
+        date(2026, 11, 9),
+        date(2026, 11, 16),
+    ]
+
+    # Without gold.product_engagement_daily every product's category is unknown.
+    with duckdb.connect(str(conf.path("warehouse"))) as con:
+        con.execute("DROP TABLE gold.product_engagement_daily")
+    bars, positive, negative = sentiment_figure(wh, first, last).data
+    assert (list(bars.x), list(bars.y)) == (["(unknown)"], [17.0])
+    assert (list(positive.y), list(negative.y)) == ([9 / 17], [7 / 17])
