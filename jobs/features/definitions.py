@@ -7,8 +7,10 @@ the committed file differs, so the contract, the Spark schema built from it, the
 cannot drift apart.
 
 Families: activity counts per trailing window (``WINDOWS`` days before as_of_date), recency /
-frequency / monetary value, channel and device mix of sessions, and the time-of-purchase profile
-(``pt_*``, from ``gold.purchase_time_profile``).
+frequency / monetary value, channel and device mix of sessions, the time-of-purchase profile
+(``pt_*``, from ``gold.purchase_time_profile``), and personalisation: favourite categories, region,
+price band and RFM segment (strings and arrays; :func:`numeric_feature_names` leaves them out for
+models that take numbers only).
 """
 
 from __future__ import annotations
@@ -183,11 +185,69 @@ def user_daily_features() -> list[Feature]:
         )
         for name, (col, kind, text) in PROFILE_FEATURES.items()
     ]
+    out += PERSONAL_FEATURES
     return out
+
+
+#: Personalisation: what a campaign or a recommender keys on. Strings and arrays, not numbers.
+PERSONAL_FEATURES: list[Feature] = [
+    Feature(
+        f"favourite_categories_{MIX_WINDOW}d",
+        "array<string>",
+        f"Up to 3 top-level categories of the user's product views and adds to cart of the last {MIX_WINDOW} days, "
+        "most events first (ties by name); null without such events.",
+        True,
+        "personal",
+    ),
+    Feature(
+        f"favourite_category_share_{MIX_WINDOW}d",
+        "double",
+        "Share of those events in the first favourite category; null without such events.",
+        True,
+        "personal",
+    ),
+    Feature(
+        "region",
+        "string",
+        f"Province of the user's latest human event with a known region in the last {MIX_WINDOW} days; null "
+        "without one.",
+        True,
+        "personal",
+    ),
+    Feature(
+        f"median_viewed_price_{MIX_WINDOW}d",
+        "double",
+        f"Median unit price (IDR) of the products the user viewed or added to cart in the last {MIX_WINDOW} days; "
+        "null without priced views.",
+        True,
+        "personal",
+    ),
+    Feature(
+        f"price_band_{MIX_WINDOW}d",
+        "string",
+        f"median_viewed_price_{MIX_WINDOW}d banded by features.price_bands (the first band whose `below` it is "
+        "under, else the last); null without priced views.",
+        True,
+        "personal",
+    ),
+    Feature(
+        "segment",
+        "string",
+        "RFM segment by the rules of gold.segments over this as-of date's users (the segment gold.customer_segments "
+        "gives on its as-of dates), every day; null on rows written before the column existed.",
+        True,
+        "personal",
+    ),
+]
 
 
 def feature_names() -> list[str]:
     return [f.name for f in user_daily_features()]
+
+
+def numeric_feature_names() -> list[str]:
+    """The features a model that takes numbers can use as they are (long and double columns)."""
+    return [f.name for f in user_daily_features() if f.type in ("long", "double")]
 
 
 def contract_doc() -> dict[str, Any]:
@@ -210,7 +270,8 @@ def contract_doc() -> dict[str, Any]:
         "description": (
             "Point-in-time-correct user features for ML: activity in trailing windows of "
             + ", ".join(str(w) for w in WINDOWS)
-            + " days, recency/frequency/monetary value, channel and device mix and the time-of-purchase profile, "
+            + " days, recency/frequency/monetary value, channel and device mix, the time-of-purchase profile "
+            "and personalisation (favourite categories, region, price band, RFM segment), "
             "each computed only from data before as_of_date (bots excluded, logged-in consenting users only). "
             "GENERATED from jobs/features/definitions.py (python -m jobs.features.definitions): do not edit."
         ),

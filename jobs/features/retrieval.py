@@ -103,3 +103,45 @@ def get_segments_frame(
         segments = read_table(spark, "gold.customer_segments", settings)
     ttl = int(settings["gold"]["segments"]["cadence_days"])
     return point_in_time_join(entities, segments, ttl, SEGMENT_COLUMNS)
+
+
+RECOMMENDATIONS = "gold.user_recommendations"
+
+
+def _recommended_lists(recommendations: DataFrame) -> DataFrame:
+    """``user_id, as_of_date, recommended_products``: each snapshot's products in rank order."""
+    ranked = F.array_sort(F.collect_list(F.struct("rank", "product_id")))
+    return (
+        recommendations.groupBy("user_id", "as_of_date")
+        .agg(ranked.alias("_ranked"))
+        .select(
+            "user_id", "as_of_date", F.transform("_ranked", lambda x: x["product_id"]).alias("recommended_products")
+        )
+    )
+
+
+def get_recommendations_frame(
+    spark: SparkSession, entities: DataFrame, settings: Settings, recommendations: DataFrame | None = None
+) -> DataFrame:
+    """Point-in-time recommendations for ``entities`` (``user_id``, ``event_timestamp``, labels…):
+    ``as_of_date`` and ``recommended_products`` (gold.user_recommendations' top N in rank order), with
+    :func:`get_training_frame`'s semantics and ttl (a daily snapshot serves its own day)."""
+    if recommendations is None:
+        ensure_table(spark, RECOMMENDATIONS, settings)
+        recommendations = read_table(spark, RECOMMENDATIONS, settings)
+    lists = _recommended_lists(recommendations)
+    return point_in_time_join(entities, lists, int(settings["features"]["ttl_days"]), ["recommended_products"])
+
+
+def latest_recommendations(
+    spark: SparkSession, settings: Settings, as_of: date | None = None, recommendations: DataFrame | None = None
+) -> DataFrame:
+    """The serving snapshot: ``user_id, as_of_date, recommended_products`` of ``as_of`` (default: the
+    newest as_of_date written), the same columns a training frame gets."""
+    if recommendations is None:
+        ensure_table(spark, RECOMMENDATIONS, settings)
+        recommendations = read_table(spark, RECOMMENDATIONS, settings)
+    if as_of is None:
+        newest = recommendations.agg(F.max("as_of_date")).first()
+        as_of = newest[0] if newest else None
+    return _recommended_lists(recommendations.where(F.col("as_of_date") == F.lit(as_of)))

@@ -23,12 +23,18 @@ Inputs and rules:
   inactive for longer get no row (point-in-time retrieval then returns nulls for them).
 * The time-of-purchase profile (``pt_*``) is joined from gold.purchase_time_profile of the same
   as_of_date.
+* Personalisation: favourite categories and the median viewed price come from the user's
+  product_view and add_to_cart events of the window, the region from their latest event with one;
+  the price band from ``features.price_bands``; the segment is gold.segments' RFM rule over the
+  as-of date's users (:func:`jobs.gold.segments.rfm`), the same segment gold.customer_segments
+  gives on its weekly as-of dates.
 
 Feature names and descriptions live in :mod:`jobs.features.definitions`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -38,7 +44,7 @@ from pyspark.sql import functions as F
 from jobs.common import manifest
 from jobs.common.config import Settings
 from jobs.common.dates import day_range, describe
-from jobs.common.tables import conform, ensure_table, read_table, replace_dates
+from jobs.common.tables import add_missing_columns, conform, ensure_table, read_table, replace_dates
 from jobs.features.definitions import (
     CHANNELS,
     DEVICES,
@@ -50,7 +56,7 @@ from jobs.features.definitions import (
     device_name,
     window_name,
 )
-from jobs.gold import purchase_time
+from jobs.gold import purchase_time, segments
 from jobs.gold.purchase_time import as_of_frame, as_of_instant, build_purchase_time, days_between
 
 PROFILE_TABLE = purchase_time.TABLE
@@ -110,12 +116,77 @@ def _count_in(day: Column, w: int, condition: Column | None = None) -> Column:
     return F.count(F.when(cond, 1))
 
 
-def transform(events: DataFrame, orders: DataFrame, profile: DataFrame, as_of: DataFrame) -> DataFrame:
+#: Favourite categories kept per user.
+TOP_CATEGORIES = 3
+
+
+def personal(humans: DataFrame, as_of: DataFrame) -> DataFrame:
+    """``user_id, as_of_date``, favourite categories and their first one's share, region and the
+    median viewed price of the ``MIX_WINDOW`` days before each as-of date."""
+    keys = ["user_id", "as_of_date"]
+    viewed = humans.where(F.col("event_type").isin("product_view", "add_to_cart"))
+    daily_cats = (
+        viewed.where(F.col("top_category").isNotNull())
+        .groupBy("user_id", "event_date", "top_category")
+        .agg(F.count("*").alias("n"))
+    )
+    cats = (
+        _with_as_of(daily_cats, F.col("event_date"), as_of)
+        .groupBy(*keys, "top_category")
+        .agg(F.sum("n").alias("n"))
+        .groupBy(*keys)
+        .agg(
+            # Most events first, ties by name: sort on (-n, category).
+            F.array_sort(F.collect_list(F.struct((-F.col("n")).alias("k"), F.col("top_category").alias("c")))).alias(
+                "_cats"
+            ),
+            F.sum("n").alias("_cat_events"),
+        )
+        .select(
+            *keys,
+            F.slice(F.transform("_cats", lambda x: x["c"]), 1, TOP_CATEGORIES).alias(
+                f"favourite_categories_{MIX_WINDOW}d"
+            ),
+            (-F.col("_cats")[0]["k"] / F.col("_cat_events")).alias(f"favourite_category_share_{MIX_WINDOW}d"),
+        )
+    )
+    latest = F.struct(F.col("event_time"), F.col("event_id"))
+    daily_region = (
+        humans.where(F.col("region").isNotNull())
+        .groupBy("user_id", "event_date")
+        .agg(F.max_by("region", latest).alias("region"), F.max(latest).alias("_at"))
+    )
+    region = (
+        _with_as_of(daily_region, F.col("event_date"), as_of)
+        .groupBy(*keys)
+        .agg(F.max_by("region", F.col("_at")).alias("region"))
+    )
+    prices = (
+        _with_as_of(viewed.where(F.col("price").isNotNull()), F.col("event_date"), as_of)
+        .groupBy(*keys)
+        .agg(F.median("price").alias(f"median_viewed_price_{MIX_WINDOW}d"))
+    )
+    return cats.join(region, keys, "full").join(prices, keys, "full")
+
+
+def price_band(price: Column, bands: Sequence[Mapping[str, Any]]) -> Column:
+    """The first band of ``features.price_bands`` whose ``below`` ``price`` is under, else the last."""
+    out: Any = F
+    for band in bands[:-1]:
+        out = out.when(price < F.lit(float(band["below"])), F.lit(str(band["band"])))
+    last = F.lit(str(bands[-1]["band"]))
+    return F.when(price.isNotNull(), out.otherwise(last) if len(bands) > 1 else last)
+
+
+def transform(
+    events: DataFrame, orders: DataFrame, profile: DataFrame, as_of: DataFrame, settings: Settings
+) -> DataFrame:
     """features.user_daily rows for each as_of_date of ``as_of`` (pure).
 
     ``events``: silver.events rows; ``orders``: silver.orders rows; ``profile``:
-    gold.purchase_time_profile rows of the same as-of dates. Rows at or after an as-of instant are
-    ignored for that date, so callers may pass more.
+    gold.purchase_time_profile rows of the same as-of dates; ``settings``: the configuration
+    (``features.price_bands``, ``gold.segments``). Rows at or after an as-of instant are ignored for
+    that date, so callers may pass more.
     """
     humans = human_user_events(events)
     instant = as_of_instant(F.col("as_of_date"))
@@ -179,6 +250,7 @@ def transform(events: DataFrame, orders: DataFrame, profile: DataFrame, as_of: D
         .join(carts, keys, "left")
         .join(buys, keys, "left")
         .join(profile, keys, "left")
+        .join(personal(humans, as_of), keys, "left")
     )
     zero_filled = [window_name(m, w) for m in ("sessions", "product_views", "searches", "carts", "purchases", "revenue")
                    for w in WINDOWS] + [f"purchase_days_{MIX_WINDOW}d"]  # fmt: skip
@@ -203,9 +275,16 @@ def transform(events: DataFrame, orders: DataFrame, profile: DataFrame, as_of: D
                 name: (F.col(col) / F.col("purchases") if name.startswith("pt_share_") else F.col(col))
                 for name, (col, _, _) in PROFILE_FEATURES.items()
             },
+            f"price_band_{MIX_WINDOW}d": price_band(
+                F.col(f"median_viewed_price_{MIX_WINDOW}d"), settings["features"]["price_bands"]
+            ),
         }
     )
-    return conform(out, TABLE)
+    params = settings["gold"]["segments"]
+    bins = int(params["rfm_bins"])
+    segments.check_rules(params["rules"], bins)
+    rfm = segments.rfm(out, bins).select("user_id", "as_of_date", segments.segment_of(params["rules"]).alias("segment"))
+    return conform(out.join(rfm, keys, "left"), TABLE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,6 +304,8 @@ def build_user_features(spark: SparkSession, first: date, last: date, settings: 
     dates = _dates(first, last)
     for name in ("silver.events", "silver.orders", PROFILE_TABLE, TABLE):
         ensure_table(spark, name, settings)
+    # A table made before the personalisation features gains their columns (null on older rows).
+    add_missing_columns(spark, TABLE, settings)
     lo = first - timedelta(days=MIX_WINDOW)
     hi = datetime.combine(last, time.min)
     events = read_table(spark, "silver.events", settings).where(
@@ -234,7 +315,8 @@ def build_user_features(spark: SparkSession, first: date, last: date, settings: 
         (F.col("order_date") >= F.lit(lo)) & (F.col("created_at") < F.lit(hi))
     )
     profile = read_table(spark, PROFILE_TABLE, settings).where(F.col("as_of_date").between(F.lit(first), F.lit(last)))
-    replace_dates(transform(events, orders, profile, as_of_frame(spark, dates)), TABLE, first, last, settings)
+    out = transform(events, orders, profile, as_of_frame(spark, dates), settings)
+    replace_dates(out, TABLE, first, last, settings)
 
     excluded = events.agg(
         F.count(F.when(F.col("is_bot"), 1)).alias("bot_events"),

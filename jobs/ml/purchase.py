@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 from jobs.common.config import Settings
 from jobs.common.errors import UserError
 from jobs.common.tables import delta_version, ensure_table, read_table, table_path
-from jobs.features.definitions import TABLE, feature_names, user_daily_features
+from jobs.features.definitions import TABLE, numeric_feature_names, user_daily_features
 from jobs.features.retrieval import get_training_frame
 from jobs.ml.common import TimeSplit, evaluate_scores, model_card, no_skill, validated_span
 from jobs.quality.gate import validated_table, validated_versions
@@ -108,7 +108,7 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
     if total > max_rows:
         frame = frame.sample(fraction=min(1.0, 1.1 * max_rows / total), seed=int(params["seed"])).limit(max_rows)
     # Bounded: one row per user and date, capped above.
-    pdf: pd.DataFrame = frame.select("as_of_date", "label", *feature_names()).toPandas()  # bounded: max_rows
+    pdf: pd.DataFrame = frame.select("as_of_date", "label", *numeric_feature_names()).toPandas()  # bounded: max_rows
     dates = sorted(pdf["as_of_date"].unique())
     if len(dates) < 2 or pdf["label"].nunique() < 2:
         # Too little history is the user's to fix (run more days), not a failure: one line, no traceback.
@@ -124,7 +124,7 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
     test = (pdf["as_of_date"] >= test_start).to_numpy()
     # A feature with no value at all in the training days (e.g. purchase gaps in a short history)
     # carries nothing to learn and breaks the model's binning: leave it out, and say so.
-    used = [c for c in feature_names() if pdf.loc[~test, c].notna().any()]
+    used = [c for c in numeric_feature_names() if pdf.loc[~test, c].notna().any()]
     if not used or len(np.unique(pdf.loc[~test, "label"])) < 2:
         raise UserError(
             f"too little data to train {MODEL}: the training dates {dates[0]} .. {dates[-n_test - 1]} hold "
@@ -150,7 +150,7 @@ def train_purchase(spark: SparkSession, settings: Settings, save: bool = True) -
         "roc_auc_baseline": _auc(y[test], baseline),
         "baseline_feature": BASELINE_FEATURE,
         "features_used": len(used),
-        "features_unused": [c for c in feature_names() if c not in used],
+        "features_unused": [c for c in numeric_feature_names() if c not in used],
     }
     evaluation = evaluate_scores(y[test], scores, float(y[~test].mean()))
     metrics["test"] = evaluation

@@ -18,13 +18,14 @@ from jobs.common.contracts import table
 from jobs.common.tables import read_table, table_path
 from jobs.features.definitions import contract_path, feature_names, render_contract
 from jobs.features.retrieval import get_training_frame, latest_features, point_in_time_join
-from jobs.features.user_daily import TABLE, build_features, run_features, transform
+from jobs.features.user_daily import TABLE, build_features, price_band, run_features, transform
 from jobs.gold.purchase_time import as_of_frame
-from tests.conftest import copy_home, sim_settings
+from tests.conftest import ci_settings, copy_home, sim_settings
 
 EVENTS = (
     "event_id string, event_type string, event_time timestamp, event_date date, user_id string, session_id string, "
-    "is_bot boolean, consent_analytics boolean, channel string, device_type string, cart_id string"
+    "is_bot boolean, consent_analytics boolean, channel string, device_type string, cart_id string, "
+    "region string, top_category string, price long"
 )
 ORDERS = (
     "order_id string, user_id string, cart_id string, created_at timestamp, paid_at timestamp, "
@@ -51,6 +52,9 @@ def ev(eid: str, etype: str, at: datetime, user: str | None, session: str | None
         kw.get("channel", "direct"),
         kw.get("device", "desktop"),
         kw.get("cart"),
+        kw.get("region"),
+        kw.get("category"),
+        kw.get("price"),
     )
 
 
@@ -66,17 +70,37 @@ def profile_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
     return spark.createDataFrame([{**defaults, **r} for r in rows], schema)
 
 
-def test_windows_abandonment_rfm_mix_and_profile(spark: SparkSession) -> None:
+def test_windows_abandonment_rfm_mix_profile_and_personalisation(spark: SparkSession, tmp_path: Path) -> None:
     d = datetime
     events = spark.createDataFrame(
         [
-            ev("e1", "product_view", d(2026, 11, 11, 10, 0), "u", "s1", channel="organic_search", device="mobile"),
-            ev("e2", "search", d(2026, 11, 11, 10, 5), "u", "s1", channel="direct", device="mobile"),
-            ev("e3", "add_to_cart", d(2026, 11, 11, 10, 10), "u", "s1", cart="c1"),
-            ev("e4", "product_view", d(2026, 11, 1, 9, 0), "u", "s2"),
-            ev("e5", "add_to_cart", d(2026, 11, 1, 9, 5), "u", "s2", cart="c2"),
+            ev(
+                "e1",
+                "product_view",
+                d(2026, 11, 11, 10, 0),
+                "u",
+                "s1",
+                channel="organic_search",
+                device="mobile",
+                region="Jawa Barat",
+                category="Fashion",
+                price=150_000,
+            ),
+            ev("e2", "search", d(2026, 11, 11, 10, 5), "u", "s1", channel="direct", device="mobile", region="Bali"),
+            ev("e3", "add_to_cart", d(2026, 11, 11, 10, 10), "u", "s1", cart="c1", category="Fashion", price=150_000),
+            ev(
+                "e4",
+                "product_view",
+                d(2026, 11, 1, 9, 0),
+                "u",
+                "s2",
+                region="DKI Jakarta",
+                category="Elektronik",
+                price=2_000_000,
+            ),
+            ev("e5", "add_to_cart", d(2026, 11, 1, 9, 5), "u", "s2", cart="c2", category="Elektronik", price=2_000_000),
             # On the as-of date itself, by a bot, without a user, or too old: not used.
-            ev("e6", "product_view", d(2026, 11, 12, 1, 0), "u", "s3"),
+            ev("e6", "product_view", d(2026, 11, 12, 1, 0), "u", "s3", region="Papua", category="Buku", price=1),
             ev("e7", "product_view", d(2026, 11, 11, 20, 0), "u", None, bot=True),
             ev("e8", "product_view", d(2026, 11, 11, 20, 0), None, "s4"),
             ev("e9", "product_view", d(2026, 8, 1, 20, 0), "x", "s5"),
@@ -98,7 +122,7 @@ def test_windows_abandonment_rfm_mix_and_profile(spark: SparkSession) -> None:
         spark,
         [{"user_id": "u", "as_of_date": A, "purchases": 2, "purchases_night": 1, "preferred_hour": 3.0}],
     )
-    out = transform(events, orders, profile, as_of_frame(spark, [A]))
+    out = transform(events, orders, profile, as_of_frame(spark, [A]), ci_settings(tmp_path))
     cols = [
         "user_id", "sessions_7d", "sessions_30d", "product_views_30d", "searches_7d", "carts_7d", "carts_30d",
         "abandonment_rate_7d", "abandonment_rate_30d", "purchases_7d", "purchases_90d", "revenue_7d", "revenue_90d",
@@ -117,6 +141,21 @@ def test_windows_abandonment_rfm_mix_and_profile(spark: SparkSession) -> None:
         "device_share_mobile_90d double, pt_share_night double, pt_preferred_hour double",
     )
     assertDataFrameEqual(out.select(cols), expected, checkRowOrder=False, atol=1e-9)
+    # u: Elektronik and Fashion twice each (ties by name), the latest region Bali (e3 has none), the
+    # median of 150,000 ×2 and 2,000,000 ×2; best of both users on R, F and M: champions; w: lost.
+    personal = ["user_id", "favourite_categories_90d", "favourite_category_share_90d", "region",
+                "median_viewed_price_90d", "price_band_90d", "segment"]  # fmt: skip
+    assertDataFrameEqual(
+        out.select(personal),
+        spark.createDataFrame(
+            [
+                ("u", ["Elektronik", "Fashion"], 0.5, "Bali", 1_075_000.0, "premium", "champions"),
+                ("w", None, None, None, None, None, "lost"),
+            ],
+            out.select(personal).schema,
+        ),
+        checkRowOrder=False,
+    )
 
 
 def test_point_in_time_join_takes_the_latest_valid_row(spark: SparkSession) -> None:
@@ -273,3 +312,50 @@ def test_events_after_d_leave_rows_up_to_d_unchanged(spark: SparkSession, sim_ho
     got = score_latest(spark, ml_conf, saved_to).toPandas().sort_values("user_id").reset_index(drop=True)
     want = expected[["user_id", "as_of_date", "score"]].sort_values("user_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+
+
+def test_price_bands_take_the_first_band_the_price_is_under(spark: SparkSession, tmp_path: Path) -> None:
+    bands = ci_settings(tmp_path)["features"]["price_bands"]
+    prices = spark.createDataFrame([(None,), (99_999.0,), (100_000.0,), (499_999.5,), (500_000.0,)], "p double")
+    got = [r[0] for r in prices.select(price_band(F.col("p"), bands)).collect()]  # bounded: five rows
+    assert got == [None, "budget", "mid", "mid", "premium"]
+    one = [r[0] for r in prices.select(price_band(F.col("p"), [{"band": "any"}])).collect()]  # bounded: five rows
+    assert one == [None, "any", "any", "any", "any"]
+
+
+def test_recommendations_are_served_point_in_time_and_as_the_latest_snapshot(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    from jobs.features.retrieval import get_recommendations_frame, latest_recommendations
+
+    conf = ci_settings(tmp_path)
+    nov = [date(2026, 11, d) for d in (11, 12)]
+    recs = spark.createDataFrame(
+        [
+            ("u", 2, "p2", nov[0]), ("u", 1, "p1", nov[0]), ("u", 10, "p10", nov[0]),
+            ("u", 1, "p9", nov[1]), ("v", 1, "p3", nov[1]),
+        ],
+        "user_id string, rank int, product_id string, as_of_date date",
+    )  # fmt: skip
+    entities = spark.createDataFrame(
+        [
+            ("u", datetime(2026, 11, 11, 23, 0), 1),
+            ("u", datetime(2026, 11, 12, 0, 0), 0),
+            ("v", datetime(2026, 11, 11), 1),
+        ],
+        "user_id string, event_timestamp timestamp, label int",
+    )
+    got = get_recommendations_frame(spark, entities, conf, recs)
+    expected = [
+        ("u", datetime(2026, 11, 11, 23, 0), 1, nov[0], ["p1", "p2", "p10"]),  # rank order, not text order
+        ("u", datetime(2026, 11, 12, 0, 0), 0, nov[1], ["p9"]),
+        ("v", datetime(2026, 11, 11), 1, None, None),  # v's first snapshot is of the day after
+    ]
+    cols = ["user_id", "event_timestamp", "label", "as_of_date", "recommended_products"]
+    assertDataFrameEqual(
+        got.select(cols), spark.createDataFrame(expected, got.select(cols).schema), checkRowOrder=False
+    )
+    latest = latest_recommendations(spark, conf, recommendations=recs)
+    assert sorted(map(tuple, latest.collect())) == [("u", nov[1], ["p9"]), ("v", nov[1], ["p3"])]  # bounded: two rows
+    first = latest_recommendations(spark, conf, as_of=nov[0], recommendations=recs).collect()  # bounded: one row
+    assert [tuple(r) for r in first] == [("u", nov[0], ["p1", "p2", "p10"])]

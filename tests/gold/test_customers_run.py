@@ -61,6 +61,14 @@ def test_every_feature_row_has_a_segment_and_the_card_records_the_best_k(spark: 
     assert (
         features.sort_values("as_of_date").to_numpy().tolist() == segments.sort_values("as_of_date").to_numpy().tolist()
     )
+    # features.user_daily carries the same RFM segment every day; on the as-of dates the two agree.
+    both = (
+        read_table(spark, "features.user_daily", home)
+        .select("user_id", "as_of_date", F.col("segment").alias("daily"))
+        .join(read_table(spark, "gold.customer_segments", home), ["user_id", "as_of_date"])
+    )
+    assert both.where(~F.col("daily").eqNullSafe(F.col("segment"))).count() == 0
+    assert both.count() == int(segments["count"].sum())
     for as_of in (FIRST, LAST):
         metrics = json.loads((model_folder(home, as_of) / "metrics.json").read_text())
         scores = {int(k): v for k, v in metrics["silhouette_by_k"].items()}
