@@ -20,7 +20,8 @@ Rules (see docs/purchase-time-and-features.md):
   midnight, not noon; ``hour_concentration`` is the mean resultant length (1 = always the same
   time, 0 = no preferred time, when the preferred hour is null).
 * Shares of purchases on weekends (Saturday, Sunday), on paydays (``calendar.payday_days``, day of
-  the month), on sale days (``calendar.sale_days``) and in Ramadan (``calendar.ramadan``), by local
+  the month), on sale days and in Ramadan (:mod:`jobs.common.calendar`: double dates, the days
+  before Eid al-Fitr, and the shop's own), by local
   date.
 * Days since the last purchase (fractional, from its UTC instant to the as-of instant); mean and
   standard deviation (sample) of the gaps in days between consecutive distinct local purchase dates.
@@ -38,7 +39,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common import manifest
+from jobs.common import calendar, manifest
 from jobs.common.config import Settings
 from jobs.common.dates import day_range, describe
 from jobs.common.tables import conform, ensure_table, read_table, replace_dates
@@ -209,14 +210,16 @@ def transform(
 # I/O
 
 
-def profile_params(settings: Settings) -> dict[str, Any]:
-    """The job's parameters: its conf section plus the shared calendar."""
-    return {**settings["gold"]["purchase_time"], "calendar": settings["calendar"]}
+def profile_params(settings: Settings, first: date, last: date) -> dict[str, Any]:
+    """The job's parameters: its conf section plus the shared calendar's dates from ``first`` to ``last``."""
+    params = settings["gold"]["purchase_time"]
+    return {**params, "calendar": calendar.resolve(settings["calendar"], calendar.years_between(first, last))}
 
 
 def build_profiles(spark: SparkSession, dates: list[date], settings: Settings) -> DataFrame:
     """Profiles for ``dates`` (as-of dates) from silver.orders, silver.order_items and silver.events."""
-    params = profile_params(settings)
+    history = int(settings["gold"]["purchase_time"]["history_days"])
+    params = profile_params(settings, min(dates) - timedelta(days=history), max(dates))
     for name in ("silver.orders", "silver.order_items", "silver.events"):
         ensure_table(spark, name, settings)
     first = min(dates) - timedelta(days=int(params["history_days"]))

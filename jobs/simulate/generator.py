@@ -25,6 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
+from jobs.common.calendar import resolve as resolve_calendar
+from jobs.common.calendar import years_between
 from jobs.common.config import Settings, load_settings
 from jobs.simulate import behaviour, bots, reviews, rhythm
 from jobs.simulate.catalogue import Catalogue
@@ -355,7 +357,7 @@ def _orders_table(o: dict[str, list[Any]]) -> pa.Table:
 
 def _plan(start: dt.date, days: int, users: int, seed: int, settings: Settings, scratch: Path) -> Plan:
     sim = settings["simulator"]
-    calendar = settings["calendar"]
+    calendar = resolve_calendar(settings["calendar"], years_between(start, start + dt.timedelta(days=days)))
     start_ms = date_ms(start)
     rates = rhythm.hourly_rates(
         start,
