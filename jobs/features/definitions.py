@@ -100,8 +100,17 @@ PROFILE_FEATURES: dict[str, tuple[str, str, str]] = {
     },
     "pt_weekend_share": ("weekend_share", "double", "Share of purchases on a local Saturday or Sunday."),
     "pt_payday_share": ("payday_share", "double", "Share of purchases on a local payday (calendar.payday_days)."),
-    "pt_sale_day_share": ("sale_day_share", "double", "Share of purchases on a local sale day (the double dates 9.9 to 12.12 and the shop's own; jobs/common/calendar.py)."),
-    "pt_ramadan_share": ("ramadan_share", "double", "Share of purchases in Ramadan (the days before Eid al-Fitr; jobs/common/calendar.py)."),
+    "pt_sale_day_share": (
+        "sale_day_share",
+        "double",
+        "Share of purchases on a local sale day (the double dates 9.9 to 12.12 and the shop's own; "
+        "jobs/common/calendar.py).",
+    ),
+    "pt_ramadan_share": (
+        "ramadan_share",
+        "double",
+        "Share of purchases in Ramadan (the days before Eid al-Fitr; jobs/common/calendar.py).",
+    ),
     "pt_days_since_last_purchase": (
         "days_since_last_purchase",
         "double",
