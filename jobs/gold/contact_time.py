@@ -10,6 +10,12 @@ as_of_date A (data strictly before A):
 * The hour scores are smoothed round the clock: score(h) = Σ evidence(h + d mod 24) for
   |d| <= ``smooth_hours``; the best hour is the highest score (on ties: more evidence in the hour
   itself, then the earlier hour), the best day the day with most evidence (the earliest on ties).
+* The person's evidence is shrunk toward their segment's (else everyone's) purchases: the shares of
+  the segment's purchases by hour × ``prior_strength`` are added to it before smoothing (likewise
+  by day; a segment without purchases lends its evidence's shares), so a handful of purchases
+  nudges the segment's typical hour and a long history replaces it.
+  ``hour_share`` is the share of the person's own hour evidence within ±``smooth_hours`` of the
+  chosen hour.
 * With evidence (weighted purchases + sessions) below ``min_evidence``, the customer gets their
   segment's typical hour and day: the same argmax over the summed evidence of the segment's
   customers (source ``segment``); a segment with no evidence at all takes the global one
@@ -115,6 +121,12 @@ def transform(segments: DataFrame, profile: DataFrame, sessions: DataFrame, para
             {
                 "_hours": _weighted(F.col("purchases_by_hour"), F.col("session_hours"), HOURS, pw, sw),
                 "_days": _weighted(F.col("purchases_by_day_of_week"), F.col("session_days"), DAYS, pw, sw),
+                "_bought_hours": _weighted(
+                    F.col("purchases_by_hour"), F.lit(None).cast("array<long>"), HOURS, 1.0, 0.0
+                ),
+                "_bought_days": _weighted(
+                    F.col("purchases_by_day_of_week"), F.lit(None).cast("array<long>"), DAYS, 1.0, 0.0
+                ),
                 "evidence": F.col("purchases") * pw + F.col("sessions") * sw,
             }
         )
@@ -122,42 +134,81 @@ def transform(segments: DataFrame, profile: DataFrame, sessions: DataFrame, para
 
     # The typical hour and day of a segment and of everyone: the same rule on summed evidence.
     def typical(group: list[str], prefix: str) -> DataFrame:
-        sums = joined.groupBy(*group).agg(*_sum_arrays("_hours", HOURS), *_sum_arrays("_days", DAYS))
+        cols = {"_hours": HOURS, "_days": DAYS, "_bought_hours": HOURS, "_bought_days": DAYS}
+        sums = joined.groupBy(*group).agg(*[c for name, n in cols.items() for c in _sum_arrays(name, n)])
         arrays = sums.select(
             *group,
-            F.array(*[F.col(f"__hours_{i}").cast("double") for i in range(HOURS)]).alias("_h"),
-            F.array(*[F.col(f"__days_{i}").cast("double") for i in range(DAYS)]).alias("_d"),
-        ).withColumn("_s", smooth(F.col("_h"), width))
+            *[
+                F.array(*[F.col(f"_{name}_{i}").cast("double") for i in range(n)]).alias(name)
+                for name, n in cols.items()
+            ],
+        ).withColumn("_s", smooth(F.col("_hours"), width))
+
+        def shares(bought: str, mixed: str) -> Column:
+            # The prior: where the group's purchases fall (the thing to predict), else its evidence.
+            return F.when(F.array_max(bought) > 0, _shares(F.col(bought))).when(
+                F.array_max(mixed) > 0, _shares(F.col(mixed))
+            )
+
         return arrays.select(
             *group,
-            F.when(F.array_max("_h") > 0, best_hour(F.col("_h"), F.col("_s"))).alias(f"{prefix}_hour"),
-            F.when(F.array_max("_d") > 0, argmax(F.col("_d")) + 1).alias(f"{prefix}_day"),
+            F.when(F.array_max("_hours") > 0, best_hour(F.col("_hours"), F.col("_s"))).alias(f"{prefix}_hour"),
+            F.when(F.array_max("_days") > 0, argmax(F.col("_days")) + 1).alias(f"{prefix}_day"),
+            shares("_bought_hours", "_hours").alias(f"{prefix}_hours"),
+            shares("_bought_days", "_days").alias(f"{prefix}_days"),
         )
 
     by_segment = typical(["as_of_date", "segment"], "_segment")
     overall = typical(["as_of_date"], "_global")
     personal = F.col("evidence") >= float(params["min_evidence"])
     has_segment = F.col("_segment_hour").isNotNull()
+    prior = float(params["prior_strength"])
     out = (
         joined.join(by_segment, ["as_of_date", "segment"], "left")
         .join(overall, "as_of_date", "left")
-        .withColumn("_smoothed", smooth(F.col("_hours"), width))
+        .withColumns(
+            {
+                # A person's evidence plus prior_strength pseudo-observations spread like their
+                # segment's (else everyone's): a few purchases nudge the typical hour, many replace it.
+                "_post_h": _plus(F.col("_hours"), F.coalesce("_segment_hours", "_global_hours"), prior, HOURS),
+                "_post_d": _plus(F.col("_days"), F.coalesce("_segment_days", "_global_days"), prior, DAYS),
+            }
+        )
+        .withColumn("_smoothed", smooth(F.col("_post_h"), width))
         .withColumns(
             {
                 "source": F.when(personal, "personal").when(has_segment, "segment").otherwise("global"),
-                "best_local_hour": F.when(personal, best_hour(F.col("_hours"), F.col("_smoothed")))
+                "best_local_hour": F.when(personal, best_hour(F.col("_post_h"), F.col("_smoothed")))
                 .when(has_segment, F.col("_segment_hour"))
                 .otherwise(F.coalesce(F.col("_global_hour"), F.lit(0))),
-                "best_day_of_week": F.when(personal, argmax(F.col("_days")) + 1)
+                "best_day_of_week": F.when(personal, argmax(F.col("_post_d")) + 1)
                 .when(F.col("_segment_day").isNotNull(), F.col("_segment_day"))
                 .otherwise(F.coalesce(F.col("_global_day"), F.lit(1))),
-                "hour_share": F.when(
-                    personal, F.array_max(F.col("_smoothed")) / F.aggregate("_hours", F.lit(0.0), lambda a, x: a + x)
-                ),
             }
         )
+        .withColumn("hour_share", F.when(personal, _share_near(F.col("_hours"), F.col("best_local_hour"), width)))
     )
     return conform(out, TABLE)
+
+
+def _shares(values: Column) -> Column:
+    """An array divided by its sum (callers guard against an all-zero array)."""
+    total = F.aggregate(values, F.lit(0.0), lambda a, x: a + x)
+    return F.transform(values, lambda x: x / total)
+
+
+def _plus(evidence: Column, shares: Column, weight: float, n: int) -> Column:
+    """``evidence + weight × shares`` element-wise; null ``shares`` (no prior at all) add nothing."""
+    return F.transform(
+        F.sequence(F.lit(0), F.lit(n - 1)),
+        lambda i: F.element_at(evidence, i + 1) + F.lit(weight) * F.coalesce(F.element_at(shares, i + 1), F.lit(0.0)),
+    )
+
+
+def _share_near(hours: Column, hour: Column, width: int) -> Column:
+    """The share of a person's own hour evidence within ±``width`` hours of ``hour`` (round the clock)."""
+    near = sum((F.element_at(hours, F.pmod(hour + d, F.lit(HOURS)) + 1) for d in range(-width, width + 1)), F.lit(0.0))
+    return near / F.aggregate(hours, F.lit(0.0), lambda a, x: a + x)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,13 +12,10 @@ Rules (conf ``gold.recommendations``, docs/customers.md):
   products); a pair's weight in a basket is the smaller decay of its two products. score =
   (co_view_weight × co_views + co_purchase_weight × co_purchases) / sqrt(n_a × n_b), where n_x is
   the same weighted sum over the baskets holding x alone (a decayed cosine). Top ``top_similar``.
-* A customer's candidates: Σ over their history products p of h(p) × score(p, c), where h(p) is p's
-  decayed ``interaction_weights`` sum; plus ``self_weight`` × h(c) for products they viewed or
-  carted themselves. Products they bought in the window are never recommended. Top ``top_n``,
-  source ``similar``.
-* Places left: the most popular products (decayed interaction weights of everyone, last
-  ``popularity_days``) of the customer's ``favourite_categories`` (the top categories of their
-  history weight), source ``category_popular``; then the most popular overall, ``global_popular``.
+* A customer's candidates and score: :func:`recommend`, a ``blend`` of their own history through
+  similar products, the popular products of their favourite categories and the popular products
+  of the shop (decayed interaction weights of everyone over the last ``popularity_days``). Products
+  they bought in the window are never recommended. Top ``top_n``.
 """
 
 from __future__ import annotations
@@ -188,11 +185,6 @@ def popularity(rows: DataFrame, cutoff: datetime, params: Mapping[str, Any]) -> 
     )
 
 
-def _top(candidates: DataFrame, n: int, order: list[Column]) -> DataFrame:
-    ranked = candidates.withColumn("_r", F.row_number().over(Window.partitionBy("user_id").orderBy(*order)))
-    return ranked.where(F.col("_r") <= n).drop("_r")
-
-
 def recommend(
     rows: DataFrame,
     similar: DataFrame,
@@ -203,79 +195,98 @@ def recommend(
     """``user_id, rank, product_id, score, source`` for every user of ``users`` (pure).
 
     ``rows``: :func:`interactions`; ``similar``: :func:`similar_products` of the same cut-off.
+    Each candidate's score is the ``blend``-weighted sum of three estimates of how likely the
+    customer is to want it, each in [0, 1]; ``source`` names the largest term:
+
+    * ``similar``: (self_weight × h(c) + Σ_p h(p) × similarity(p, c)) / Σ_p h(p) over the
+      customer's history products p (h: decayed interaction weights);
+    * ``category_popular``: the customer's share of history weight in c's category × c's share of
+      its category's popularity (their top ``favourite_categories`` categories only);
+    * ``global_popular``: c's share of all popularity.
+
+    Products bought in the window are never recommended.
     """
     n = int(params["top_n"])
+    blend = {k: float(v) for k, v in dict(params["blend"]).items()}
     window = in_window(rows, cutoff, int(params["history_days"]), float(params["half_life_days"]))
-    mine = window.where(F.col("user_id").isNotNull()).join(users.select("user_id").distinct(), "user_id", "left_semi")
+    everyone_ = users.select("user_id").distinct()
+    mine = window.where(F.col("user_id").isNotNull()).join(everyone_, "user_id", "left_semi")
     history = mine.groupBy("user_id", "product_id").agg(
         stable_sum(F.col("w") * _kind_weight(params)).alias("h"),
         F.max("top_category").alias("top_category"),
         F.bool_or(F.col("kind") == PURCHASE).alias("_bought"),
     )
     bought = history.where("_bought").select("user_id", "product_id")
+    totals = history.groupBy("user_id").agg(stable_sum(F.col("h")).alias("_H")).where(F.col("_H") > 0)
     by_similarity = history.join(
         similar.select("product_id", "similar_product_id", F.col("score").alias("_s")), "product_id"
-    ).select("user_id", F.col("similar_product_id").alias("product_id"), (F.col("h") * F.col("_s")).alias("score"))
+    ).select("user_id", F.col("similar_product_id").alias("product_id"), (F.col("h") * F.col("_s")).alias("s"))
     itself = history.where(~F.col("_bought")).select(
-        "user_id", "product_id", (F.col("h") * float(params["self_weight"])).alias("score")
+        "user_id", "product_id", (F.col("h") * float(params["self_weight"])).alias("s")
     )
     personal = (
         by_similarity.unionByName(itself)
         .groupBy("user_id", "product_id")
-        .agg(stable_sum(F.col("score")).alias("score"))
-        .where(F.col("score") > 0)
-        .join(bought, ["user_id", "product_id"], "left_anti")
+        .agg(stable_sum(F.col("s")).alias("s"))
+        .join(totals, "user_id")
+        .select("user_id", "product_id", (F.col("s") / F.col("_H")).alias("s"), F.lit("similar").alias("source"))
     )
-    chosen = _top(personal, n, [F.col("score").desc(), F.col("product_id")]).withColumn("source", F.lit("similar"))
 
     pool = int(params["fallback_pool"])
-    popular = popularity(rows, cutoff, params)
-    by_category = popular.withColumn(
-        "_r", F.row_number().over(Window.partitionBy("top_category").orderBy(F.col("popularity").desc(), "product_id"))
-    ).where(F.col("_r") <= pool)
+    popular = popularity(rows, cutoff, params).where(F.col("popularity") > 0)
+    in_category = Window.partitionBy("top_category")
+    by_category = (
+        popular.withColumn("_p", F.col("popularity") / F.sum("popularity").over(in_category))
+        .withColumn("_r", F.row_number().over(in_category.orderBy(F.col("popularity").desc(), "product_id")))
+        .where(F.col("_r") <= pool)
+    )
     favourites = (
         history.where(F.col("top_category").isNotNull())
         .groupBy("user_id", "top_category")
         .agg(stable_sum(F.col("h")).alias("_c"))
+        .join(totals, "user_id")
         .withColumn(
             "_fr",
             F.row_number().over(Window.partitionBy("user_id").orderBy(F.col("_c").desc(), F.col("top_category"))),
         )
         .where(F.col("_fr") <= int(params["favourite_categories"]))
     )
-    # Only customers with places left get fallback candidates (pool × favourites rows each).
-    full = chosen.groupBy("user_id").count().where(F.col("count") >= n).select("user_id")
-    needy = users.select("user_id").distinct().join(full, "user_id", "left_anti")
-    taken = chosen.select("user_id", "product_id").unionByName(bought)
-    category = (
-        favourites.join(needy, "user_id", "left_semi")
-        .join(by_category, "top_category")
-        .select("user_id", "product_id", F.col("popularity").alias("score"))
-        .join(taken, ["user_id", "product_id"], "left_anti")
+    category = favourites.join(by_category, "top_category").select(
+        "user_id",
+        "product_id",
+        (F.col("_c") / F.col("_H") * F.col("_p")).alias("s"),
+        F.lit("category_popular").alias("source"),
     )
-    global_top = popular.orderBy(F.col("popularity").desc(), "product_id").limit(pool)
-    everyone = needy.crossJoin(F.broadcast(global_top.select("product_id", F.col("popularity").alias("score"))))
-    out = (
-        chosen.withColumn("_tier", F.lit(0))
-        .unionByName(category.withColumn("source", F.lit("category_popular")).withColumn("_tier", F.lit(1)))
-        .unionByName(
-            everyone.join(taken, ["user_id", "product_id"], "left_anti")
-            .withColumn("source", F.lit("global_popular"))
-            .withColumn("_tier", F.lit(2))
-        )
+    total = popular.agg(F.sum("popularity").alias("_t"))
+    global_top = (
+        popular.orderBy(F.col("popularity").desc(), "product_id")
+        .limit(pool)
+        .crossJoin(total)
+        .select("product_id", (F.col("popularity") / F.col("_t")).alias("s"), F.lit("global_popular").alias("source"))
     )
-    # A product may come from several tiers: the first tier wins, then the best score.
-    best = _top_per_product(out)
-    ranked = best.withColumn(
+    overall = everyone_.crossJoin(F.broadcast(global_top))
+
+    weight: Any = F
+    for source, value in blend.items():
+        weight = weight.when(F.col("source") == source, F.lit(value))
+    terms = (
+        personal.unionByName(category)
+        .unionByName(overall)
+        .withColumn("s", F.col("s") * weight.otherwise(F.lit(0.0)))
+        .where(F.col("s") > 0)
+        .join(bought, ["user_id", "product_id"], "left_anti")
+    )
+    # A candidate's score sums its terms; its source is the largest term (ties: the listed order).
+    order = F.when(F.col("source") == "similar", 0).when(F.col("source") == "category_popular", 1).otherwise(2)
+    scored = terms.groupBy("user_id", "product_id").agg(
+        F.round(F.sum("s"), DIGITS).alias("score"),
+        F.max_by("source", F.struct(F.col("s"), -order)).alias("source"),
+    )
+    ranked = scored.withColumn(
         "rank",
-        F.row_number().over(Window.partitionBy("user_id").orderBy("_tier", F.col("score").desc(), F.col("product_id"))),
+        F.row_number().over(Window.partitionBy("user_id").orderBy(F.col("score").desc(), F.col("product_id"))),
     )
     return ranked.where(F.col("rank") <= n).select("user_id", "rank", "product_id", "score", "source")
-
-
-def _top_per_product(candidates: DataFrame) -> DataFrame:
-    first = Window.partitionBy("user_id", "product_id").orderBy("_tier", F.col("score").desc())
-    return candidates.withColumn("_p", F.row_number().over(first)).where(F.col("_p") == 1).drop("_p")
 
 
 def global_popular(rows: DataFrame, users: DataFrame, cutoff: datetime, params: Mapping[str, Any]) -> DataFrame:

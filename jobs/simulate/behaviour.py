@@ -335,7 +335,7 @@ class Visit:
     def search(self, cat: Category | None = None) -> Product | None:
         draw = self.draw
         w = self.w
-        cat = cat or w.cat.pick_category(draw)
+        cat = cat or self.pick_category()
         r = draw.u()
         if r < w.zero_share:
             query = draw.pick(ZERO_RESULT_QUERIES)
@@ -389,20 +389,28 @@ class Visit:
         self.product(p)
         return p
 
+    def pick_category(self) -> Category:
+        """A category by the shopper's taste (one draw), kept away from the device's last cart for an hour."""
+        cats = self.w.cat.categories
+        cat = self.w.cat.category_for(self.draw, self.user.taste)
+        if self.t < self.dev.shun_until_ms:
+            while cat.index in self.dev.shun:
+                cat = cats[(cat.index + 1) % len(cats)]
+        return cat
+
     def browse(self, steps: int) -> None:
         draw = self.draw
-        cat_pick = self.w.cat.pick_category
         for _ in range(steps):
             r = draw.u()
             if r < 0.34:
-                self.category_list(cat_pick(draw))
+                self.category_list(self.pick_category())
             elif r < 0.64:
                 self.search()
             elif r < 0.88:
                 # A recommendation: usually the same category as the last product seen.
                 last = self.viewed[-1] if self.viewed else None
                 same = last is not None and draw.u() < 0.6
-                cat = self.w.cat.categories[last.cat] if same and last is not None else cat_pick(draw)
+                cat = self.w.cat.categories[last.cat] if same and last is not None else self.pick_category()
                 self.t += draw.randint(500, 3000)
                 self.product(cat.pick(draw))
             elif r < 0.95:
@@ -634,6 +642,8 @@ class Visit:
                 self.t += draw.randint(1_000, 4_000)
                 self.product(q)
                 self.add(cart, q, 1)
+        self.dev.shun = frozenset(item[0].cat for item in cart.items)
+        self.dev.shun_until_ms = self.t + 3_600_000
         self.run_fate(cart)
 
     def run_fate(self, cart: Cart) -> None:
@@ -808,9 +818,9 @@ def run_visit(
     elif landing == "promo":
         v.promo()
     elif landing == "category":
-        v.category_list(w.cat.pick_category(draw))
+        v.category_list(v.pick_category())
     elif landing == "product":
-        v.product(w.cat.product(draw))
+        v.product(w.cat.product(draw, v.pick_category()))
     if explicit:
         v.login()
     if recover is not None:

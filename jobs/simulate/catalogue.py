@@ -53,6 +53,7 @@ class Category:
     products: list[Product]
     pick: Weighted  # popularity-weighted product choice
     terms: list[str]
+    popularity: float  # weight of the category in the shop's traffic
 
 
 def _round_price(p: float) -> int:
@@ -117,12 +118,17 @@ class Catalogue:
                     prods,
                     Weighted(prods, ranks.tolist()),
                     terms,
+                    popularity,
                 )
             )
             self.products.extend(prods)
             weights.append(popularity)
         self.pick_category = Weighted(self.categories, weights)
         self.cheap = [p for p in self.products if p.price <= 60_000]
+
+    def category_for(self, draw: Draw, taste: Weighted | None) -> Category:
+        """A category by the shopper's ``taste`` (category indexes), or by popularity without one."""
+        return self.pick_category(draw) if taste is None else self.categories[taste(draw)]
 
     def product(self, draw: Draw, category: Category | None = None) -> Product:
         cat = category if category is not None else self.pick_category(draw)

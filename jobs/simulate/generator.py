@@ -129,7 +129,7 @@ def _run_users(
     sim = plan.sim
     orders = OrderBook(draw, col, sim, plan.end_ms, reviewer)
     world = behaviour.World(draw, cat, col, orders, sim, plan.start_ms, plan.end_ms, plan.sale_campaigns)
-    users = make_users(lo, hi, draw, sim)
+    users = make_users(lo, hi, draw, sim, plan.seed, [c.popularity for c in cat.categories])
     rates = {tz: np.asarray(r) for tz, r in plan.rates.items()}
     starts = behaviour.schedule(users, draw.rng, rates, plan.start_ms)
     cm_share = share(sim, "cross_midnight_visit_share")
@@ -146,7 +146,7 @@ def _run_users(
     if reviewer is not None:
         reviewer.write(world.sessions, {d.anonymous_id: d for u in users for d in u.devices})
         tables["reviews"] = reviewer.truth
-    tables["users"] = user_columns(users)
+    tables["users"] = user_columns(users, [c.path for c in cat.categories])
     tables["sessions"] = world.sessions
     tables["carts"] = _cart_columns(world.carts)
     tables["orders"] = orders.truth
@@ -239,6 +239,7 @@ def _users_table(u: dict[str, list[Any]]) -> pa.Table:
             "activity": pa.array(u["activity"], pa.float64()),
             "customer_type": pa.array(u["customer_type"], pa.string()),
             "devices": pa.array(u["devices"], pa.int32()),
+            "favourite_categories": pa.array(u["favourite_categories"], pa.list_(pa.string())),
         }
     )
 

@@ -4,10 +4,13 @@ an analytics-consent flag and (for a configured share) a skewed clock."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.simulate.rand import Draw, Weighted
+import numpy as np
+
+from jobs.simulate.rand import STREAM_TASTE, Draw, Weighted, generator
 from jobs.simulate.reference import (
     CONSUMER_IP6_PREFIXES,
     CONSUMER_IP_PREFIXES,
@@ -42,6 +45,10 @@ class Device:
     # Simulation state across visits.
     last_end_ms: int = -(10**15)
     to_recover: list[Any] = field(default_factory=list, repr=False)
+    # Categories of the device's last cart and until when later visits keep away from them: three
+    # views of one cart's category within the hour are the planted "browsing alternatives" signal.
+    shun: frozenset[int] = frozenset()
+    shun_until_ms: int = -(10**15)
 
     def __post_init__(self) -> None:
         self.base = {"user_agent": self.user_agent, "ip": self.ip}
@@ -63,6 +70,10 @@ class User:
     activity: float
     devices: list[Device] = field(default_factory=list)
     device_pick: Weighted | None = None
+    # Taste: the categories this shopper favours (indexes into the catalogue's categories) and the
+    # weighted choice of a category for their browsing and searching (see :func:`taste`).
+    favourites: tuple[int, ...] = ()
+    taste: Weighted | None = None
 
 
 def activity_tier(activity: float) -> str:
@@ -70,8 +81,11 @@ def activity_tier(activity: float) -> str:
     return next(name for name, upper in ACTIVITY_TIERS if activity < upper)
 
 
-def user_columns(users: list[User]) -> dict[str, list[Any]]:
-    """The users truth: one row per shopper with the traits the simulation drew (no landing effect)."""
+def user_columns(users: list[User], paths: Sequence[str] = ()) -> dict[str, list[Any]]:
+    """The users truth: one row per shopper with the traits the simulation drew (no landing effect).
+
+    ``paths``: the catalogue's category paths, naming each shopper's favourite categories.
+    """
     return {
         "user_id": [u.user_id for u in users],
         "region": [u.region for u in users],
@@ -79,7 +93,37 @@ def user_columns(users: list[User]) -> dict[str, list[Any]]:
         "activity": [u.activity for u in users],
         "customer_type": [activity_tier(u.activity) for u in users],
         "devices": [len(u.devices) for u in users],
+        "favourite_categories": [[paths[i] for i in u.favourites] for u in users],
     }
+
+
+def taste(
+    seed: int, lo: int, hi: int, popularity: Sequence[float], sim: dict[str, Any]
+) -> list[tuple[tuple[int, ...], Weighted | None]]:
+    """Favourite categories and category choice of users ``lo..hi-1`` (conf ``simulator.taste``).
+
+    Each shopper favours ``favourite_categories`` distinct categories, drawn by the catalogue's
+    category ``popularity``; ``favourite_share`` of their category choices go to those (equally),
+    the rest follow the catalogue's popularity. Drawn from the shard's own stream, so the other
+    draws of the run do not move; a choice costs one uniform draw, as the catalogue's does.
+    """
+    conf = sim.get("taste") or {}
+    k, fav_share = int(conf.get("favourite_categories", 0)), float(conf.get("favourite_share", 0.0))
+    if k <= 0 or fav_share <= 0.0:
+        return [((), None)] * (hi - lo)
+    if not 0.0 < fav_share <= 1.0 or k >= len(popularity):
+        raise ValueError(
+            f"simulator.taste: favourite_share must be in (0, 1] and favourite_categories below {len(popularity)}"
+        )
+    rng = generator(seed, STREAM_TASTE, lo)
+    p = np.asarray(popularity, dtype=float) / float(sum(popularity))
+    out: list[tuple[tuple[int, ...], Weighted | None]] = []
+    for _ in range(lo, hi):
+        favs = tuple(int(i) for i in rng.choice(len(p), size=k, replace=False, p=p))
+        weights = p * (1.0 - fav_share)
+        weights[list(favs)] += fav_share / k
+        out.append((favs, Weighted(range(len(p)), weights.tolist())))
+    return out
 
 
 def consumer_ip(draw: Draw) -> str:
@@ -89,8 +133,12 @@ def consumer_ip(draw: Draw) -> str:
     return f"{draw.pick(CONSUMER_IP_PREFIXES)}.{draw.randint(0, 255)}.{draw.randint(1, 254)}"
 
 
-def make_users(lo: int, hi: int, draw: Draw, sim: dict[str, Any]) -> list[User]:
-    """Users ``lo..hi-1`` (global indexes) with their devices."""
+def make_users(
+    lo: int, hi: int, draw: Draw, sim: dict[str, Any], seed: int = 0, popularity: Sequence[float] = ()
+) -> list[User]:
+    """Users ``lo..hi-1`` (global indexes) with their devices, and their taste when the catalogue's
+    category ``popularity`` is given (:func:`taste`)."""
+    tastes = taste(seed, lo, hi, popularity, sim) if popularity else [((), None)] * (hi - lo)
     dmin, dmax = sim["devices_per_user"]
     skew_share = float(sim["clock_skew_device_share"])
     skew_max_ms = int(float(sim["clock_skew_max_minutes"]) * 60_000)
@@ -135,5 +183,6 @@ def make_users(lo: int, hi: int, draw: Draw, sim: dict[str, Any]) -> list[User]:
             user.devices.append(dev)
         # The first device is the shopper's main one.
         user.device_pick = Weighted(range(len(user.devices)), [1.0, 0.45, 0.2][: len(user.devices)])
+        user.favourites, user.taste = tastes[idx - lo]
         users.append(user)
     return users

@@ -18,9 +18,10 @@ import numpy as np
 T = TypeVar("T")
 _BLOCK = 8192
 # Stream keys: the catalogue, each shard of users (plus its index), each day of bots (plus its index),
-# each shard's reviews (plus the shard's index) and the products planted with bad reviews. Reviews
-# draw only from their own streams, so turning them on or off leaves every other draw as it was.
-STREAM_CATALOGUE, STREAM_USERS, STREAM_BOTS, STREAM_REVIEWS, STREAM_REVIEW_PRODUCTS = 0, 1, 2, 3, 4
+# each shard's reviews (plus the shard's index), the products planted with bad reviews and each
+# shopper's favourite categories (plus the user's index). Reviews and tastes draw only from their
+# own streams, so turning them on or off leaves every other draw as it was.
+STREAM_CATALOGUE, STREAM_USERS, STREAM_BOTS, STREAM_REVIEWS, STREAM_REVIEW_PRODUCTS, STREAM_TASTE = 0, 1, 2, 3, 4, 5
 
 
 def generator(seed: int, *key: int) -> np.random.Generator:

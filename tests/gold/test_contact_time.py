@@ -10,7 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 from jobs.gold.contact_time import backtest, session_counts, transform
 
 A = date(2026, 11, 16)
-PARAMS = {"purchase_weight": 3.0, "session_weight": 1.0, "smooth_hours": 1, "min_evidence": 2.0}
+PARAMS = {"purchase_weight": 3.0, "session_weight": 1.0, "smooth_hours": 1, "min_evidence": 2.0, "prior_strength": 0.0}
 
 
 def hours(**at: int) -> list[int]:
@@ -95,3 +95,38 @@ def test_backtest_counts_hits_within_two_hours_round_the_clock(spark: SparkSessi
             "segment": {"purchases": 1, "hits": 0, "baseline_hits": 1},
         },
     }
+
+
+def test_personal_evidence_is_shrunk_toward_the_segment(spark: SparkSession) -> None:
+    segments = spark.createDataFrame(
+        [("u1", A, "loyal"), ("u2", A, "loyal")], "user_id string, as_of_date date, segment string"
+    )
+    # u1: ten purchases at 20:xx on Fridays; u2: one at 09:xx on a Monday.
+    profile = spark.createDataFrame(
+        [
+            ("u1", A, 10, hours(h20=10), [0, 0, 0, 0, 10, 0, 0]),
+            ("u2", A, 1, hours(h9=1), [1, 0, 0, 0, 0, 0, 0]),
+        ],
+        "user_id string, as_of_date date, purchases long, purchases_by_hour array<long>, "
+        "purchases_by_day_of_week array<long>",
+    )
+    counts = session_counts(
+        spark.createDataFrame([], "user_id string, session_start timestamp, local_start timestamp_ntz, "
+                                  "consent_analytics boolean"),
+        spark.createDataFrame([(A,)], "as_of_date date"),
+        28,
+    )  # fmt: skip
+    keep = ["user_id", "best_local_hour", "best_day_of_week", "source", "hour_share"]
+
+    def run(prior: float) -> list[tuple]:
+        out = transform(segments, profile, counts, {**PARAMS, "prior_strength": prior})
+        return sorted(tuple(r) for r in out.select(keep).collect())
+
+    # Without a prior u2's single purchase decides: 09 h, Monday.
+    assert run(0.0) == [("u1", 20, 5, "personal", 1.0), ("u2", 9, 1, "personal", 1.0)]
+    # Segment loyal: 30 of 33 hour evidence at 20 h, 3 at 09 h. With 10 pseudo-observations u2 scores
+    # 3 + 10 × 3/33 at 09 h against 10 × 30/33 at 20 h (and the neighbours of 20 h add nothing):
+    # 20 h; Friday likewise. hour_share is u2's own evidence near 20 h: none.
+    assert run(10.0) == [("u1", 20, 5, "personal", 1.0), ("u2", 20, 5, "personal", 0.0)]
+    # With 2 pseudo-observations u2's own purchase still wins: 3.18 at 09 h against 1.82 at 20 h.
+    assert run(2.0) == [("u1", 20, 5, "personal", 1.0), ("u2", 9, 1, "personal", 1.0)]

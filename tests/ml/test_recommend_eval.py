@@ -30,6 +30,7 @@ PARAMS = {
     "popularity_days": 14,
     "favourite_categories": 1,
     "fallback_pool": 100,
+    "blend": {"similar": 1.0, "category_popular": 1.0, "global_popular": 1.0},
 }
 
 
@@ -75,19 +76,25 @@ def test_similarity_ranking_exclusions_and_fallbacks(spark: SparkSession) -> Non
 
     users = spark.createDataFrame([("u1",), ("u2",), ("u3",)], "user_id string")
     got = recommend(rows, similar, users, CUTOFF, PARAMS)
-    # u1: history A (view 1 + purchase 5 = 6), B (view 1); A is bought, never recommended.
-    #   B = 6 × AB + itself 1; C = 6 × AC + 1 × BC. Favourite category x has only A and B left:
-    #   the last place goes to global popularity (A 7, B 2, C 2, D 1): D.
-    # u2: A, B, C viewed once each: A = AB + AC + 1, B = AB + BC + 1, C = AC + BC + 1, D = CD.
-    # u3: no history before the cut-off: global popularity, ties by product id.
+    # Popularity (14 days): A 1 + 1 + 5 = 7, B 2, C 2, D 1 of 12; category x (A, B) holds 9, y 3.
+    # u1: history A (view 1 + purchase 5 = 6), B (view 1), 7 in all; A is bought, never recommended.
+    #   similar: B = (6 × AB + itself 1) / 7, C = (6 × AC + 1 × BC) / 7; category x has all of u1's
+    #   weight: B + 2/9; global: B, C + 2/12, D + 1/12.
+    # u2: A, B, C viewed once each (3 in all): A = (AB + AC + 1) / 3, B = (AB + BC + 1) / 3,
+    #   C = (AC + BC + 1) / 3, D = CD / 3; category x holds 2/3 of it: A + 2/3 × 7/9, B + 2/3 × 2/9;
+    #   global: A + 7/12, B and C + 2/12, D + 1/12. Each source is the largest of its terms.
+    # u3: no history before the cut-off: global popularity only, ties by product id.
     expected = spark.createDataFrame(
         [
-            ("u1", 1, "B", 6 * ab + 1, "similar"), ("u1", 2, "C", 6 * ac + bc, "similar"),
-            ("u1", 3, "D", 1.0, "global_popular"),
-            ("u2", 1, "B", ab + bc + 1, "similar"), ("u2", 2, "A", ab + ac + 1, "similar"),
-            ("u2", 3, "C", ac + bc + 1, "similar"), ("u2", 4, "D", cd, "similar"),
-            ("u3", 1, "A", 7.0, "global_popular"), ("u3", 2, "B", 2.0, "global_popular"),
-            ("u3", 3, "C", 2.0, "global_popular"), ("u3", 4, "D", 1.0, "global_popular"),
+            ("u1", 1, "B", (6 * ab + 1) / 7 + 2 / 9 + 2 / 12, "similar"),
+            ("u1", 2, "C", (6 * ac + bc) / 7 + 2 / 12, "similar"),
+            ("u1", 3, "D", 1 / 12, "global_popular"),
+            ("u2", 1, "A", (ab + ac + 1) / 3 + 2 / 3 * 7 / 9 + 7 / 12, "similar"),
+            ("u2", 2, "B", (ab + bc + 1) / 3 + 2 / 3 * 2 / 9 + 2 / 12, "similar"),
+            ("u2", 3, "C", (ac + bc + 1) / 3 + 2 / 12, "similar"),
+            ("u2", 4, "D", cd / 3 + 1 / 12, "similar"),
+            ("u3", 1, "A", 7 / 12, "global_popular"), ("u3", 2, "B", 2 / 12, "global_popular"),
+            ("u3", 3, "C", 2 / 12, "global_popular"), ("u3", 4, "D", 1 / 12, "global_popular"),
         ],
         "user_id string, rank int, product_id string, score double, source string",
     )  # fmt: skip
@@ -126,6 +133,10 @@ def test_model_beats_popularity_on_held_out_simulated_day(spark: SparkSession, s
     assert model["hits"] > baseline["hits"]
     assert model["recall"] >= (1 + got["min_lift"]) * baseline["recall"], got
     assert model["ndcg"] > baseline["ndcg"], got
-    # Adds to cart are not asserted: a simulated cart always holds a product first viewed in the
-    # same visit, and simulated shoppers have no taste that carries from one visit to the next, so
-    # nothing before the cut-off predicts them (docs/customers.md; bench/RESULTS.md has the figures).
+    # Adds to cart: 35 customers and a handful of hits here, too few for a 30 % margin to mean
+    # anything (one hit is 33 %); the model must not lose to popularity. The bench scores the
+    # target on three held-out days of 3,000 shoppers (bench/results/customers.md).
+    carts, base_carts = got["add_to_cart"]["model"], got["add_to_cart"]["baseline"]
+    assert carts["users"] == base_carts["users"] > 0
+    assert carts["recall"] >= base_carts["recall"], got
+    assert carts["ndcg"] >= base_carts["ndcg"], got

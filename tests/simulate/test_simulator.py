@@ -621,7 +621,7 @@ def test_sale_day_multiplier(tmp_path: Path) -> None:
     ratio = per_day["2026-11-11"] / per_day["2026-11-10"]
     assert 6 <= ratio <= 10
     # The run is deterministic: these counts move only when the behaviour model changes.
-    assert (per_day["2026-11-10"], per_day["2026-11-11"]) == (414, 3345)
+    assert (per_day["2026-11-10"], per_day["2026-11-11"]) == (413, 3348)
     # Flash sale: the first local hour of 11.11 is among its busiest.
     sessions = pq.read_table(tmp_path / "truth" / "sessions.parquet").to_pylist()
     offsets = {"Asia/Jakarta": 7, "Asia/Makassar": 8, "Asia/Jayapura": 9}
@@ -663,3 +663,28 @@ def test_behaviour_comes_from_conf(tmp_path: Path) -> None:
     bad = load_settings("ci", environ={}, overrides={"simulator": {"abandonment_causes": {"gremlins": 1}}})
     with pytest.raises(ValueError, match="gremlins"):
         generate(tmp_path / "b", START, 1, 20, SEED, settings=bad, progress=False, workers=1)
+
+
+def test_shoppers_favour_their_categories(
+    run: tuple[Path, dict[str, Any]], good_events: list[tuple[str, dict]]
+) -> None:
+    """Category lists a logged-in shopper opens fall in their favourite categories (truth) as often as
+    ``simulator.taste`` says: favourite_share plus the rest's chance of landing there by popularity."""
+    from jobs.simulate.reference import CATEGORIES
+
+    taste = load_settings()["simulator"]["taste"]
+    users = pq.read_table(run[0] / "truth" / "users.parquet").to_pylist()
+    favourites = {u["user_id"]: set(u["favourite_categories"]) for u in users}
+    assert {len(f) for f in favourites.values()} == {taste["favourite_categories"]}
+    total = sum(c[6] for c in CATEGORIES)
+    popularity = {c[0]: c[6] / total for c in CATEGORIES}
+    hits = expected = n = 0.0
+    for _, d in good_events:
+        if d["event_type"] != "product_list_view" or not d.get("user_id"):
+            continue
+        mine = favourites[d["user_id"]]
+        hits += d["list_name"].removeprefix("kategori: ") in mine
+        expected += taste["favourite_share"] + (1 - taste["favourite_share"]) * sum(popularity[c] for c in mine)
+        n += 1
+    assert n > 500
+    assert hits / n == pytest.approx(expected / n, abs=0.04)
