@@ -74,6 +74,7 @@ GOLD_ABANDONMENT = ("gold.cart_abandonment", "gold.abandonment_reasons_daily")
 GOLD_SENTIMENT = ("gold.product_sentiment_daily",)
 GOLD_RECOMMENDATIONS = ("gold.similar_products", "gold.user_recommendations")
 GOLD_COHORTS = ("gold.cohort_retention_weekly",)
+GOLD_THREATS = ("gold.threat_actors",)
 PURCHASE_TIME = ("gold.purchase_time_profile",)
 FEATURES = ("features.user_daily",)
 CART_RISK = ("gold.cart_risk",)
@@ -96,6 +97,7 @@ PUBLISHED = (
     *GOLD_SENTIMENT,
     *GOLD_RECOMMENDATIONS,
     *GOLD_COHORTS,
+    *GOLD_THREATS,
     *PURCHASE_TIME,
     *FEATURES,
     *CART_RISK,
@@ -173,6 +175,18 @@ def _daily() -> list[Job]:
             stage="gold",
         ),
         Job(
+            name="gold_threats",
+            group="daily",
+            args=("job", "gold_threats"),
+            inputs=("silver.actor_verdicts", "silver.events"),
+            outputs=GOLD_THREATS,
+            description="Silver verdicts and events → threat actors (devices and network prefixes) with kind and "
+            "confidence, and the JSON threat feed for WAFs and rate limiters.",
+            runner="jobs.gold.threats:run_threats",
+            after=("silver",),
+            stage="gold",
+        ),
+        Job(
             name="gold_purchase_time",
             group="daily",
             args=("job", "gold_purchase_time"),
@@ -235,6 +249,7 @@ def _daily() -> list[Job]:
                 "gold_sentiment",
                 "gold_recommendations",
                 "gold_cohorts",
+                "gold_threats",
                 "features",
                 "gold_customers",
                 "gold_cart_risk",
