@@ -32,6 +32,7 @@ CHARTS = (
     ("search", "Search: click-through and refinement of the most searched queries"),
     ("zero_results", "Top zero-result searches"),
     ("bots", "Bot share of all events, by hour"),
+    ("threats", "Threat actors: devices judged per day by kind, and attacking networks (the threat feed's table)"),
     ("purchase_heatmap", "Orders by hour and day (time of purchase)"),
     ("segments", "Customer segments: customers in each segment, per as-of date"),
     ("segment_migration", "Segment migration: where the customers of the previous as-of date went"),
@@ -45,6 +46,7 @@ UTC_DAY_CHARTS = {
     "paths": ("gold.navigation_paths", "the session start", "sessions"),
     "search": ("gold.search_quality_daily", "the session start", "sessions"),
     "sentiment": ("gold.product_sentiment_daily", "the review", "reviews"),
+    "threats": ("gold.threat_actors", "the events", "actors"),
 }
 
 #: Charts of customers as of a date of gold.customer_segments (00:00 UTC, from the data before it),
@@ -378,6 +380,7 @@ def report_figures(wh: Warehouse, first: date, last: date, top_queries: int, clo
         "segments": segments_figure(wh, first, last),
         "segment_migration": migration_figure(wh, first, last),
         "sentiment": sentiment_figure(wh, first, last),
+        "threats": threats_figure(wh, first, last),
     }
 
 
@@ -751,6 +754,51 @@ def sentiment_figure(wh: Warehouse, first: date, last: date) -> Any:
     )
     if not present:
         _not_in_warehouse(fig, "gold.product_sentiment_daily", "gold_sentiment")
+    return fig
+
+
+def threats_figure(wh: Warehouse, first: date, last: date, min_confidence: float = 0.5) -> Any:
+    """Devices judged each UTC day, stacked by kind (hover: their bot events), and the network
+    prefixes with at least ``min_confidence`` (markers): what the threat feed would hand a WAF."""
+    import plotly.graph_objects as go
+
+    found = pd.DataFrame(columns=["seen_date", "kind", "devices", "bot_events", "networks"])
+    present = _has_table(wh, "gold", "threat_actors")
+    if present:
+        found = _frame(
+            wh,
+            "SELECT seen_date, kind, "
+            "COUNT(*) FILTER (WHERE actor_type = 'anonymous_id') AS devices, "
+            "COALESCE(SUM(bot_events) FILTER (WHERE actor_type = 'anonymous_id'), 0) AS bot_events, "
+            f"COUNT(*) FILTER (WHERE actor_type = 'ip_prefix' AND confidence >= {float(min_confidence)}) AS networks "
+            f"FROM gold.threat_actors WHERE {_between('seen_date', first, last)} GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+    found = _numbers(found, "devices", "bot_events", "networks")
+    found["seen_date"] = found["seen_date"].map(lambda d: _as_date(d).isoformat())
+    fig = go.Figure()
+    (column,) = (c for c in table("gold.threat_actors").columns if c.name == "kind")
+    kinds = [k for k in column.accepted_values or () if k in set(found["kind"])]
+    for kind in kinds:
+        rows = found[(found["kind"] == kind) & (found["devices"] > 0)]
+        if len(rows):
+            fig.add_trace(
+                go.Bar(
+                    x=rows["seen_date"], y=rows["devices"], name=kind, customdata=rows["bot_events"],
+                    hovertemplate="%{x}: %{y:,.0f} devices, %{customdata:,.0f} bot events<extra>" + kind + "</extra>",
+                )
+            )  # fmt: skip
+    networks = found.groupby("seen_date", as_index=False)["networks"].sum()
+    networks = networks[networks["networks"] > 0]
+    if len(networks):
+        fig.add_trace(
+            go.Scatter(
+                x=networks["seen_date"], y=networks["networks"], mode="markers", name="networks in the feed",
+                marker={"color": "#000000", "symbol": "diamond", "size": 11},
+            )
+        )  # fmt: skip
+    fig.update_layout(barmode="stack", xaxis_title="UTC day", yaxis_title="actors", xaxis_type="category")
+    if not present:
+        _not_in_warehouse(fig, "gold.threat_actors", "gold_threats")
     return fig
 
 

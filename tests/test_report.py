@@ -35,7 +35,7 @@ CUSTOMER_TABLES = (
     "gold.product_sentiment_daily",
     "gold.product_engagement_daily",
 )
-REPORT_TABLES = (*OLDER_TABLES, *CUSTOMER_TABLES)
+REPORT_TABLES = (*OLDER_TABLES, *CUSTOMER_TABLES, "gold.threat_actors")
 
 
 def empty_warehouse(home: Path, names: tuple[str, ...] = REPORT_TABLES) -> tuple[Settings, Warehouse]:
@@ -91,6 +91,7 @@ def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
         ("positive share", []),
         ("negative share", []),
     ]
+    assert rendered["traces"]["threats"] == []
 
 
 def test_an_older_warehouse_without_the_customer_tables(tmp_path: Path) -> None:
@@ -100,7 +101,8 @@ def test_an_older_warehouse_without_the_customer_tables(tmp_path: Path) -> None:
     out, days = build_report(conf, tmp_path / "older.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
     assert days == []
     page = out.read_text()
-    assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 4
+    assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 5
+    assert "No gold.threat_actors in this warehouse yet (built by detak job gold_threats" in page
     assert "No gold.customer_segments in this warehouse yet (built by detak job gold_customers" in page
     assert "No gold.segment_migration_weekly in this warehouse yet (built by detak job gold_customers" in page
     assert "No gold.product_sentiment_daily in this warehouse yet (built by detak job gold_sentiment" in page
@@ -348,3 +350,42 @@ def test_segment_sizes_migration_and_sentiment_by_category(tmp_path: Path) -> No
     bars, positive, negative = sentiment_figure(wh, first, last).data
     assert (list(bars.x), list(bars.y)) == (["(unknown)"], [17.0])
     assert (list(positive.y), list(negative.y)) == ([9 / 17], [7 / 17])
+
+
+#: gold.threat_actors rows (seen_date, actor_type, actor, kind, bot_events, confidence).
+THREATS = (
+    ("2026-11-11", "anonymous_id", "d1", "crawler", 10, 0.99),
+    ("2026-11-11", "anonymous_id", "d2", "crawler", 5, 0.99),
+    ("2026-11-11", "anonymous_id", "d3", "card_testing", 40, 0.9975),
+    ("2026-11-11", "ip_prefix", "36.72.1.0/24", "card_testing", 40, 0.6),
+    ("2026-11-11", "ip_prefix", "36.72.2.0/24", "crawler", 3, 0.1),  # below the feed's threshold
+    ("2026-11-12", "anonymous_id", "d4", "scraper", 300, 0.95),
+    ("2026-11-13", "anonymous_id", "d5", "headless", 7, 0.95),  # after the period
+)
+
+
+def test_threat_actors_per_day_and_kind(tmp_path: Path) -> None:
+    """Devices per day stacked by kind in the contract's order (most harmful first), with their bot
+    events, and the networks confident enough for the feed, as the page carries them in Chromium."""
+    conf, _ = empty_warehouse(tmp_path)
+    with duckdb.connect(str(conf.path("warehouse"))) as con:
+        for day, kind_of_actor, actor, kind, bot_events, confidence in THREATS:
+            con.execute(
+                "INSERT INTO gold.threat_actors (seen_date, actor_type, actor, kind, bot_events, events, confidence) "
+                "VALUES (CAST(? AS DATE), ?, ?, ?, ?, ?, ?)",
+                [day, kind_of_actor, actor, kind, bot_events, bot_events, confidence],
+            )
+    out, _ = build_report(conf, tmp_path / "threats.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
+    assert "these are the actors of the UTC days 2026-11-11 – 2026-11-12." in out.read_text()
+    rendered = render_in_chromium(out, tmp_path / "threats.png", _browser())
+    assert rendered["errors"] == []
+    assert [(t["name"], t["x"], t["y"]) for t in rendered["traces"]["threats"]] == [
+        ("card_testing", ["2026-11-11"], [1]),
+        ("scraper", ["2026-11-12"], [1]),
+        ("crawler", ["2026-11-11"], [2]),
+        ("networks in the feed", ["2026-11-11"], [1]),
+    ]
+    from jobs.report import threats_figure
+
+    bars = threats_figure(warehouse(conf, "duckdb"), date(2026, 11, 11), date(2026, 11, 12)).data
+    assert [list(t.customdata) for t in bars[:3]] == [[40], [300], [15]]
