@@ -286,16 +286,19 @@ def customers(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
                 _pct(x["baseline_share"]),
                 ", ".join(f"{k} {v['hits']}/{v['purchases']}" for k, v in sorted(x["by_source"].items()))]
                for x in r["contact_time"]]  # fmt: skip
+    test_days = rec["simulated"]["test_days"]
+    prior = settings_for_bench()["gold"]["contact_time"]["prior_strength"]
     text = f"""## Customers: segments, recommendations, contact time
 
 Measured {stamp()} (bench/customers.py). A simulated home of {r["days"][0]} .. {r["days"][1]} for
 {CUSTOMER_USERS:,} users (seed 11; simulator, bronze, silver, profiles and features built in
 {r["build_s"]:.0f} s); segments and contact time for the Mondays of weeks 2-4 ({r["segments_s"]:.0f} s).
 
-**Clusters against the simulator's customer types.** The simulator draws one behavioural trait per
-shopper, their activity (visit rate); `truth/users.parquet` names three tiers of it (light,
-regular, heavy). Adjusted Rand index of the cluster ids against those tiers, beside 20 random
-assignments with the same cluster sizes:
+**Clusters against the simulator's customer types.** The simulator draws each shopper's activity
+(visit rate) and taste (favourite categories); `truth/users.parquet` names three tiers of the
+activity (light, regular, heavy), the behaviour the clustering features describe. Adjusted Rand
+index of the cluster ids against those tiers, beside 20 random assignments with the same cluster
+sizes:
 
 {format_markdown(["as of", "customers", "clusters", "ARI", "random ARI"], recovery)}
 
@@ -318,7 +321,9 @@ feature moved by at most `stable_feature_delta`:
     }
 
 **Recommendations** (jobs/ml/recommend_eval.py): built as of the cut-off from the data before it,
-scored on what each customer bought or added to a cart in the held-out days; recall@10 / NDCG@10
+scored on what each customer bought or added to a cart in the held-out days (the simulated home's
+last {test_days} days; the blend's weights were chosen on this home, seed 11, while the
+tests score the shared home of seed 7); recall@10 / NDCG@10
 of the model and of the popularity baseline (same customers, same code), and the model's recall
 lift (target: at least {rec["simulated"]["min_lift"]:.0%}). REES46 (2.5 hours, 54 purchases) and
 OTTO (20 visitors, 10 orders; scored per device, it has no accounts) are far too small to rank
@@ -342,7 +347,10 @@ recommenders: their rows show the code runs on real data, not which method is be
 
 **Contact time** (jobs/gold/contact_time.py): share of the next 7 days' purchases whose local hour
 is within ±{settings_for_bench()["gold"]["contact_time"]["hit_hours"]} h of the suggested hour, against everyone
-getting the global peak hour:
+getting the global peak hour. Simulated shoppers have no hour of their own (they visit by their time
+zone's rhythm), so the best a personal hour can do here is tie the peak; `prior_strength`
+{prior:.0f} shrinks each person's hours toward their segment's purchases (with 10 the
+personal rows fell 6-9 points below the peak, with 0 up to 12):
 
 {format_markdown(["as of", "purchases", "suggested hour", "global peak", "peak hour share", "hits by source"], contact)}
 """
