@@ -244,9 +244,9 @@ def test_open_carts_are_scored_with_reasons_gated_and_published(
     from jobs.registry import run
 
     # The simulated days leave few carts open at the end of the last day (its last six hours): a
-    # 30-hour window keeps the carts of the last day and a half open, as an hourly run sees them.
+    # 48-hour window keeps the carts of the last two days open, as an hourly run sees them.
     run_abandonment(
-        spark, LAST, sim_settings(Path(ml_home.home), gold={"abandonment": {"window_hours": 30}}), since=SIM_START
+        spark, LAST, sim_settings(Path(ml_home.home), gold={"abandonment": {"window_hours": 48}}), since=SIM_START
     )
     result = run("gold_cart_risk", spark, LAST, ml_home)
     assert result["model_run"] == str(LAST)
