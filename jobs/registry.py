@@ -75,6 +75,7 @@ GOLD_SENTIMENT = ("gold.product_sentiment_daily",)
 GOLD_RECOMMENDATIONS = ("gold.similar_products", "gold.user_recommendations")
 GOLD_COHORTS = ("gold.cohort_retention_weekly",)
 GOLD_THREATS = ("gold.threat_actors",)
+GOLD_DISCOUNTS = ("gold.discount_integrity",)
 PURCHASE_TIME = ("gold.purchase_time_profile",)
 FEATURES = ("features.user_daily",)
 CART_RISK = ("gold.cart_risk",)
@@ -98,6 +99,7 @@ PUBLISHED = (
     *GOLD_RECOMMENDATIONS,
     *GOLD_COHORTS,
     *GOLD_THREATS,
+    *GOLD_DISCOUNTS,
     *PURCHASE_TIME,
     *FEATURES,
     *CART_RISK,
@@ -187,6 +189,18 @@ def _daily() -> list[Job]:
             stage="gold",
         ),
         Job(
+            name="gold_discounts",
+            group="daily",
+            args=("job", "gold_discounts"),
+            inputs=("silver.events",),
+            outputs=GOLD_DISCOUNTS,
+            description="Silver product views → per sale day and product, the prices shown that day against the "
+            "30 days before, and whether the discount was misleading.",
+            runner="jobs.gold.discounts:run_discounts",
+            after=("silver",),
+            stage="gold",
+        ),
+        Job(
             name="gold_purchase_time",
             group="daily",
             args=("job", "gold_purchase_time"),
@@ -250,6 +264,7 @@ def _daily() -> list[Job]:
                 "gold_recommendations",
                 "gold_cohorts",
                 "gold_threats",
+                "gold_discounts",
                 "features",
                 "gold_customers",
                 "gold_cart_risk",

@@ -33,6 +33,7 @@ CHARTS = (
     ("zero_results", "Top zero-result searches"),
     ("bots", "Bot share of all events, by hour"),
     ("threats", "Threat actors: devices judged per day by kind, and attacking networks (the threat feed's table)"),
+    ("discounts", "Discount integrity on sale days: share of discounts flagged as misleading, by category"),
     ("purchase_heatmap", "Orders by hour and day (time of purchase)"),
     ("segments", "Customer segments: customers in each segment, per as-of date"),
     ("segment_migration", "Segment migration: where the customers of the previous as-of date went"),
@@ -381,6 +382,7 @@ def report_figures(wh: Warehouse, first: date, last: date, top_queries: int, clo
         "segment_migration": migration_figure(wh, first, last),
         "sentiment": sentiment_figure(wh, first, last),
         "threats": threats_figure(wh, first, last),
+        "discounts": discounts_figure(wh, first, last),
     }
 
 
@@ -799,6 +801,40 @@ def threats_figure(wh: Warehouse, first: date, last: date, min_confidence: float
     fig.update_layout(barmode="stack", xaxis_title="UTC day", yaxis_title="actors", xaxis_type="category")
     if not present:
         _not_in_warehouse(fig, "gold.threat_actors", "gold_threats")
+    return fig
+
+
+def discounts_figure(wh: Warehouse, first: date, last: date) -> Any:
+    """Per top-level category, the share of the sale days' judged discounts (verdict misleading or
+    genuine) that gold.discount_integrity flags as misleading; hover: flagged and judged products."""
+    import plotly.graph_objects as go
+
+    found = pd.DataFrame(columns=["category", "flagged", "judged"])
+    present = _has_table(wh, "gold", "discount_integrity")
+    if present:
+        found = _frame(
+            wh,
+            "SELECT COALESCE(split_part(category, ' > ', 1), '(none)') AS category, "
+            "COUNT(*) FILTER (WHERE verdict = 'misleading') AS flagged, COUNT(*) AS judged "
+            "FROM gold.discount_integrity WHERE verdict IN ('misleading', 'genuine') "
+            f"AND {_between('sale_date', first, last)} GROUP BY 1",
+        )
+    found = _numbers(found, "flagged", "judged")
+    found["share"] = found["flagged"] / found["judged"].where(found["judged"] > 0)
+    found = found.sort_values(["share", "category"], ascending=[True, False])
+    fig = go.Figure()
+    if len(found):
+        fig.add_trace(
+            go.Bar(
+                x=found["share"], y=found["category"], orientation="h", name="flagged share",
+                customdata=found[["flagged", "judged"]].to_numpy(),
+                hovertemplate="%{y}: %{x:.0%} flagged (%{customdata[0]:,.0f} of %{customdata[1]:,.0f} discounts)"
+                "<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_layout(xaxis_title="share of discounts flagged", xaxis_tickformat=".0%", xaxis_range=[0, 1])
+    if not present:
+        _not_in_warehouse(fig, "gold.discount_integrity", "gold_discounts")
     return fig
 
 

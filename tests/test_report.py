@@ -35,7 +35,7 @@ CUSTOMER_TABLES = (
     "gold.product_sentiment_daily",
     "gold.product_engagement_daily",
 )
-REPORT_TABLES = (*OLDER_TABLES, *CUSTOMER_TABLES, "gold.threat_actors")
+REPORT_TABLES = (*OLDER_TABLES, *CUSTOMER_TABLES, "gold.threat_actors", "gold.discount_integrity")
 
 
 def empty_warehouse(home: Path, names: tuple[str, ...] = REPORT_TABLES) -> tuple[Settings, Warehouse]:
@@ -92,6 +92,7 @@ def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
         ("negative share", []),
     ]
     assert rendered["traces"]["threats"] == []
+    assert rendered["traces"]["discounts"] == []
 
 
 def test_an_older_warehouse_without_the_customer_tables(tmp_path: Path) -> None:
@@ -101,8 +102,9 @@ def test_an_older_warehouse_without_the_customer_tables(tmp_path: Path) -> None:
     out, days = build_report(conf, tmp_path / "older.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
     assert days == []
     page = out.read_text()
-    assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 5
+    assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 6
     assert "No gold.threat_actors in this warehouse yet (built by detak job gold_threats" in page
+    assert "No gold.discount_integrity in this warehouse yet (built by detak job gold_discounts" in page
     assert "No gold.customer_segments in this warehouse yet (built by detak job gold_customers" in page
     assert "No gold.segment_migration_weekly in this warehouse yet (built by detak job gold_customers" in page
     assert "No gold.product_sentiment_daily in this warehouse yet (built by detak job gold_sentiment" in page
@@ -389,3 +391,41 @@ def test_threat_actors_per_day_and_kind(tmp_path: Path) -> None:
 
     bars = threats_figure(warehouse(conf, "duckdb"), date(2026, 11, 11), date(2026, 11, 12)).data
     assert [list(t.customdata) for t in bars[:3]] == [[40], [300], [15]]
+
+
+#: gold.discount_integrity rows: (sale_date, category, verdict).
+DISCOUNTS = (
+    *[("2026-11-11", "Fashion Wanita > Dress", "misleading")] * 3,
+    ("2026-11-11", "Fashion Wanita > Atasan", "genuine"),
+    ("2026-11-11", "Elektronik > Audio", "genuine"),
+    ("2026-11-11", "Elektronik > Audio", "no_history"),  # not judged
+    ("2026-11-11", "Elektronik > Audio", "no_discount"),  # not judged
+    ("2026-11-11", "Kecantikan > Skincare", "misleading"),
+    ("2026-12-12", "Elektronik > Audio", "misleading"),  # after the period
+)
+
+
+def test_discount_integrity_by_category(tmp_path: Path) -> None:
+    """The flagged share of judged discounts per top-level category, lowest first, with the counts
+    in the hover, as the page carries them in Chromium."""
+    conf, _ = empty_warehouse(tmp_path)
+    with duckdb.connect(str(conf.path("warehouse"))) as con:
+        for i, (day, category, verdict) in enumerate(DISCOUNTS):
+            con.execute(
+                "INSERT INTO gold.discount_integrity (sale_date, product_id, category, verdict, flagged) "
+                "VALUES (CAST(? AS DATE), ?, ?, ?, ?)",
+                [day, f"P{i}", category, verdict, verdict == "misleading"],
+            )
+    out, _ = build_report(conf, tmp_path / "discounts.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
+    rendered = render_in_chromium(out, tmp_path / "discounts.png", _browser())
+    assert rendered["errors"] == []
+    (bars,) = rendered["traces"]["discounts"]
+    assert (bars["name"], bars["y"], bars["x"]) == (
+        "flagged share",
+        ["Elektronik", "Fashion Wanita", "Kecantikan"],
+        [0.0, 0.75, 1.0],
+    )
+    from jobs.report import discounts_figure
+
+    (trace,) = discounts_figure(warehouse(conf, "duckdb"), date(2026, 11, 11), date(2026, 11, 12)).data
+    assert [list(c) for c in trace.customdata] == [[0, 1], [3, 4], [1, 1]]

@@ -302,7 +302,7 @@ class Visit:
         self.dwell(15, True)
 
     def product(self, p: Product, slow: bool = False) -> None:
-        self.page("product_view", "product", self.url(p.web_url, p.app_url), p.view, slow=slow)
+        self.page("product_view", "product", self.url(p.web_url, p.app_url), p.offer(self.t), slow=slow)
         self.viewed.append(p)
         self.dwell(30, True)
 
@@ -325,7 +325,7 @@ class Visit:
                 "list_name": list_name,
                 "position": 1 + int(draw.exp(6.0)),
                 "product_id": p.product_id,
-                "price": p.price,
+                "price": p.price_at(self.t),
             },
         )
         self.t += draw.randint(300, 2500)
@@ -442,10 +442,11 @@ class Visit:
         return {"cart_id": cart.cart_id, "cart_value": cart.value}
 
     def add(self, cart: Cart, p: Product, qty: int) -> None:
-        cart.items.append([p, qty, p.price])
+        view = p.offer(self.t)
+        cart.items.append([p, qty, int(view["price"])])
         self.act(
             "add_to_cart",
-            {"cart_id": cart.cart_id, "cart_value": cart.value, **p.view, "quantity": qty},
+            {"cart_id": cart.cart_id, "cart_value": cart.value, **view, "quantity": qty},
             page_type="product",
         )
         cart.last = self.t
@@ -666,7 +667,7 @@ class Visit:
                     {
                         "cart_id": cart.cart_id,
                         "cart_value": cart.value,
-                        **p.view,
+                        **p.offer(self.t),
                         "price": price,
                         "quantity": q,
                     },

@@ -119,7 +119,7 @@ class BotFarm:
             r = d.u()
             if r < 0.6:
                 p = self.cat.product(d)
-                self._hit(dev, "crawler", t, "product_view", "product", p.web_url, p.view)
+                self._hit(dev, "crawler", t, "product_view", "product", p.web_url, p.offer(t))
             elif r < 0.85:
                 c = self.cat.pick_category(d)
                 self._hit(
@@ -145,7 +145,7 @@ class BotFarm:
             load = d.randint(90, 450)
             if r < 0.55:
                 p = self.cat.product(d)
-                self._hit(dev, "headless", t, "product_view", "product", p.web_url, p.view, load)
+                self._hit(dev, "headless", t, "product_view", "product", p.web_url, p.offer(t), load)
             elif r < 0.8:
                 c = self.cat.pick_category(d)
                 self._hit(
@@ -209,7 +209,7 @@ class BotFarm:
             else:
                 p = products[i % len(products)]
                 i += 1
-                self._hit(dev, "scraper", t, "product_view", "product", p.web_url, p.view, d.randint(120, 300))
+                self._hit(dev, "scraper", t, "product_view", "product", p.web_url, p.offer(t), d.randint(120, 300))
             n += 1
             t += int(step * d.uniform(0.97, 1.03))
 
@@ -220,6 +220,8 @@ class BotFarm:
         t = self.day_start + d.randint(16 * MS_HOUR, 23 * MS_HOUR)  # small hours in Indonesia
         dev = self._device("card_testing", ua, self._ip(), self._actor("card_testing"), t)
         p = d.pick(self.cat.cheap)
+        view = p.offer(t)  # the cart keeps the price of its first minutes
+        price = int(view["price"])
         cart_id = f"C{d.hex32()[:15]}"
         account = f"U9{d.randint(10_000_000, 99_999_999)}"
         email = f"{d.hex32()[:8]}@{d.pick(['mailinator.com', 'guerrillamail.com', 'yopmail.com'])}"
@@ -242,7 +244,7 @@ class BotFarm:
             "product_view",
             "product",
             p.web_url,
-            p.view,
+            view,
             d.randint(300, 900),
             user_id=account,
         )
@@ -254,7 +256,7 @@ class BotFarm:
             "add_to_cart",
             "product",
             p.web_url,
-            {"cart_id": cart_id, "cart_value": p.price, **p.view, "quantity": 1},
+            {"cart_id": cart_id, "cart_value": price, **view, "quantity": 1},
             user_id=account,
         )
         t += d.randint(2_000, 5_000)
@@ -266,7 +268,7 @@ class BotFarm:
             "begin_checkout",
             "checkout",
             url,
-            {"cart_id": cart_id, "cart_value": p.price, "items": [p.line(1)]},
+            {"cart_id": cart_id, "cart_value": price, "items": [p.line(1, price)]},
             d.randint(300, 900),
             user_id=account,
         )
@@ -279,7 +281,7 @@ class BotFarm:
                 "add_payment_info",
                 "checkout",
                 url,
-                {"cart_id": cart_id, "cart_value": p.price, "payment_method": "credit_card"},
+                {"cart_id": cart_id, "cart_value": price, "payment_method": "credit_card"},
                 user_id=account,
             )
             t += d.randint(800, 3_000)
@@ -292,7 +294,7 @@ class BotFarm:
                 url,
                 {
                     "cart_id": cart_id,
-                    "cart_value": p.price,
+                    "cart_value": price,
                     "payment_method": "credit_card",
                     "error_code": d.pick(PAYMENT_HARD_ERRORS),
                     "failure_kind": "hard",

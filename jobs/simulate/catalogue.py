@@ -31,6 +31,24 @@ class Product:
     web_url: str
     app_url: str
     view: dict = field(repr=False)  # product fields as they appear on product events
+    # Price segments (from ms, until ms, price, list price) that replace the catalogue's prices
+    # (jobs/simulate/pricing.py); empty: the catalogue's prices all the time.
+    schedule: tuple = field(default=(), repr=False)
+    _views: tuple = field(default=(), repr=False)
+
+    def offer(self, t_ms: int) -> dict:
+        """The product fields a shopper sees at ``t_ms``: ``view`` with that moment's prices."""
+        for (lo, hi, _p, _l), view in zip(self.schedule, self._views, strict=True):
+            if lo <= t_ms < hi:
+                return view
+        return self.view
+
+    def price_at(self, t_ms: int) -> int:
+        return int(self.offer(t_ms)["price"])
+
+    def set_schedule(self, segments: list | tuple) -> None:
+        self.schedule = tuple(segments)
+        self._views = tuple({**self.view, "price": p, "list_price": lp} for _lo, _hi, p, lp in segments)
 
     def line(self, quantity: int, unit_price: int | None = None) -> dict:
         """A cart or order line of this product."""
@@ -56,7 +74,7 @@ class Category:
     popularity: float  # weight of the category in the shop's traffic
 
 
-def _round_price(p: float) -> int:
+def round_price(p: float) -> int:
     p = min(max(p, MIN_PRICE), MAX_PRICE)
     if p < 100_000:
         return round(p / 500.0) * 500
@@ -79,7 +97,7 @@ class Catalogue:
             for k in range(PRODUCTS_PER_CATEGORY):
                 brand = draw.pick(brands)
                 name = f"{brand} {draw.pick(nouns)} {draw.pick(variants)}"
-                price = _round_price(draw.lognormal(median, sigma))
+                price = round_price(draw.lognormal(median, sigma))
                 if draw.chance(0.45):
                     off = draw.uniform(0.05, 0.6)
                     list_price: int | None = max(price, round(price / (1 - off) / 1000.0) * 1000)
@@ -125,6 +143,11 @@ class Catalogue:
             weights.append(popularity)
         self.pick_category = Weighted(self.categories, weights)
         self.cheap = [p for p in self.products if p.price <= 60_000]
+
+    def set_prices(self, schedule: dict[str, list]) -> None:
+        """Give each product its price segments (none: the catalogue's prices), replacing earlier ones."""
+        for p in self.products:
+            p.set_schedule(schedule.get(p.product_id, ()))
 
     def category_for(self, draw: Draw, taste: Weighted | None) -> Category:
         """A category by the shopper's ``taste`` (category indexes), or by popularity without one."""

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from jobs.common.calendar import resolve as resolve_calendar
 from jobs.common.calendar import years_between
 from jobs.common.config import Settings, load_settings
-from jobs.simulate import behaviour, bots, reviews, rhythm
+from jobs.simulate import behaviour, bots, pricing, reviews, rhythm
 from jobs.simulate.catalogue import Catalogue
 from jobs.simulate.collector import SOURCES, Collector
 from jobs.simulate.dirt import REASONS
@@ -58,6 +58,7 @@ class Plan:
     bot_rates: list[tuple[float, float]]  # expected crawler and headless visits per day
     scratch: str
     review_texts: str | None = None  # the review data set's path; None: no reviews
+    prices: dict[str, list[tuple[int, int, int, int | None]]] | None = None  # pricing.plan_prices's segments
 
 
 def _planted(plan: Plan) -> frozenset[str]:
@@ -89,6 +90,7 @@ def run_task(job: tuple[Plan, int, str, int, int]) -> dict[str, Any]:
     """Simulate one task (a user shard or a day of bots) and write its scratch file."""
     plan, task_no, kind, a, b = job
     cat = _catalogue(plan.seed)
+    cat.set_prices(plan.prices or {})  # the cached catalogue may carry another run's prices
     draw = Draw(generator(plan.seed, STREAM_USERS if kind == "users" else STREAM_BOTS, a))
     col = Collector(draw, plan.sim, plan.max_line_bytes, _filler(plan.seed))
     reviewer = None
@@ -356,7 +358,26 @@ def _orders_table(o: dict[str, list[Any]]) -> pa.Table:
 # The run
 
 
-def _plan(start: dt.date, days: int, users: int, seed: int, settings: Settings, scratch: Path) -> Plan:
+def _pricing(
+    start: dt.date, days: int, seed: int, settings: Settings
+) -> tuple[dict[str, list[pricing.Segment]], list[dict[str, Any]]]:
+    """Sale-day price segments and their truth rows for the window (jobs/simulate/pricing.py)."""
+    last = start + dt.timedelta(days=days - 1)
+    calendar = resolve_calendar(settings["calendar"], years_between(start, last + dt.timedelta(days=14)))
+    sales = pricing.windows_sale_days(((d, s.name) for d, s in rhythm.sale_days(calendar).items()), start, last)
+    tz = str(settings["gold"]["browsing"]["shop_timezone"])
+    return pricing.plan_prices(_catalogue(seed), seed, sales, settings["simulator"]["pricing"], tz)
+
+
+def _plan(
+    start: dt.date,
+    days: int,
+    users: int,
+    seed: int,
+    settings: Settings,
+    scratch: Path,
+    prices: dict[str, list[pricing.Segment]] | None = None,
+) -> Plan:
     sim = settings["simulator"]
     calendar = resolve_calendar(settings["calendar"], years_between(start, start + dt.timedelta(days=days)))
     start_ms = date_ms(start)
@@ -386,6 +407,7 @@ def _plan(start: dt.date, days: int, users: int, seed: int, settings: Settings, 
         bot_rates=[(e * crawl / human, e * headless / human) for e in expected],
         scratch=str(scratch),
         review_texts=reviews.texts_path(sim),
+        prices=prices,
     )
 
 
@@ -416,7 +438,8 @@ def generate(
             shutil.rmtree(old)
     scratch.mkdir(parents=True)
     landing.mkdir(parents=True, exist_ok=True)
-    plan = _plan(start, days, users, seed, settings, scratch)
+    prices, price_truth = _pricing(start, days, seed, settings)
+    plan = _plan(start, days, users, seed, settings, scratch, prices)
     n_shards = -(-users // SHARD_USERS)
     jobs: list[tuple[Plan, int, str, int, int]] = [
         (plan, i, "users", i, min(users, (i + 1) * SHARD_USERS)) for i in range(n_shards)
@@ -461,6 +484,7 @@ def generate(
         for (src, _hour), n in r["counts"].items():
             line_counts[SOURCES[src]] += n
     summary = _write_truth(truth, results, part_of, plan, line_counts, files)
+    summary.update(_write_price_truth(truth, price_truth))
     summary["args"] = {"start": start.isoformat(), "days": days, "users": users, "seed": int(seed)}
     (truth / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
@@ -593,6 +617,30 @@ def _write_truth(
         "orders_by_final_status": _counts(orders, "final_status"),
         **review_summary,
     }
+
+
+_DISCOUNT_SCHEMA = pa.schema(
+    [
+        ("sale_date", pa.date32()),
+        ("sale_name", pa.string()),
+        ("product_id", pa.string()),
+        ("category", pa.string()),
+        ("kind", pa.string()),
+        ("misleading", pa.bool_()),
+        ("change_date", pa.date32()),
+        ("base_price", pa.int64()),
+        ("base_list_price", pa.int64()),
+        ("sale_price", pa.int64()),
+        ("sale_list_price", pa.int64()),
+    ]
+)
+
+
+def _write_price_truth(truth: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``discounts.parquet``: every planted or standing sale-day discount; the summary's counts."""
+    table = pa.Table.from_pylist([{**r, "misleading": pricing.MISLEADING[r["kind"]]} for r in rows], _DISCOUNT_SCHEMA)
+    write_parquet(table, truth / "discounts.parquet")
+    return {"discounts_by_kind": _counts(table, "sale_date", "kind")} if rows else {"discounts_by_kind": {}}
 
 
 def _write_review_truth(truth: Path, results: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:

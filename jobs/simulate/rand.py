@@ -19,9 +19,11 @@ T = TypeVar("T")
 _BLOCK = 8192
 # Stream keys: the catalogue, each shard of users (plus its index), each day of bots (plus its index),
 # each shard's reviews (plus the shard's index), the products planted with bad reviews and each
-# shopper's favourite categories (plus the user's index). Reviews and tastes draw only from their
-# own streams, so turning them on or off leaves every other draw as it was.
+# shopper's favourite categories (plus the user's index) and each sale day's prices (plus the day's
+# ordinal). Reviews, tastes and prices draw only from their own streams, so turning them on or off
+# leaves every other draw as it was.
 STREAM_CATALOGUE, STREAM_USERS, STREAM_BOTS, STREAM_REVIEWS, STREAM_REVIEW_PRODUCTS, STREAM_TASTE = 0, 1, 2, 3, 4, 5
+STREAM_PRICING = 6
 
 
 def generator(seed: int, *key: int) -> np.random.Generator:
