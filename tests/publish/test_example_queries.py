@@ -9,6 +9,7 @@ in the end-to-end soak (tests/dags/test_behaviour_dag.py).
 from __future__ import annotations
 
 import re
+import statistics
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 DAYS = [SIM_START + timedelta(days=i) for i in range(SIM_DAYS)]
-JOBS = ("gold_browsing", "gold_abandonment", "gold_purchase_time")
+JOBS = ("gold_browsing", "gold_abandonment", "gold_purchase_time", "gold_discounts")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_example_queries_answer_with_their_declared_columns(spark: SparkSession,
     the answers are checked against Spark computations on the lake where that is cheap."""
     conf = published
     files = sorted(QUERIES.glob("*.sql"))
-    assert len(files) == 12
+    assert len(files) == 13
     answers: dict[str, list[tuple]] = {}
     with duckdb.connect(str(conf.path("warehouse")), read_only=True) as con:
         for file in files:
@@ -99,6 +100,33 @@ def test_example_queries_answer_with_their_declared_columns(spark: SparkSession,
         key=lambda r: (-r[1], r[0]),
     )[:20]
     assert _approx(answers["zero_result_searches"]) == _approx(expected)
+
+    # Misleading discounts per top-level category on the latest sale day, from the lake's rows.
+    judged = (
+        lake("gold.discount_integrity")
+        .where(F.col("verdict").isin("misleading", "genuine"))
+        .select("sale_date", "sale_name", "category", "flagged", "discount_share")
+        .collect()  # bounded: the products shown on one simulated sale day
+    )
+    newest = max(r["sale_date"] for r in judged)
+    groups: dict[tuple, list] = {}
+    for r in judged:
+        if r["sale_date"] == newest:
+            groups.setdefault((r["sale_date"], r["sale_name"], r["category"].split(" > ")[0]), []).append(r)
+    expected_discounts = sorted(
+        (
+            (
+                *key,
+                len(rows),
+                sum(r["flagged"] for r in rows),
+                sum(r["flagged"] for r in rows) / len(rows),
+                float(statistics.median(r["discount_share"] for r in rows)),
+            )
+            for key, rows in groups.items()
+        ),
+        key=lambda r: (-r[4], r[2]),
+    )
+    assert _approx(answers["misleading_discounts_by_category"]) == _approx(expected_discounts)
 
     # Bot share per day, from the lake's hourly traffic.
     traffic = (
