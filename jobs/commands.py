@@ -269,7 +269,11 @@ def _run_daily(
 def _job_args(p: argparse.ArgumentParser) -> None:
     from jobs.registry import jobs
 
-    p.add_argument("name", choices=[j.name for j in jobs("daily")], help="daily job")
+    p.add_argument(
+        "name",
+        choices=[j.name for j in jobs() if j.group != "ingest"],
+        help="daily job (detak_behaviour's or forecast)",
+    )
     p.add_argument("--date", type=iso_date, required=True, help="logical date, YYYY-MM-DD")
     p.add_argument(
         "--since",

@@ -76,6 +76,7 @@ GOLD_RECOMMENDATIONS = ("gold.similar_products", "gold.user_recommendations")
 GOLD_COHORTS = ("gold.cohort_retention_weekly",)
 GOLD_THREATS = ("gold.threat_actors",)
 GOLD_DISCOUNTS = ("gold.discount_integrity",)
+FORECAST = ("gold.traffic_forecast_hourly",)
 PURCHASE_TIME = ("gold.purchase_time_profile",)
 FEATURES = ("features.user_daily",)
 CART_RISK = ("gold.cart_risk",)
@@ -100,6 +101,7 @@ PUBLISHED = (
     *GOLD_COHORTS,
     *GOLD_THREATS,
     *GOLD_DISCOUNTS,
+    *FORECAST,
     *PURCHASE_TIME,
     *FEATURES,
     *CART_RISK,
@@ -333,4 +335,17 @@ def jobs(group: str | None = None) -> list[Job]:
         for source in event_sources()
     ]
     registry += _daily()
+    registry.append(
+        Job(
+            name="forecast",
+            group="forecast",
+            args=("job", "forecast"),
+            inputs=("gold.traffic_hourly",),
+            outputs=FORECAST,
+            description="Published hourly traffic → the next 14 days' hourly events, sessions, orders and peak "
+            "events per second with 80 % intervals; capacity alerts for hours over conf forecast.capacity.",
+            runner="jobs.ml.forecast:run_forecast",
+            stage="forecast",
+        )
+    )
     return [j for j in registry if group is None or j.group == group]

@@ -53,7 +53,7 @@ def one_error_line(stderr: str) -> str:
             ["job", "silvr", "--date", "2026-11-11"],
             {},
             "argument name: invalid choice: 'silvr' (choose from "
-            + ", ".join(repr(j.name) for j in jobs("daily"))
+            + ", ".join(repr(j.name) for j in jobs() if j.group != "ingest")
             + ") (see detak job --help)",
         ),
         (

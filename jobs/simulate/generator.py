@@ -388,6 +388,8 @@ def _plan(
         float(sim["visits_per_user_per_day"]),
         payday_traffic=float(sim["payday_traffic"]),
         flash_share=share(sim, "flash_sale_share"),
+        seasons=rhythm.Seasons.of(sim.get("seasons")),
+        seed=seed,
     )
     expected = rhythm.expected_visits_per_day(rates, users)
     b = sim["bots"]
@@ -485,6 +487,12 @@ def generate(
             line_counts[SOURCES[src]] += n
     summary = _write_truth(truth, results, part_of, plan, line_counts, files)
     summary.update(_write_price_truth(truth, price_truth))
+    hourly = rhythm.expected_visits_per_hour({tz: np.asarray(r) for tz, r in plan.rates.items()}, users)
+    starts = plan.start_ms + np.arange(len(hourly), dtype=np.int64) * MS_HOUR
+    write_parquet(
+        pa.table({"hour_utc": _ms(starts), "expected_visits": pa.array(hourly, pa.float64())}),
+        truth / "traffic_hourly.parquet",
+    )
     summary["args"] = {"start": start.isoformat(), "days": days, "users": users, "seed": int(seed)}
     (truth / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

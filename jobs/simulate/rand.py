@@ -18,12 +18,13 @@ import numpy as np
 T = TypeVar("T")
 _BLOCK = 8192
 # Stream keys: the catalogue, each shard of users (plus its index), each day of bots (plus its index),
-# each shard's reviews (plus the shard's index), the products planted with bad reviews and each
-# shopper's favourite categories (plus the user's index) and each sale day's prices (plus the day's
-# ordinal). Reviews, tastes and prices draw only from their own streams, so turning them on or off
-# leaves every other draw as it was.
+# each shard's reviews (plus the shard's index), the products planted with bad reviews, each
+# shopper's favourite categories (plus the user's index), each sale day's prices (plus the day's
+# ordinal), each day's traffic noise (plus the day's ordinal) and hourly histories. Reviews, tastes,
+# prices and noise draw only from their own streams, so turning them on or off leaves every other
+# draw as it was.
 STREAM_CATALOGUE, STREAM_USERS, STREAM_BOTS, STREAM_REVIEWS, STREAM_REVIEW_PRODUCTS, STREAM_TASTE = 0, 1, 2, 3, 4, 5
-STREAM_PRICING = 6
+STREAM_PRICING, STREAM_TRAFFIC_NOISE, STREAM_HISTORY = 6, 7, 8
 
 
 def generator(seed: int, *key: int) -> np.random.Generator:
