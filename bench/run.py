@@ -588,6 +588,55 @@ def kafka(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
     return markdown(result, stamp()), result
 
 
+def forecast_section(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """The surge forecast's 11.11 and 12.12 backtests on two simulated seasons (bench/forecast.py; no Spark)."""
+    from bench.forecast import bench_forecast
+
+    users = int(os.environ.get("DETAK_BENCH_FORECAST_USERS", "20000"))
+    r = bench_forecast(settings_for, ROOT / "var" / "bench-forecast", users, [3, 4, 5, 6, 7])
+    rows = [[str(x["seed"]), x["sale"], x["origin"], f"{x['model']['daily_mape']:.1%}",
+             f"{x['naive']['daily_mape']:.1%}",
+             f"{x['model']['peak_hour_forecast']:02d}:00 / {x['model']['peak_hour_actual']:02d}:00",
+             f"{x['model']['peak_volume_error']:+.1%}", f"{x['naive']['peak_volume_error']:+.1%}",
+             f"{x['model']['day_volume_error']:+.1%}", f"{x['naive']['day_volume_error']:+.1%}",
+             " / ".join(f"{x['coverage'][t]:.0%}" for t in ("events", "sessions", "orders", "peak_events_per_second"))]
+            for x in r["rows"]]  # fmt: skip
+    s = r["summary"]
+    text = f"""## Surge forecast backtests
+
+Measured {stamp()} (bench/forecast.py). Two simulated seasons of hourly traffic ({r["first"]} ..
+{r["last"]}, {users:,} shoppers, growth {r["seasons"]["yearly_growth"]:.0%} a year, daily noise
+{r["seasons"]["daily_noise"]:.0%}; jobs/simulate/history.py): the forecast of 11.11 made on 1 November and of
+12.12 made on 1 December from the history up to that day (jobs/ml/forecast.py), beside the seasonal-naive
+baseline (the same day a year earlier × recent growth). Targets: daily MAPE ≤ 15 %, the sale day's
+peak hour within 1 h and its volume within 20 %, and a lower MAPE than the baseline.
+
+{
+        format_markdown(
+            [
+                "seed",
+                "sale day",
+                "made on",
+                "daily MAPE",
+                "naive MAPE",
+                "peak hour (forecast / actual)",
+                "peak volume error",
+                "naive's",
+                "day volume error",
+                "naive's",
+                "inside 80 % (events / sessions / orders / peak eps)",
+            ],
+            rows,
+        )
+    }
+
+Over {s["runs"]} backtests: the worst daily MAPE {s["mape_max"]:.1%}; below the baseline's in
+{s["beats_naive"]}; peak hour within 1 h in {s["peak_hour_within_1h"]}; peak volume within 20 % in
+{s["peak_volume_within_20pct"]}; hours inside the 80 % intervals on average {s["coverage_mean"]:.0%}.
+"""
+    return text, r
+
+
 SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] = {
     "pipeline": pipeline,
     "kafka": kafka,
@@ -598,6 +647,7 @@ SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] =
     "quality": quality,
     "sentiment": sentiment,
     "customers": customers,
+    "forecast": forecast_section,
     "demo": demo,
     "sidebyside": sidebyside,
     "scaling": scaling,

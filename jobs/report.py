@@ -24,6 +24,10 @@ from jobs.publish.warehouse import Warehouse, warehouse
 #: The charts of the report, in page order: (element id, title).
 CHARTS = (
     ("traffic", "Hourly traffic"),
+    (
+        "forecast",
+        "Surge forecast against actual events per hour (the newest forecast made before each day, 80 % interval)",
+    ),
     ("funnel", "Funnel: share of sessions reaching each step, in order and in any order"),
     ("abandonment", "Cart abandonment: value lost by reason, and the abandonment rate"),
     ("cart_risk", "Open carts: value at risk by top reason (newest scoring in the period)"),
@@ -383,6 +387,7 @@ def report_figures(wh: Warehouse, first: date, last: date, top_queries: int, clo
         "sentiment": sentiment_figure(wh, first, last),
         "threats": threats_figure(wh, first, last),
         "discounts": discounts_figure(wh, first, last),
+        "forecast": forecast_figure(wh, first, last),
     }
 
 
@@ -801,6 +806,60 @@ def threats_figure(wh: Warehouse, first: date, last: date, min_confidence: float
     fig.update_layout(barmode="stack", xaxis_title="UTC day", yaxis_title="actors", xaxis_type="category")
     if not present:
         _not_in_warehouse(fig, "gold.threat_actors", "gold_threats")
+    return fig
+
+
+def forecast_figure(wh: Warehouse, first: date, last: date) -> Any:
+    """Per local hour of the period, and of the days the newest forecast made by ``last`` covers
+    after it: the events of the newest forecast made before the hour's day (line, with its 80 %
+    interval as a band) and the actual events (gold.traffic_hourly)."""
+    import plotly.graph_objects as go
+
+    present = _has_table(wh, "gold", "traffic_forecast_hourly")
+    fc = pd.DataFrame(columns=["local_date", "local_hour", "events", "events_low", "events_high", "over_capacity"])
+    if present:
+        fc = _frame(
+            wh,
+            "SELECT f.local_date, f.local_hour, f.events, f.events_low, f.events_high, f.over_capacity "
+            "FROM gold.traffic_forecast_hourly AS f "
+            f"WHERE f.local_date >= DATE '{first.isoformat()}' AND f.forecast_date <= DATE '{last.isoformat()}' "
+            "AND f.forecast_date = (SELECT MAX(g.forecast_date) FROM gold.traffic_forecast_hourly AS g "
+            f"WHERE g.local_date = f.local_date AND g.forecast_date <= DATE '{last.isoformat()}') "
+            "ORDER BY 1, 2",
+        )
+    fc = _numbers(fc, "events", "events_low", "events_high")
+    actual = _numbers(
+        _frame(
+            wh,
+            "SELECT local_date, local_hour, SUM(events) AS events FROM gold.traffic_hourly "
+            f"WHERE {_between('local_date', first, last)} GROUP BY 1, 2 ORDER BY 1, 2",
+        ),
+        "events",
+    )
+
+    def hours(frame: pd.DataFrame) -> list[str]:
+        return [
+            f"{_as_date(d).isoformat()} {int(h):02d}:00"
+            for d, h in zip(frame["local_date"], frame["local_hour"], strict=True)
+        ]
+
+    fig = go.Figure()
+    if len(fc):
+        x = hours(fc)
+        fig.add_trace(go.Scatter(x=x, y=fc["events_high"], mode="lines", line={"width": 0}, name="80 % interval",
+                                 showlegend=False, hoverinfo="skip"))  # fmt: skip
+        fig.add_trace(go.Scatter(x=x, y=fc["events_low"], mode="lines", line={"width": 0}, fill="tonexty",
+                                 fillcolor="rgba(31, 119, 180, 0.2)", name="80 % interval"))  # fmt: skip
+        fig.add_trace(go.Scatter(x=x, y=fc["events"], mode="lines", name="forecast", line={"dash": "dash"}))
+        over = fc[fc["over_capacity"].astype(bool)]
+        if len(over):
+            fig.add_trace(go.Scatter(x=hours(over), y=over["events"], mode="markers", name="over capacity",
+                                     marker={"color": "#b42318", "symbol": "x", "size": 9}))  # fmt: skip
+    if len(actual):
+        fig.add_trace(go.Scatter(x=hours(actual), y=actual["events"], mode="lines", name="actual"))
+    fig.update_layout(xaxis_title="local hour", yaxis_title="events per hour", hovermode="x unified")
+    if not present:
+        _not_in_warehouse(fig, "gold.traffic_forecast_hourly", "forecast")
     return fig
 
 

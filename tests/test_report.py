@@ -35,7 +35,13 @@ CUSTOMER_TABLES = (
     "gold.product_sentiment_daily",
     "gold.product_engagement_daily",
 )
-REPORT_TABLES = (*OLDER_TABLES, *CUSTOMER_TABLES, "gold.threat_actors", "gold.discount_integrity")
+REPORT_TABLES = (
+    *OLDER_TABLES,
+    *CUSTOMER_TABLES,
+    "gold.threat_actors",
+    "gold.discount_integrity",
+    "gold.traffic_forecast_hourly",
+)
 
 
 def empty_warehouse(home: Path, names: tuple[str, ...] = REPORT_TABLES) -> tuple[Settings, Warehouse]:
@@ -93,6 +99,7 @@ def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
     ]
     assert rendered["traces"]["threats"] == []
     assert rendered["traces"]["discounts"] == []
+    assert rendered["traces"]["forecast"] == []
 
 
 def test_an_older_warehouse_without_the_customer_tables(tmp_path: Path) -> None:
@@ -102,7 +109,8 @@ def test_an_older_warehouse_without_the_customer_tables(tmp_path: Path) -> None:
     out, days = build_report(conf, tmp_path / "older.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
     assert days == []
     page = out.read_text()
-    assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 6
+    assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 7
+    assert "No gold.traffic_forecast_hourly in this warehouse yet (built by detak job forecast" in page
     assert "No gold.threat_actors in this warehouse yet (built by detak job gold_threats" in page
     assert "No gold.discount_integrity in this warehouse yet (built by detak job gold_discounts" in page
     assert "No gold.customer_segments in this warehouse yet (built by detak job gold_customers" in page
@@ -429,3 +437,40 @@ def test_discount_integrity_by_category(tmp_path: Path) -> None:
 
     (trace,) = discounts_figure(warehouse(conf, "duckdb"), date(2026, 11, 11), date(2026, 11, 12)).data
     assert [list(c) for c in trace.customdata] == [[0, 1], [3, 4], [1, 1]]
+
+
+def test_forecast_against_actual(tmp_path: Path) -> None:
+    """The newest forecast made before each day (not an older one), its band, the hours over
+    capacity, the actual events, and the days the newest forecast covers after the period."""
+    conf, _ = empty_warehouse(tmp_path)
+    with duckdb.connect(str(conf.path("warehouse"))) as con:
+        for made, day, hour, events, over in (
+            ("2026-11-09", "2026-11-11", 0, 900.0, False),  # superseded by the forecast of Nov 10
+            ("2026-11-10", "2026-11-11", 0, 1000.0, True),
+            ("2026-11-10", "2026-11-11", 1, 400.0, False),
+            ("2026-11-10", "2026-11-12", 0, 300.0, False),  # after the period: what is coming
+            ("2026-11-12", "2026-11-13", 0, 50.0, False),  # made after the period: not shown
+        ):
+            con.execute(
+                "INSERT INTO gold.traffic_forecast_hourly (forecast_date, local_date, local_hour, events, events_low, "
+                "events_high, over_capacity) VALUES (CAST(? AS DATE), CAST(? AS DATE), ?, ?, ?, ?, ?)",
+                [made, day, hour, events, events * 0.8, events * 1.25, over],
+            )
+        for hour, events in ((0, 1100), (1, 350)):
+            con.execute(
+                "INSERT INTO gold.traffic_hourly VALUES (TIMESTAMP '2026-11-10 17:00:00' + ? * INTERVAL 1 HOUR, "
+                "DATE '2026-11-10', TIMESTAMP '2026-11-11 00:00:00' + ? * INTERVAL 1 HOUR, DATE '2026-11-11', ?, "
+                "0, ?, 0, 0, 0, 0, 0, 0.0, 0)",
+                [hour, hour, hour, events],
+            )
+    out, _ = build_report(conf, tmp_path / "forecast.html", date(2026, 11, 11), date(2026, 11, 11), target="duckdb")
+    rendered = render_in_chromium(out, tmp_path / "forecast.png", _browser())
+    assert rendered["errors"] == []
+    hours = ["2026-11-11 00:00", "2026-11-11 01:00", "2026-11-12 00:00"]
+    assert [(t["name"], t["x"], t["y"]) for t in rendered["traces"]["forecast"]] == [
+        ("80 % interval", hours, [1250.0, 500.0, 375.0]),
+        ("80 % interval", hours, [800.0, 320.0, 240.0]),
+        ("forecast", hours, [1000.0, 400.0, 300.0]),
+        ("over capacity", ["2026-11-11 00:00"], [1000.0]),
+        ("actual", hours[:2], [1100.0, 350.0]),
+    ]
