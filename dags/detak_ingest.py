@@ -10,6 +10,10 @@ whatever happened to earlier runs — into `bronze.<source>_events`; bad lines g
 behaviour DAG, only when the run wrote rows: it is skipped otherwise, so an hour without new
 files starts nothing downstream.
 
+After the ingest tasks, `volume_check` compares the last complete hours received in bronze with
+the surge forecast's interval (`jobs/quality/volume.py`, conf `forecast.live`): an hour far below
+(a broken tracker, an outage) or above (a bot flood) calls the volume alert, before silver has run.
+
 Runs are independent of the logical hour (new files are found through the streaming checkpoint),
 so retries, catch-up and manual runs are all safe.
 """
@@ -20,7 +24,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import Asset, dag, task
 
-from jobs.orchestration.airflow import announce_new_rows, asset_uri, default_args, job_task
+from jobs.orchestration.airflow import RUN_DATE, announce_new_rows, asset_uri, default_args, job_task
 from jobs.registry import jobs
 
 
@@ -35,6 +39,7 @@ from jobs.registry import jobs
     doc_md=__doc__,
 )
 def detak_ingest() -> None:
+    ingests = []
     for job in jobs("ingest"):
         source = job.args[-1]
         ingest = job_task(job.task_id, [*job.args, "--run-id", "{{ run_id }}"], doc_md=job.description)
@@ -45,6 +50,9 @@ def detak_ingest() -> None:
             doc_md=f"Updates the Asset of bronze.{source}_events when the ingest wrote rows; skipped otherwise.",
         )(source, "{{ run_id }}")
         ingest >> announce
+        ingests.append(ingest)
+    (check,) = jobs("live")
+    ingests >> job_task(check.task_id, [*check.args, "--date", RUN_DATE], doc_md=check.description)
 
 
 detak_ingest()

@@ -348,4 +348,17 @@ def jobs(group: str | None = None) -> list[Job]:
             stage="forecast",
         )
     )
+    registry.append(
+        Job(
+            name="volume_check",
+            group="live",
+            args=("job", "volume_check"),
+            inputs=("bronze.clickstream_events", "bronze.search_events", "gold.traffic_forecast_hourly"),
+            outputs=(),
+            description="The last complete hours received in bronze against the forecast's interval: an alert "
+            "when a tracker goes quiet or a flood arrives, before silver runs.",
+            runner="jobs.quality.volume:run_volume_check",
+            stage="live",
+        )
+    )
     return [j for j in registry if group is None or j.group == group]

@@ -127,6 +127,17 @@ def _base(y: pd.DataFrame, cal: Calendar, d: date, latest: date, weeks: int) -> 
     return np.mean(rows, axis=0) if rows else None
 
 
+def _level(y: pd.DataFrame, cal: Calendar, end: date, days: int = 28) -> float | None:
+    """The mean daily total of the ordinary days among the ``days`` days up to ``end``: the level a
+    sale day's surge is measured against (four weeks of days: steadier than one weekday's base)."""
+    totals = [
+        float(np.nansum(y.loc[d].to_numpy(dtype=float)))
+        for d in (end - timedelta(days=i) for i in range(days))
+        if d in y.index and cal.ordinary(d) and not np.isnan(y.loc[d].to_numpy(dtype=float)).all()
+    ]
+    return float(np.mean(totals)) if totals else None
+
+
 @dataclass
 class TargetModel:
     """One target's fitted parts."""
@@ -177,7 +188,9 @@ def fit_target(
         if d in cal.sales:
             # A sale day as a whole-day surge on the base and the day's own hourly shape: the base of
             # one hour is too thin to carry a 30-fold flash-sale hour.
-            ratios[d] = ((day.sum() + 1.0) / (base.sum() + 1.0), (day + 0.5) / (day.sum() + 12.0))
+            level = _level(y, cal, d - timedelta(days=7))
+            if level is not None:
+                ratios[d] = ((day.sum() + 1.0) / (level + 1.0), (day + 0.5) / (day.sum() + 12.0))
             continue
         ratio = (day + 1.0) / (base + 1.0)
         f = feats.loc[d]
@@ -223,7 +236,8 @@ def predict_target(
                 ratio, basis = model.mean_sale_ratio, "sale_days_mean"
             if ratio is not None:
                 surge, shape = ratio
-                point = np.maximum((base.sum() + 1.0) * surge * shape - 0.5, 0.0)
+                level = _level(model.y, cal, origin)
+                point = np.maximum(((base.sum() if level is None else level) + 1.0) * surge * shape - 0.5, 0.0)
                 band = Z80 * spread
                 low = np.minimum(point * np.exp(np.minimum(lo - mid, 0.0) - band), point)
                 high = np.maximum(point * np.exp(np.maximum(hi - mid, 0.0) + band), point)

@@ -27,3 +27,18 @@ def capacity_exceeded(alert: dict[str, Any]) -> None:
         alert["orders_per_minute_high"],
         alert["capacity"],
     )
+
+
+def volume_anomaly(alert: dict[str, Any]) -> None:
+    """The default live volume alert (``forecast.live.alert_callback``): log it."""
+    cause = "a broken tracker or an outage?" if alert["verdict"] == "below" else "a bot flood or an unforecast surge?"
+    log.error(
+        "VOLUME ALERT: %s UTC received %s events (%s), %s the forecast range %s..%s: %s",
+        alert["hour_utc"],
+        alert["events"],
+        alert["by_source"],
+        alert["verdict"],
+        alert["low"],
+        alert["high"],
+        cause,
+    )

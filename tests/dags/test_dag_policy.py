@@ -69,7 +69,10 @@ def test_ingest_dag_has_a_task_and_an_asset_per_source(dagbag: Any) -> None:
     expected = {j.task_id: [] for j in jobs("ingest")} | {
         f"announce_{j.args[-1]}": [j.outputs[0]] for j in jobs("ingest")
     }
+    expected["volume_check"] = []
     assert {t.task_id: [a.name for a in t.outlets] for t in dag.tasks} == expected
+    # The live volume check runs once every source's ingest is done.
+    assert dag.get_task("volume_check").upstream_task_ids == {j.task_id for j in jobs("ingest")}
     for j in jobs("ingest"):
         assert dag.get_task(f"announce_{j.args[-1]}").upstream_task_ids == {j.task_id}
     task = dag.get_task("ingest_search")
