@@ -81,17 +81,21 @@ def sim_home(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> P
     Read-only for tests: one that writes tables copies it first with :func:`copy_home`. The
     simulator's truth (planted causes, sessions, bots) is under ``<home>/truth``.
     """
+    home = tmp_path_factory.mktemp("sim")
+    return simulated_silver(spark, sim_settings(home), SIM_START, SIM_DAYS, SIM_USERS, SIM_SEED)
+
+
+def simulated_silver(spark: SparkSession, conf: Settings, start: date, days: int, users: int, seed: int) -> Path:
+    """Simulate ``days`` days from ``start`` into ``conf``'s home, ingest every source and build silver."""
     from jobs.bronze.ingest import ingest_source
     from jobs.silver.daily import run_silver
     from jobs.simulate import generate
 
-    home = tmp_path_factory.mktemp("sim")
-    conf = sim_settings(home)
-    generate(home, SIM_START, SIM_DAYS, SIM_USERS, seed=SIM_SEED, settings=conf, progress=False)
+    generate(conf.home, start, days, users, seed=seed, settings=conf, progress=False)
     for source in ("clickstream", "search", "orders"):
         ingest_source(spark, source, conf, run_id="fixture")
-    run_silver(spark, SIM_START + timedelta(days=SIM_DAYS - 1), conf)
-    return home
+    run_silver(spark, start + timedelta(days=days - 1), conf)
+    return conf.home
 
 
 def copy_home(src: Path, dst: Path) -> Path:

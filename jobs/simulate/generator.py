@@ -381,16 +381,7 @@ def _plan(
     sim = settings["simulator"]
     calendar = resolve_calendar(settings["calendar"], years_between(start, start + dt.timedelta(days=days)))
     start_ms = date_ms(start)
-    rates = rhythm.hourly_rates(
-        start,
-        days,
-        calendar,
-        float(sim["visits_per_user_per_day"]),
-        payday_traffic=float(sim["payday_traffic"]),
-        flash_share=share(sim, "flash_sale_share"),
-        seasons=rhythm.Seasons.of(sim.get("seasons")),
-        seed=seed,
-    )
+    rates = rhythm.simulator_rates(start, days, calendar, sim, seed)
     expected = rhythm.expected_visits_per_day(rates, users)
     b = sim["bots"]
     crawl, headless = float(b["crawler_share_of_visits"]), float(b["headless_share_of_visits"])

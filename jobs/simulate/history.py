@@ -22,7 +22,6 @@ from jobs.common.calendar import resolve as resolve_calendar
 from jobs.common.calendar import years_between
 from jobs.common.config import Settings
 from jobs.simulate import rhythm
-from jobs.simulate.params import share
 from jobs.simulate.rand import STREAM_HISTORY, generator
 
 
@@ -39,16 +38,7 @@ def hourly_history(
     the forecast reads, plus ``expected_visits`` (the truth)."""
     sim = settings["simulator"]
     calendar = resolve_calendar(settings["calendar"], years_between(start, start + dt.timedelta(days=days)))
-    rates = rhythm.hourly_rates(
-        start,
-        days,
-        calendar,
-        float(sim["visits_per_user_per_day"]),
-        payday_traffic=float(sim["payday_traffic"]),
-        flash_share=share(sim, "flash_sale_share"),
-        seasons=rhythm.Seasons.of(sim.get("seasons")),
-        seed=seed,
-    )
+    rates = rhythm.simulator_rates(start, days, calendar, sim, seed)
     expected = rhythm.expected_visits_per_hour(rates, users)
     rng = generator(seed, STREAM_HISTORY)
     visits = rng.poisson(expected)

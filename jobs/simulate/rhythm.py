@@ -190,3 +190,21 @@ def expected_visits_per_hour(rates: dict[str, np.ndarray], users: int) -> np.nda
 def expected_visits_per_day(rates: dict[str, np.ndarray], users: int) -> list[float]:
     """Expected human visits per UTC day of the window for ``users`` users (time zones by weight)."""
     return [float(x) for x in expected_visits_per_hour(rates, users).reshape(-1, 24).sum(axis=1)]
+
+
+def simulator_rates(
+    start: dt.date, days: int, calendar: dict[str, Any], sim: dict[str, Any], seed: int
+) -> dict[str, np.ndarray]:
+    """:func:`hourly_rates` with the ``simulator`` settings' rates, paydays, flash sales and seasons."""
+    from jobs.simulate.params import share
+
+    return hourly_rates(
+        start,
+        days,
+        calendar,
+        float(sim["visits_per_user_per_day"]),
+        payday_traffic=float(sim["payday_traffic"]),
+        flash_share=share(sim, "flash_sale_share"),
+        seasons=Seasons.of(sim.get("seasons")),
+        seed=seed,
+    )

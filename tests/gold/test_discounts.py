@@ -19,7 +19,7 @@ from pyspark.testing import assertDataFrameEqual
 from jobs.common.config import Settings, load_settings
 from jobs.common.tables import read_table
 from jobs.gold.discounts import TABLE, affected, run_discounts, transform
-from tests.conftest import sim_settings
+from tests.conftest import sim_settings, simulated_silver
 
 #: Ten days up to Harbolnas 12.12: the planted raises (3-10 days before) land inside the window.
 START, DAYS, USERS, SEED = date(2026, 12, 3), 10, 300, 7
@@ -30,16 +30,9 @@ TZ = "Asia/Jakarta"
 
 @pytest.fixture(scope="module")
 def discounts_home(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
-    from jobs.bronze.ingest import ingest_source
-    from jobs.silver.daily import run_silver
-    from jobs.simulate import generate
-
     home = tmp_path_factory.mktemp("discounts")
     conf = sim_settings(home)
-    generate(home, START, DAYS, USERS, seed=SEED, settings=conf, progress=False)
-    for source in ("clickstream", "search", "orders"):
-        ingest_source(spark, source, conf, run_id="fixture")
-    run_silver(spark, START + timedelta(days=DAYS - 1), conf)
+    simulated_silver(spark, conf, START, DAYS, USERS, SEED)
     summary = run_discounts(spark, SALE, conf)
     assert summary["sale_days"] == "2026-12-12"
     return home, conf
