@@ -101,8 +101,9 @@ def test_a_step_outside_the_configured_funnel_fails_until_conf_adds_it(spark: Sp
 def test_every_gated_table_checks_its_key_and_values_and_validates_several_dates_at_once(tmp_path: Path) -> None:
     settings = ci_settings(tmp_path)
     gated = list(PUBLISHED)
-    # Exactly the tables the gold and feature jobs write, each once.
+    # Exactly the tables the gold and feature jobs and the forecast write, each once.
     written = [t for j in jobs("daily") if j.stage in ("gold", "features") for t in j.outputs]
+    written += [t for j in jobs("forecast") for t in j.outputs]
     assert sorted(gated) == sorted(written)
     for name in gated:
         contract = table(name)
