@@ -156,4 +156,4 @@ def run_discounts(
         rows[TABLE] = read_table(spark, TABLE, settings).where(F.col("sale_date").isin(*sorted(days))).count()
     if days or plan.has_news():
         manifest.record(spark, settings, plan, {TABLE: set(days)} if days else {}, rows=rows)
-    return {"run_date": str(run_date), "sale_days": describe(set(days)) if days else "none", "rows": rows}
+    return {"run_date": str(run_date), "dates": describe(set(days)) if days else "none", "rows": rows}

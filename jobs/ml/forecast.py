@@ -446,7 +446,7 @@ def run_forecast(
         notify(alert)
     return {
         "run_date": str(run_date),
-        "forecast_dates": describe(written) if written else "none",
+        "dates": describe(written) if written else "none",
         "skipped": skipped,
         "capacity_alerts": alerts,
     }

@@ -34,7 +34,7 @@ def discounts_home(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
     conf = sim_settings(home)
     simulated_silver(spark, conf, START, DAYS, USERS, SEED)
     summary = run_discounts(spark, SALE, conf)
-    assert summary["sale_days"] == "2026-12-12"
+    assert summary["dates"] == "2026-12-12"
     return home, conf
 
 
@@ -141,9 +141,9 @@ def test_rerun_and_since_give_the_same_table(spark: SparkSession, discounts_home
     _home, conf = discounts_home
     before = read_table(spark, TABLE, conf).localCheckpoint()
     again = run_discounts(spark, SALE, conf)
-    assert again["sale_days"] == "none"  # nothing new in silver since the fixture's run
+    assert again["dates"] == "none"  # nothing new in silver since the fixture's run
     rebuilt = run_discounts(spark, SALE, conf, since=START)
-    assert rebuilt["sale_days"] == "2026-12-12"
+    assert rebuilt["dates"] == "2026-12-12"
     assertDataFrameEqual(read_table(spark, TABLE, conf), before)
 
 
@@ -164,10 +164,10 @@ def test_sale_days_a_changed_date_reaches() -> None:
 def test_no_sale_day_and_no_data(spark: SparkSession, tmp_path: Path) -> None:
     conf = sim_settings(tmp_path / "home")
     # A run date far from any sale day with an empty silver: nothing to rewrite, an empty table.
-    assert run_discounts(spark, date(2026, 8, 1), conf)["sale_days"] == "none"
+    assert run_discounts(spark, date(2026, 8, 1), conf)["dates"] == "none"
     assert read_table(spark, TABLE, conf).count() == 0
     # A sale day without a single product view: an empty partition, not an error.
     ev = read_table(spark, "silver.events", conf)
     assert transform(ev, {SALE: "Harbolnas 12.12"}, PARAMS, TZ).count() == 0
-    assert run_discounts(spark, SALE, conf, since=SALE - timedelta(days=2))["sale_days"] == "2026-12-12"
+    assert run_discounts(spark, SALE, conf, since=SALE - timedelta(days=2))["dates"] == "2026-12-12"
     assert read_table(spark, TABLE, conf).count() == 0

@@ -94,7 +94,7 @@ def test_the_daily_job_writes_the_forecast_gates_it_and_alerts_on_capacity(
     )  # fmt: skip
     ALERTS.clear()
     result = run_forecast(spark, ORIGIN, conf)
-    assert result["forecast_dates"] == str(ORIGIN) and result["skipped"] == {}
+    assert result["dates"] == str(ORIGIN) and result["skipped"] == {}
     # The table is the pandas forecast of the same history, row for row, with the UTC hour and flags.
     expected = forecast(read_history(spark, conf, ORIGIN, 800), conf["calendar"], ORIGIN, conf["forecast"])
     table = read_table(spark, TABLE, conf).toPandas()  # 14 × 24 rows
@@ -117,7 +117,7 @@ def test_the_daily_job_writes_the_forecast_gates_it_and_alerts_on_capacity(
     # The gate passes it; a run with nothing new does nothing.
     gate = run_gate(spark, ORIGIN, conf, tables=(TABLE,))
     assert gate["rows"][TABLE].startswith("passed"), gate
-    assert run_forecast(spark, ORIGIN, conf)["forecast_dates"] == "none"
+    assert run_forecast(spark, ORIGIN, conf)["dates"] == "none"
 
 
 def test_too_little_history_says_why(spark: SparkSession, history: pd.DataFrame, tmp_path: Path) -> None:
