@@ -43,14 +43,13 @@ from airflow.sdk import (
     CronDataIntervalTimetable,
     DeadlineAlert,
     DeadlineReference,
-    Param,
     SyncCallback,
     TaskGroup,
     dag,
 )
 
 from jobs.common.config import settings
-from jobs.orchestration.airflow import RUN_DATE, asset_uri, default_args, job_task
+from jobs.orchestration.airflow import RUN_DATE, asset_uri, default_args, job_task, since_param
 from jobs.registry import jobs
 
 DEADLINE_HOURS = float(settings()["airflow"]["behaviour_deadline_hours"])
@@ -70,12 +69,9 @@ DEADLINE_HOURS = float(settings()["airflow"]["behaviour_deadline_hours"])
     tags=["detak", "silver", "gold", "daily"],
     doc_md=__doc__,
     params={
-        "since": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Also rebuild every date from this one to the run's date (a backfill after a change "
-            "of rules); empty: only what is new.",
+        "since": since_param(
+            "Also rebuild every date from this one to the run's date (a backfill after a change of rules); "
+            "empty: only what is new."
         )
     },
     deadline=DeadlineAlert(

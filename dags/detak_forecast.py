@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, dag
 
-from jobs.orchestration.airflow import RUN_DATE, asset_uri, default_args, job_task
+from jobs.orchestration.airflow import RUN_DATE, asset_uri, default_args, job_task, since_param
 from jobs.registry import job
 
 
@@ -40,12 +40,7 @@ from jobs.registry import job
     tags=["detak", "forecast", "daily"],
     doc_md=__doc__,
     params={
-        "since": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Also forecast from every date from this one to the run's date; empty: only the run's.",
-        )
+        "since": since_param("Also forecast from every date from this one to the run's date; empty: only the run's.")
     },
 )
 def detak_forecast() -> None:

@@ -22,6 +22,13 @@ ENTRYPOINT = str(Path(__file__).resolve().parents[1] / "__main__.py")
 RUN_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 
 
+def since_param(description: str) -> Any:
+    """The ``since`` run parameter of a daily DAG: an optional date, empty by default."""
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], format="date", description=description)
+
+
 def default_args(conf: Settings | None = None) -> dict[str, Any]:
     conf = conf or current_settings()
     af = conf["airflow"]
