@@ -49,6 +49,7 @@ from pyspark.sql import types as T
 from jobs.common.config import Settings
 from jobs.common.contracts import ContractError, events_dir, source_contract
 from jobs.common.errors import UserError
+from jobs.common.spark import built_once
 
 DETAK = "detak"
 _REF = re.compile(
@@ -352,8 +353,37 @@ def translate(decoded: DataFrame, source: str, settings: Settings) -> DataFrame:
     fmt = load_format(name)
     if source not in fmt.sources():
         raise ContractError(f"format {name!r} maps no event to the {source} source")
+    tracker = dict(settings["ingest"].get("tracker") or {})
+    # Sources reading the same folder in the same format share its lines: each line is kept whole
+    # by the one it belongs to (its bronze table, or its quarantine when it is bad), and the others
+    # record an other_source row without a copy of the line. The first such source in
+    # ingest.sources keeps the lines that belong to none (unmapped, malformed).
+    sharing = [
+        s for s in settings["ingest"]["sources"]
+        if format_of(s, settings) == name and _folder(s, settings) == _folder(source, settings)
+    ]  # fmt: skip
+    key = ("translate", str(formats_dir()), name, source, yaml.safe_dump(tracker, sort_keys=True), tuple(sharing))
+    value, raw_value, pre_reason, pre_detail, tracker_event = built_once(
+        key, lambda: _translation(fmt, source, tracker, sharing)
+    )
+    out = decoded.select(
+        *[c for c in decoded.columns if c not in ("value", "pre_reason", "pre_detail")],
+        value.alias("value"),
+        raw_value.alias("raw_value"),
+        pre_reason.alias("pre_reason"),
+        pre_detail.alias("pre_detail"),
+        tracker_event.alias("tracker_event"),
+    )
+    return out.select(*decoded.columns, "raw_value", "tracker_event")
+
+
+def _translation(
+    fmt: Format, source: str, tracker: dict[str, Any], sharing: list[str]
+) -> tuple[Column, Column, Column, Column, Column]:
+    """The columns of :func:`translate` (value, raw_value, pre_reason, pre_detail, tracker_event)
+    of ``source``'s lines in ``fmt``: built once per process (:func:`jobs.common.spark.built_once`)."""
     line = F.col("value")
-    scope = _Scope(fmt, line, dict(settings["ingest"].get("tracker") or {}))
+    scope = _Scope(fmt, line, tracker)
     key = F.coalesce(*[scope.text(s) for s in fmt.event_name])
     contract = source_contract(source)
 
@@ -383,14 +413,6 @@ def translate(decoded: DataFrame, source: str, settings: Settings) -> DataFrame:
         assert expr is not None
         members[field] = expr
 
-    # Sources reading the same folder in the same format share its lines: each line is kept whole
-    # by the one it belongs to (its bronze table, or its quarantine when it is bad), and the others
-    # record an other_source row without a copy of the line. The first such source in
-    # ingest.sources keeps the lines that belong to none (unmapped, malformed).
-    sharing = [
-        s for s in settings["ingest"]["sources"]
-        if format_of(s, settings) == name and _folder(s, settings) == _folder(source, settings)
-    ]  # fmt: skip
     keeper = sharing[0] if sharing else source
     is_line = (F.col("kind") == "line") & F.col("pre_reason").isNull() & (F.trim(line) != F.lit(""))
     if fmt.reader == "tsv":
@@ -424,15 +446,13 @@ def translate(decoded: DataFrame, source: str, settings: Settings) -> DataFrame:
     # No second copy of a line that another source of the folder keeps whole.
     copy_elsewhere = (F.lit(source != keeper) & bad) | (~bad & elsewhere & shared_target)
     translated = _object(members) if members else F.lit("{}")
-    out = decoded.select(
-        *[c for c in decoded.columns if c not in ("value", "pre_reason", "pre_detail")],
-        F.when(is_line & readable & (target_source == F.lit(source)), translated).otherwise(line).alias("value"),
-        F.when(F.col("kind") == "line", F.when(copy_elsewhere, F.lit("")).otherwise(line)).alias("raw_value"),
-        reason.alias("pre_reason"),
-        detail.alias("pre_detail"),
-        F.when(is_line & readable, key).alias("tracker_event"),
+    return (
+        F.when(is_line & readable & (target_source == F.lit(source)), translated).otherwise(line),
+        F.when(F.col("kind") == "line", F.when(copy_elsewhere, F.lit("")).otherwise(line)),
+        reason,
+        detail,
+        F.when(is_line & readable, key),
     )
-    return out.select(*decoded.columns, "raw_value", "tracker_event")
 
 
 def _folder(source: str, settings: Settings) -> str:

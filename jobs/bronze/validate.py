@@ -26,6 +26,7 @@ implausible_time   the corrected event time (see :mod:`jobs.common.eventtime`) o
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -33,8 +34,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.common.config import Settings
-from jobs.common.contracts import SourceContract, is_nullable, source_contract, spark_type
+from jobs.common.contracts import SourceContract, events_dir, is_nullable, source_contract, spark_type
 from jobs.common.eventtime import corrected_time
+from jobs.common.spark import built_once
 
 CORRUPT = "_corrupt_record"
 REASONS = [
@@ -229,15 +231,12 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int, time_rules: dic
     """
     contract = source_contract(source)
     schema = contract.spark_schema.add(T.StructField(CORRUPT, T.StringType(), True))
-    known = list(contract.event_types)
     # The reader of the landing file may have measured the delivered line already (it may hold a
     # prefix or a repaired text of it); otherwise the line is as delivered.
     if "line_bytes" not in lines.columns:
         lines = lines.withColumn("line_bytes", F.octet_length(F.col("value")).cast("long"))
-    line_bytes = F.col("line_bytes")
-    oversized = line_bytes > F.lit(max_line_bytes)
-    empty = F.trim(F.col("value")) == F.lit("")
-    parseable = ~oversized & ~empty
+    oversized = F.col("line_bytes") > F.lit(max_line_bytes)
+    parseable = ~oversized & (F.trim(F.col("value")) != F.lit(""))
     parsed = lines.select(
         "*",
         F.when(
@@ -245,6 +244,25 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int, time_rules: dic
         ).alias("p"),
         F.when(parseable, F.json_object_keys(F.col("value"))).alias("keys"),
     )
+    rules = json.dumps(time_rules, sort_keys=True, default=str)
+    key = ("validate", str(events_dir()), source, max_line_bytes, rules)
+    reason = built_once(key, lambda: _verdict(contract, max_line_bytes, time_rules))
+    return (
+        parsed.withColumn("_verdict", reason)
+        .select(
+            "*",
+            F.col("_verdict.r").alias("reason"),
+            F.col("_verdict.d").alias("reason_detail"),
+        )
+        .drop("_verdict")
+    )
+
+
+def _verdict(contract: SourceContract, max_line_bytes: int, time_rules: dict[str, Any] | None) -> Column:
+    """The struct (r: reason, d: detail) of a parsed line: the first reason that applies, or nulls."""
+    known = list(contract.event_types)
+    oversized = F.col("line_bytes") > F.lit(max_line_bytes)
+    empty = F.trim(F.col("value")) == F.lit("")
     any_null, nulls = _per_type(contract, _null_checks)
     any_missing, missing = _per_type(contract, _required_checks)
     any_too_long, too_long = _per_type(contract, _length_checks)
@@ -259,7 +277,7 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int, time_rules: dic
 
     et = F.col("p.event_type")
     size_text = F.concat(F.lit("line of "), F.col("line_bytes").cast("string"), F.lit(f" bytes > {max_line_bytes}"))
-    reason = (
+    return (
         F.when(empty, verdict("empty_line", F.lit(None)))
         .when(oversized, verdict("oversized_line", size_text))
         .when(F.col("keys").isNull(), verdict("malformed_json", F.lit("not a JSON object")))
@@ -292,13 +310,4 @@ def validate(lines: DataFrame, source: str, max_line_bytes: int, time_rules: dic
                 ),
             ),
         )
-    )
-    return (
-        parsed.withColumn("_verdict", reason)
-        .select(
-            "*",
-            F.col("_verdict.r").alias("reason"),
-            F.col("_verdict.d").alias("reason_detail"),
-        )
-        .drop("_verdict")
     )

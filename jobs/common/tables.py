@@ -9,9 +9,11 @@ from typing import Any, cast
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs.common.config import Settings
 from jobs.common.contracts import TableContract, table
+from jobs.common.spark import built_once
 
 
 def table_path(name: str, settings: Settings) -> str:
@@ -130,7 +132,11 @@ def read_table(spark: SparkSession, name: str, settings: Settings) -> DataFrame:
 def conform(df: DataFrame, name: str) -> DataFrame:
     """Select the contract's columns in the contract's order, cast to the contract's types."""
     schema = table(name).spark_schema
-    return df.select([df[f.name].cast(f.dataType).alias(f.name) for f in schema.fields])
+    columns = built_once(
+        ("conform", name, schema.simpleString()),
+        lambda: [F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields],
+    )
+    return df.select(columns)
 
 
 def replace_dates(df: DataFrame, name: str, start: date, end: date, settings: Settings) -> None:
