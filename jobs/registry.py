@@ -76,6 +76,7 @@ GOLD_RECOMMENDATIONS = ("gold.similar_products", "gold.user_recommendations")
 GOLD_COHORTS = ("gold.cohort_retention_weekly",)
 GOLD_THREATS = ("gold.threat_actors",)
 GOLD_DISCOUNTS = ("gold.discount_integrity",)
+GOLD_CAMPAIGNS = ("gold.campaign_performance_hourly",)
 FORECAST = ("gold.traffic_forecast_hourly",)
 PURCHASE_TIME = ("gold.purchase_time_profile",)
 FEATURES = ("features.user_daily",)
@@ -101,6 +102,7 @@ PUBLISHED = (
     *GOLD_COHORTS,
     *GOLD_THREATS,
     *GOLD_DISCOUNTS,
+    *GOLD_CAMPAIGNS,
     *FORECAST,
     *PURCHASE_TIME,
     *FEATURES,
@@ -203,6 +205,18 @@ def _daily() -> list[Job]:
             stage="gold",
         ),
         Job(
+            name="gold_campaigns",
+            group="daily",
+            args=("job", "gold_campaigns"),
+            inputs=("gold.session_facts",),
+            outputs=GOLD_CAMPAIGNS,
+            description="Session facts → per campaign and local hour: sessions, purchases and revenue by the "
+            "last non-direct campaign within 7 days, and the lift against non-campaign traffic with its interval.",
+            runner="jobs.gold.campaigns:run_campaigns",
+            after=("gold_browsing",),
+            stage="gold",
+        ),
+        Job(
             name="gold_purchase_time",
             group="daily",
             args=("job", "gold_purchase_time"),
@@ -267,6 +281,7 @@ def _daily() -> list[Job]:
                 "gold_cohorts",
                 "gold_threats",
                 "gold_discounts",
+                "gold_campaigns",
                 "features",
                 "gold_customers",
                 "gold_cart_risk",

@@ -38,6 +38,10 @@ CHARTS = (
     ("bots", "Bot share of all events, by hour"),
     ("threats", "Threat actors: devices judged per day by kind, and attacking networks (the threat feed's table)"),
     ("discounts", "Discount integrity on sale days: share of discounts flagged as misleading, by category"),
+    (
+        "campaigns",
+        "Campaign leaderboard: conversion lift against non-campaign shoppers of the same hours, 95% interval",
+    ),
     ("purchase_heatmap", "Orders by hour and day (time of purchase)"),
     ("segments", "Customer segments: customers in each segment, per as-of date"),
     ("segment_migration", "Segment migration: where the customers of the previous as-of date went"),
@@ -387,6 +391,7 @@ def report_figures(wh: Warehouse, first: date, last: date, top_queries: int, clo
         "sentiment": sentiment_figure(wh, first, last),
         "threats": threats_figure(wh, first, last),
         "discounts": discounts_figure(wh, first, last),
+        "campaigns": campaigns_figure(wh, first, last),
         "forecast": forecast_figure(wh, first, last),
     }
 
@@ -894,6 +899,53 @@ def discounts_figure(wh: Warehouse, first: date, last: date) -> Any:
     fig.update_layout(xaxis_title="share of discounts flagged", xaxis_tickformat=".0%", xaxis_range=[0, 1])
     if not present:
         _not_in_warehouse(fig, "gold.discount_integrity", "gold_discounts")
+    return fig
+
+
+def campaigns_figure(wh: Warehouse, first: date, last: date, top: int = 15) -> Any:
+    """The ``top`` campaigns by sessions over the period, ranked by their conversion lift against
+    non-campaign sessions of the same hours: one Mantel-Haenszel ratio over every hour of the period
+    (jobs/gold/campaigns.py), with its interval as error bars; hover: sessions, orders, revenue."""
+    import plotly.graph_objects as go
+
+    from jobs.common.stats import mh_sums_to_lift
+
+    cols = ["campaign", "sessions", "orders", "revenue", "r", "s", "p"]
+    found = pd.DataFrame(columns=cols)
+    present = _has_table(wh, "gold", "campaign_performance_hourly")
+    if present:
+        n = "(sessions + control_sessions)"
+        found = _frame(
+            wh,
+            "SELECT campaign, SUM(sessions) AS sessions, SUM(orders) AS orders, SUM(revenue) AS revenue, "
+            f"SUM(1.0 * converted_sessions * control_sessions / {n}) AS r, "
+            f"SUM(1.0 * control_converted * sessions / {n}) AS s, "
+            f"SUM((1.0 * sessions * control_sessions * (converted_sessions + control_converted) "
+            f"- 1.0 * converted_sessions * control_converted * {n}) / ({n} * {n})) AS p "
+            f"FROM gold.campaign_performance_hourly WHERE {_between('local_date', first, last)} "
+            f"GROUP BY campaign ORDER BY sessions DESC, campaign LIMIT {int(top)}",
+        )
+    found = _numbers(found, "sessions", "orders", "revenue", "r", "s", "p")
+    lifts = [mh_sums_to_lift(r, s, p) for r, s, p in zip(found["r"], found["s"], found["p"], strict=True)]
+    found["lift"] = [x[0] if x else None for x in lifts]
+    found["low"] = [x[1] if x else None for x in lifts]
+    found["high"] = [x[2] if x else None for x in lifts]
+    found = found.dropna(subset=["lift"]).sort_values(["lift", "campaign"], ascending=[True, False])
+    fig = go.Figure()
+    if len(found):
+        fig.add_trace(
+            go.Bar(
+                x=found["lift"], y=found["campaign"], orientation="h", name="conversion lift",
+                error_x={"type": "data", "symmetric": False, "array": found["high"] - found["lift"],
+                         "arrayminus": found["lift"] - found["low"]},
+                customdata=found[["sessions", "orders", "revenue"]].to_numpy(),
+                hovertemplate="%{y}: %{x:+.0%} conversion (%{customdata[0]:,.0f} sessions, "
+                "%{customdata[1]:,.0f} orders, IDR %{customdata[2]:,.0f})<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_layout(xaxis_title="conversion lift against non-campaign sessions", xaxis_tickformat="+.0%")
+    if not present:
+        _not_in_warehouse(fig, "gold.campaign_performance_hourly", "gold_campaigns")
     return fig
 
 

@@ -41,6 +41,7 @@ REPORT_TABLES = (
     "gold.threat_actors",
     "gold.discount_integrity",
     "gold.traffic_forecast_hourly",
+    "gold.campaign_performance_hourly",
 )
 
 
@@ -100,6 +101,7 @@ def test_every_chart_survives_a_period_without_rows(tmp_path: Path) -> None:
     assert rendered["traces"]["threats"] == []
     assert rendered["traces"]["discounts"] == []
     assert rendered["traces"]["forecast"] == []
+    assert rendered["traces"]["campaigns"] == []
 
 
 def test_an_older_warehouse_without_the_customer_tables(tmp_path: Path) -> None:
@@ -109,7 +111,8 @@ def test_an_older_warehouse_without_the_customer_tables(tmp_path: Path) -> None:
     out, days = build_report(conf, tmp_path / "older.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
     assert days == []
     page = out.read_text()
-    assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 7
+    assert page.count("No rows in 2026-11-11 .. 2026-11-12.") == len(CHARTS) - 8
+    assert "No gold.campaign_performance_hourly in this warehouse yet (built by detak job gold_campaigns" in page
     assert "No gold.traffic_forecast_hourly in this warehouse yet (built by detak job forecast" in page
     assert "No gold.threat_actors in this warehouse yet (built by detak job gold_threats" in page
     assert "No gold.discount_integrity in this warehouse yet (built by detak job gold_discounts" in page
@@ -437,6 +440,53 @@ def test_discount_integrity_by_category(tmp_path: Path) -> None:
 
     (trace,) = discounts_figure(warehouse(conf, "duckdb"), date(2026, 11, 11), date(2026, 11, 12)).data
     assert [list(c) for c in trace.customdata] == [[0, 1], [3, 4], [1, 1]]
+
+
+#: gold.campaign_performance_hourly rows: (local_date, hour, campaign, sessions, converted, control sessions,
+#: control converted, orders, revenue).
+CAMPAIGN_HOURS = (
+    ("2026-11-11", 10, "flash", 100, 30, 400, 40, 31, 3_000_000),
+    ("2026-11-11", 11, "flash", 50, 10, 300, 30, 10, 1_000_000),
+    ("2026-11-11", 10, "weekly_deals", 40, 4, 400, 40, 4, 200_000),
+    ("2026-11-12", 20, "weekly_deals", 60, 3, 500, 50, 3, 100_000),
+    ("2026-11-11", 10, "no_buyers", 20, 0, 400, 40, 0, 0),  # no lift to show: left out
+    ("2026-11-13", 10, "flash", 500, 400, 500, 50, 400, 9_000_000),  # after the period
+)
+
+
+def test_campaign_leaderboard(tmp_path: Path) -> None:
+    """Each campaign's Mantel-Haenszel lift over every hour of the period, lowest first, with its
+    interval as error bars and its sessions, orders and revenue in the hover."""
+    from jobs.common.stats import mh_lift
+    from jobs.report import campaigns_figure
+
+    conf, _ = empty_warehouse(tmp_path)
+    with duckdb.connect(str(conf.path("warehouse"))) as con:
+        for day, hour, campaign, n1, a, n0, c, orders, revenue in CAMPAIGN_HOURS:
+            con.execute(
+                "INSERT INTO gold.campaign_performance_hourly (local_date, hour_local, campaign, sessions, "
+                "converted_sessions, control_sessions, control_converted, orders, revenue) "
+                "VALUES (CAST(? AS DATE), CAST(? AS DATE) + to_hours(?), ?, ?, ?, ?, ?, ?, ?)",
+                [day, day, hour, campaign, n1, a, n0, c, orders, revenue],
+            )
+    expected = {
+        name: mh_lift([(r[4], r[3], r[6], r[5]) for r in CAMPAIGN_HOURS if r[2] == name and r[0] < "2026-11-13"])
+        for name in ("flash", "weekly_deals")
+    }
+    out, _ = build_report(conf, tmp_path / "campaigns.html", date(2026, 11, 11), date(2026, 11, 12), target="duckdb")
+    rendered = render_in_chromium(out, tmp_path / "campaigns.png", _browser())
+    assert rendered["errors"] == []
+    (bars,) = rendered["traces"]["campaigns"]
+    assert (bars["name"], bars["y"]) == ("conversion lift", ["weekly_deals", "flash"])
+    assert bars["x"] == pytest.approx([expected["weekly_deals"][0], expected["flash"][0]])
+    (trace,) = campaigns_figure(warehouse(conf, "duckdb"), date(2026, 11, 11), date(2026, 11, 12)).data
+    assert [list(c) for c in trace.customdata] == [[100, 7, 300_000], [150, 41, 4_000_000]]
+    assert list(trace.error_x.array) == pytest.approx(
+        [expected[n][2] - expected[n][0] for n in ("weekly_deals", "flash")]
+    )
+    assert list(trace.error_x.arrayminus) == pytest.approx(
+        [expected[n][0] - expected[n][1] for n in ("weekly_deals", "flash")]
+    )
 
 
 def test_forecast_against_actual(tmp_path: Path) -> None:

@@ -133,6 +133,10 @@ class World:
         self.login_at_start = share(sim, "login_at_visit_start_share")
         self.pick_cause = weighted(sim, "abandonment_causes", CAUSES)
         self.sale_campaigns = sale_campaigns  # local day number -> campaign name
+        # Planted campaigns (simulator.campaigns; none by default, and then no draw changes).
+        self.campaigns: list[dict[str, Any]] = [dict(c) for c in sim.get("campaigns") or []]
+        self.campaign_lift = {str(c["name"]): 1.0 + float(c["lift"]) for c in self.campaigns}
+        self.attribution_ms = int(float(sim["campaign_attribution_days"]) * MS_DAY)
         self.sessions: dict[str, list[Any]] = {
             k: []
             for k in (
@@ -807,13 +811,19 @@ def run_visit(
             v.utm = ("push", "notification", w.sale_campaigns.get(local_day, "flash_sale_reminder"))
             landing = "promo"
     else:
-        _, source, medium, campaigns, referrers, landing = _CHANNEL(draw)
-        v.ref = draw.pick(referrers)
-        if source is not None:
-            camp = draw.pick(campaigns)
-            if camp == "{sale}":
-                camp = w.sale_campaigns.get(local_day, campaigns[0])
-            v.utm = (source, medium, camp)
+        planted_campaign = _planted_campaign(w, local_day, start + dev.offset * MS_HOUR) if w.campaigns else None
+        if planted_campaign is not None:
+            v.utm = (str(planted_campaign["source"]), str(planted_campaign["medium"]), str(planted_campaign["name"]))
+            landing = "promo"
+        else:
+            _, source, medium, campaigns, referrers, landing = _CHANNEL(draw)
+            v.ref = draw.pick(referrers)
+            if source is not None:
+                camp = draw.pick(campaigns)
+                if camp == "{sale}":
+                    camp = w.sale_campaigns.get(local_day, campaigns[0])
+                v.utm = (source, medium, camp)
+    lift = _campaign_lift(w, v, start) if w.campaign_lift else 1.0
     if landing == "home":
         v.home()
     elif landing == "promo":
@@ -832,7 +842,7 @@ def run_visit(
         steps = 1 + min(draw.geometric(0.2), 30)
         if planted == "cross_midnight":
             steps = max(steps, 12)
-        wants_cart = draw.u() < w.cart_add
+        wants_cart = draw.u() < min(1.0, w.cart_add * lift)
         if wants_cart:
             v.browse(max(0, steps // 2))
             v.new_cart()
@@ -842,6 +852,34 @@ def run_visit(
                 v.error(draw.pick(["page_error", "not_found"]), "Halaman tidak dapat ditampilkan")
     dev.last_end_ms = v.last
     _record_session(w, v, start, v.last, planted, prev_end)
+
+
+def _planted_campaign(w: World, local_day: int, local_ms: int) -> dict[str, Any] | None:
+    """The planted campaign that brings this web visit, if one runs at its local time and its draw says so."""
+    hour = (local_ms % MS_DAY) // MS_HOUR
+    for c in w.campaigns:
+        lo, hi = (int(h) for h in c["hours"])
+        if lo <= hour < hi and (c["days"] == "all" or local_day in w.sale_campaigns) and w.draw.u() < float(c["share"]):
+            return c
+    return None
+
+
+def _campaign_lift(w: World, v: Visit, start: int) -> float:
+    """The add-to-cart multiplier of a visit: 1 + the planted lift of the campaign it is attributed to.
+
+    The rule of gold.campaign_performance_hourly: a tagged visit belongs to its own campaign; a
+    direct one (no campaign, no referrer) to the device's last campaign within
+    ``campaign_attribution_days``; any other visit to none, and it ends the last campaign's claim.
+    """
+    dev = v.dev
+    camp = v.utm[2] if v.utm is not None else None
+    if camp:
+        dev.touch = (camp, start)
+    elif v.ref is not None:
+        dev.touch = None
+    elif dev.touch is not None and start - dev.touch[1] <= w.attribution_ms:
+        camp = dev.touch[0]
+    return w.campaign_lift.get(camp or "", 1.0)
 
 
 def _record_session(w: World, v: Visit, start: int, end: int, planted: str | None, prev_end: int) -> None:

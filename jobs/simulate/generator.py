@@ -478,6 +478,7 @@ def generate(
             line_counts[SOURCES[src]] += n
     summary = _write_truth(truth, results, part_of, plan, line_counts, files)
     summary.update(_write_price_truth(truth, price_truth))
+    _write_campaign_truth(truth, plan.sim)
     hourly = rhythm.expected_visits_per_hour({tz: np.asarray(r) for tz, r in plan.rates.items()}, users)
     starts = plan.start_ms + np.arange(len(hourly), dtype=np.int64) * MS_HOUR
     write_parquet(
@@ -640,6 +641,38 @@ def _write_price_truth(truth: Path, rows: list[dict[str, Any]]) -> dict[str, Any
     table = pa.Table.from_pylist([{**r, "misleading": pricing.MISLEADING[r["kind"]]} for r in rows], _DISCOUNT_SCHEMA)
     write_parquet(table, truth / "discounts.parquet")
     return {"discounts_by_kind": _counts(table, "sale_date", "kind")} if rows else {"discounts_by_kind": {}}
+
+
+_CAMPAIGN_SCHEMA = pa.schema(
+    [
+        ("name", pa.string()),
+        ("utm_source", pa.string()),
+        ("utm_medium", pa.string()),
+        ("share", pa.float64()),
+        ("lift", pa.float64()),
+        ("hour_from", pa.int32()),
+        ("hour_to", pa.int32()),
+        ("days", pa.string()),
+    ]
+)
+
+
+def _write_campaign_truth(truth: Path, sim: dict[str, Any]) -> None:
+    """``campaigns.parquet``: the planted campaigns and their true conversion lift."""
+    rows = [
+        {
+            "name": str(c["name"]),
+            "utm_source": str(c["source"]),
+            "utm_medium": str(c["medium"]),
+            "share": float(c["share"]),
+            "lift": float(c["lift"]),
+            "hour_from": int(c["hours"][0]),
+            "hour_to": int(c["hours"][1]),
+            "days": str(c["days"]),
+        }
+        for c in sim.get("campaigns") or []
+    ]
+    write_parquet(pa.Table.from_pylist(rows, _CAMPAIGN_SCHEMA), truth / "campaigns.parquet")
 
 
 def _write_review_truth(truth: Path, results: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:

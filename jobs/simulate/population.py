@@ -49,6 +49,9 @@ class Device:
     # views of one cart's category within the hour are the planted "browsing alternatives" signal.
     shun: frozenset[int] = frozenset()
     shun_until_ms: int = -(10**15)
+    # The device's last campaign and when it was tagged (planted campaigns only; None after a
+    # visit from another non-direct source, which takes the credit instead).
+    touch: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         self.base = {"user_agent": self.user_agent, "ip": self.ip}
