@@ -22,7 +22,8 @@ humans; bots and sessions without consent are not there):
   interval (null when it did not run in those hours).
 
 A run rewrites every local date whose rows a changed date of gold.session_facts can move: the date
-itself, a day of time-zone slack, and the ``attribution_days`` and ``baseline_days`` after it.
+itself, a day of time-zone slack, the ``attribution_days`` after it (their attribution may change)
+and the ``baseline_days`` after those (their baseline may).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ INPUTS = ("gold.session_facts",)
 
 
 def affected(changed: Iterable[date], params: Mapping[str, Any]) -> set[date]:
-    """Local dates whose rows a change of these UTC session dates can move."""
-    reach = max(int(params["attribution_days"]), int(params["baseline_days"])) + 1
+    """Local dates whose rows a change of these UTC session dates can move: a day of time-zone slack
+    before, and after it the days whose attribution it can change and the baseline days of those."""
+    reach = int(params["attribution_days"]) + int(params["baseline_days"]) + 1
     return {d + timedelta(days=k) for d in changed for k in range(-1, reach + 1)}
 
 

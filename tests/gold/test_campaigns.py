@@ -157,7 +157,7 @@ def test_the_table_equals_the_rules_by_hand(spark: SparkSession, campaigns_home:
 
 
 def test_a_changed_date_reaches_the_attribution_and_baseline_days() -> None:
-    reach = max(int(PARAMS["attribution_days"]), int(PARAMS["baseline_days"])) + 1
+    reach = int(PARAMS["attribution_days"]) + int(PARAMS["baseline_days"]) + 1
     assert affected({date(2026, 11, 11)}, PARAMS) == {
         date(2026, 11, 11) + timedelta(days=k) for k in range(-1, reach + 1)
     }
