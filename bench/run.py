@@ -637,6 +637,15 @@ Over {s["runs"]} backtests: the worst daily MAPE {s["mape_max"]:.1%}; below the 
     return text, r
 
 
+def live(spark_of: Callable[[], Any]) -> tuple[str, dict[str, Any]]:
+    """The live path's latency from a file landing to its campaign row published (bench/live.py; CLI processes)."""
+    from bench.live import bench_live, markdown
+
+    users = int(os.environ.get("DETAK_BENCH_LIVE_USERS", "20000"))
+    result = bench_live(ROOT / "var" / "bench-live", users)
+    return markdown(result, stamp()), result
+
+
 SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] = {
     "pipeline": pipeline,
     "kafka": kafka,
@@ -648,6 +657,7 @@ SECTIONS: dict[str, Callable[[Callable[[], Any]], tuple[str, dict[str, Any]]]] =
     "sentiment": sentiment,
     "customers": customers,
     "forecast": forecast_section,
+    "live": live,
     "demo": demo,
     "sidebyside": sidebyside,
     "scaling": scaling,

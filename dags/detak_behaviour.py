@@ -1,10 +1,9 @@
 """
 ### detak_behaviour — silver → gold → features → quality gate → publish, daily
 
-Daily, at 00:00 UTC, for the day D that just ended (its logical date), and also whenever a
-bronze table got new rows (the Assets the hourly `detak_ingest` updates only when it wrote rows):
-such an asset-triggered run has no logical date and runs for the day it starts on, so the tables
-fill during the day and the scheduled run after midnight makes the day final.
+Daily, at 00:00 UTC, for the day D that just ended (its logical date). During the day,
+`detak_live` keeps silver, the session facts and the sale-day tables (campaigns, threats) fresh
+within minutes of new bronze rows; this run makes every table of the day final and publishes them.
 
 Every daily job of detak's registry (`jobs/registry.py`) runs, in dependency order, one task per
 job (a Spark submission through the `spark_default` connection, or the job in the task's process
@@ -38,8 +37,6 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import (
     Asset,
-    AssetAny,
-    AssetOrTimeSchedule,
     CronDataIntervalTimetable,
     DeadlineAlert,
     DeadlineReference,
@@ -58,10 +55,7 @@ DEADLINE_HOURS = float(settings()["airflow"]["behaviour_deadline_hours"])
 @dag(
     dag_id="detak_behaviour",
     # A data interval per day: the run for D starts once D is over and its logical date is D.
-    schedule=AssetOrTimeSchedule(
-        timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-        assets=AssetAny(*[Asset(name=j.outputs[0], uri=asset_uri(j.outputs[0])) for j in jobs("ingest")]),
-    ),
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,

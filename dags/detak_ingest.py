@@ -1,21 +1,22 @@
 """
-### detak_ingest — landing → bronze, hourly
+### detak_ingest — landing → bronze, every 10 minutes
 
-Every hour, one task per event source (clickstream, search, orders) submits detak's bronze
-ingestion job through the `spark_default` connection (`local[*]` by default; a cluster master
-from `conf/cluster.yaml`). Each run ingests every landing file not ingested before — exactly once,
-whatever happened to earlier runs — into `bronze.<source>_events`; bad lines go to
-`bronze.quarantine` with a reason, unreadable files to `bronze.quarantine_files`. Then a small
-`announce_<source>` task updates the Asset of the bronze table, which starts the downstream
-behaviour DAG, only when the run wrote rows: it is skipped otherwise, so an hour without new
-files starts nothing downstream.
+Every 10 minutes (conf `airflow.ingest_every_minutes`), one task per event source (clickstream,
+search, orders) submits detak's bronze ingestion job through the `spark_default` connection
+(`local[*]` by default; a cluster master from `conf/cluster.yaml`). Each run ingests every landing
+file not ingested before — exactly once, whatever happened to earlier runs — into
+`bronze.<source>_events`; bad lines go to `bronze.quarantine` with a reason, unreadable files to
+`bronze.quarantine_files`. Then a small `announce_<source>` task updates the Asset of the bronze
+table, which starts the downstream live DAG (`detak_live`: campaigns and the threat feed within
+minutes), only when the run wrote rows: it is skipped otherwise, so a run without new files starts
+nothing downstream.
 
-After the ingest tasks, `volume_check` compares the last complete hours received in bronze with
-the surge forecast's interval (`jobs/quality/volume.py`, conf `forecast.live`): an hour far below
-(a broken tracker, an outage) or above (a bot flood) calls the volume alert, before silver has run.
+After the ingest tasks, `volume_check` compares the last complete hours received in bronze with the
+surge forecast's interval (`jobs/quality/volume.py`, conf `forecast.live`): an hour far below (a
+broken tracker, an outage) or above (a bot flood) calls the volume alert, before silver has run.
 
-Runs are independent of the logical hour (new files are found through the streaming checkpoint),
-so retries, catch-up and manual runs are all safe.
+Runs are independent of the logical time (new files are found through the streaming checkpoint), so
+retries, catch-up and manual runs are all safe.
 """
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ from datetime import UTC, datetime
 
 from airflow.sdk import Asset, dag, task
 
+from jobs.common.config import settings
 from jobs.orchestration.airflow import RUN_DATE, announce_new_rows, asset_uri, default_args, job_task
 from jobs.registry import jobs
+
+EVERY_MINUTES = int(settings()["airflow"]["ingest_every_minutes"])
+if EVERY_MINUTES < 1 or 60 % EVERY_MINUTES:
+    raise ValueError(f"airflow.ingest_every_minutes must divide an hour (5, 10, 15, 30, 60), not {EVERY_MINUTES}")
 
 
 @dag(
     dag_id="detak_ingest",
-    schedule="@hourly",
+    schedule=f"*/{EVERY_MINUTES} * * * *" if EVERY_MINUTES < 60 else "@hourly",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,

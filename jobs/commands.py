@@ -299,6 +299,31 @@ def _job(args: argparse.Namespace) -> int:
     return 0
 
 
+def _live_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--date", type=iso_date, default=None, help="run date (default: today, UTC): dates after it wait")
+    p.add_argument("--run-id", default=None, help="id recorded with the run (Airflow passes its run id)")
+
+
+@verb(
+    "live",
+    "refresh the campaign and threat tables (and the threat feed) from what reached bronze since the last "
+    "refresh, then gate and publish them: the near-real-time path, what detak_live runs",
+)(_live_args)
+def _live(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from jobs.common.spark import get_spark
+    from jobs.registry import run_live
+    from jobs.silver.privacy import require_key
+
+    conf = settings()
+    require_key(conf)  # before Spark starts: silver pseudonymises
+    spark = get_spark(conf, app_name="detak-live")
+    day = args.date or datetime.now(UTC).date()
+    run_live(spark, day, conf, run_id=args.run_id, echo=lambda line: print(line, flush=True))
+    return 0
+
+
 IMPORTERS = {
     "rees46": "jobs.importers:import_rees46",
     "otto": "jobs.importers:import_otto",

@@ -45,11 +45,18 @@ class Job:
     def task_id(self) -> str:
         return self.name.replace(".", "_").replace("-", "_")
 
-    def load(self) -> Callable[..., dict[str, Any]]:
-        """The job's function; imported only when a job runs, never when a DAG file is parsed."""
+    def load(self, tables: tuple[str, ...] | None = None) -> Callable[..., dict[str, Any]]:
+        """The job's function; imported only when a job runs, never when a DAG file is parsed.
+
+        ``tables`` narrows what a gate or publish run works on (default: the job's inputs).
+        """
         module, _, func = self.runner.partition(":")
         fn = getattr(importlib.import_module(module), func)
-        return functools.partial(fn, tables=self.inputs) if self.pass_inputs else fn  # type: ignore[no-any-return]
+        if not self.pass_inputs:
+            if tables is not None:
+                raise ValueError(f"job {self.name} does not take tables")
+            return fn  # type: ignore[no-any-return]
+        return functools.partial(fn, tables=self.inputs if tables is None else tables)
 
     @property
     def leases(self) -> tuple[str, ...]:
@@ -109,6 +116,22 @@ PUBLISHED = (
     *CART_RISK,
     *GOLD_CUSTOMERS,
 )
+
+
+#: The near-real-time path (``detak live``, the detak_live DAG): the sale-day tables watched during
+#: the day are refreshed from what reached bronze since the last refresh, without waiting for the
+#: daily run. These are the daily jobs on the way from bronze to them, in order; each follows its own
+#: watermark in ``ops.manifest`` (the bronze versions silver consumed, the silver versions browsing
+#: consumed, ...), so a refresh rewrites only the dates new rows touched, and the daily run that
+#: follows finds those dates done and makes the same tables (tests/pipeline/test_incremental.py).
+LIVE_JOBS = ("silver", "gold_browsing", "gold_campaigns", "gold_threats")
+#: The tables each refresh gates and publishes (the others wait for the daily gate and publish).
+LIVE_TABLES = (*GOLD_CAMPAIGNS, *GOLD_THREATS)
+
+
+def live_steps() -> list[tuple[str, tuple[str, ...] | None]]:
+    """A live refresh in order: ``(daily job, tables it is narrowed to or None)``."""
+    return [*((name, None) for name in LIVE_JOBS), ("quality_gate", LIVE_TABLES), ("publish", LIVE_TABLES)]
 
 
 def _daily() -> list[Job]:
@@ -311,14 +334,37 @@ def run(
     settings: Settings,
     since: date | None = None,
     run_id: str | None = None,
+    tables: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Run daily job ``name`` for ``run_date`` holding the leases on what it writes (see
-    :mod:`jobs.common.lock`): the one way the CLI, the Airflow tasks and the tests run a job."""
+    :mod:`jobs.common.lock`): the one way the CLI, the Airflow tasks and the tests run a job.
+    ``tables`` narrows a gate or publish run to those tables (the live path's)."""
     from jobs.common.lineage import job_run
 
     j = job(name)
-    with hold(settings, j.leases, j.name, run_id or ""), job_run(settings, j.name, j.inputs, j.outputs, run_id):
-        return j.load()(spark, run_date, settings, since=since, run_id=run_id)
+    inputs = j.inputs if tables is None else tables
+    with hold(settings, j.leases, j.name, run_id or ""), job_run(settings, j.name, inputs, j.outputs, run_id):
+        return j.load(tables)(spark, run_date, settings, since=since, run_id=run_id)
+
+
+def run_live(
+    spark: Any, run_date: date, settings: Settings, run_id: str | None = None, echo: Callable[[str], None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """One live refresh for ``run_date`` (see :data:`LIVE_JOBS`): each step's report by job name.
+
+    ``echo`` gets a progress line as each step ends. A gate that blocks a table makes publish raise
+    (the table's dates stay pending, as in the daily run).
+    """
+    import time
+
+    reports: dict[str, dict[str, Any]] = {}
+    for name, tables in live_steps():
+        t0 = time.monotonic()
+        reports[name] = report = run(name, spark, run_date, settings, run_id=run_id, tables=tables)
+        if echo is not None:
+            what = "nothing new" if report.get("noop") else f"dates {report.get('dates') or report.get('rows')}"
+            echo(f"live {run_date} {name}: {what} in {time.monotonic() - t0:.0f}s")
+    return reports
 
 
 def job(name: str) -> Job:

@@ -223,4 +223,5 @@ def run_campaigns(
         rows[TABLE] = read_table(spark, TABLE, settings).where(F.col("local_date").isin(*sorted(dates))).count()
     if dates or plan.has_news():
         manifest.record(spark, settings, plan, {TABLE: dates} if dates else {}, rows=rows)
-    return {"run_date": str(run_date), "dates": describe(dates) if dates else "none", "rows": rows}
+    report: dict[str, Any] = {"run_date": str(run_date), "dates": describe(dates) if dates else "none", "rows": rows}
+    return report | ({"noop": True} if not dates else {})

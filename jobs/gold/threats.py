@@ -223,5 +223,7 @@ def run_threats(
         rows[TABLE] = read_table(spark, TABLE, settings).where(F.col("seen_date").isin(*dates)).count()
     if changed or plan.has_news():
         manifest.record(spark, settings, plan, {TABLE: changed} if changed else {}, rows=rows)
+    # Exported on every run, even with nothing new: the feed's window moves with the run date.
     feed = export_feed(spark, settings, run_date)
-    return {"run_date": str(run_date), "dates": describe(changed) if changed else "none", "rows": rows, "feed": feed}
+    report = {"run_date": str(run_date), "dates": describe(changed) if changed else "none", "rows": rows, "feed": feed}
+    return report | ({"noop": True} if not changed else {})

@@ -1,7 +1,8 @@
-"""The live volume check of the hourly path: is the traffic arriving now what the forecast said?
+"""The live volume check of the ingest path: is the traffic arriving now what the forecast said?
 
-After each hourly ingest (``detak_ingest``), for the last ``hours`` complete UTC hours of what reached
-bronze (the hour of the newest line received is still filling, so it waits for the next run):
+After each ingest (``detak_ingest``, every 10 minutes), for the last ``hours`` complete UTC hours of
+what reached bronze (the hour of the newest line received is still filling, so it waits for a later
+run):
 
 * **Arrived.** Distinct event ids of ``bronze.clickstream_events`` and ``bronze.search_events`` by the
   hour the collector received them (``received_at``): every event the trackers sent, bots included,

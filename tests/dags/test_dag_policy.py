@@ -15,6 +15,8 @@ from jobs.registry import jobs
 from tests.dags.conftest import DAGS
 
 SCHEDULE_WORDS = {
+    "*/10 * * * *": "every 10 minutes",
+    "assets": "new rows",
     "@hourly": "hourly",
     "0 * * * *": "hourly",
     "@daily": "daily",
@@ -25,8 +27,13 @@ SCHEDULE_WORDS = {
 
 
 def schedule_of(dag: Any) -> str:
-    """A DAG's time schedule as text: a preset, or the cron of a timetable (inside an asset-or-time one)."""
+    """A DAG's time schedule as text: a preset, the cron of a timetable (inside an asset-or-time one),
+    or ``assets`` for a DAG that only Assets start."""
+    from airflow.sdk.definitions.asset import BaseAsset
+
     schedule = dag.schedule
+    if isinstance(schedule, BaseAsset):
+        return "assets"
     timetable = getattr(schedule, "timetable", schedule)  # AssetOrTimeSchedule wraps the time part
     return str(getattr(timetable, "expression", timetable))
 
@@ -85,9 +92,9 @@ def test_ingest_dag_has_a_task_and_an_asset_per_source(dagbag: Any) -> None:
 
 def test_behaviour_dag_is_the_registry_graph(dagbag: Any) -> None:
     """Tasks, groups, dependencies and Assets of detak_behaviour are those of jobs/registry.py."""
-    from airflow.sdk import AssetAny, AssetOrTimeSchedule, CronDataIntervalTimetable
+    from airflow.sdk import CronDataIntervalTimetable
 
-    from jobs.orchestration.airflow import RUN_DATE, asset_uri
+    from jobs.orchestration.airflow import RUN_DATE
 
     dag = dagbag.dags["detak_behaviour"]
     daily = jobs("daily")
@@ -100,16 +107,38 @@ def test_behaviour_dag_is_the_registry_graph(dagbag: Any) -> None:
         assert task.upstream_task_ids == upstream, task_id
         assert [a.name for a in task.outlets] == list(j.outputs)
         assert task.application_args == [*j.args, "--date", RUN_DATE, "--since", "{{ params.since or '' }}"]
-    # Scheduled for each finished UTC day, and started when any bronze table has new rows (a run
-    # rewrites only the dates those rows touched).
-    assert isinstance(dag.schedule, AssetOrTimeSchedule)
-    assert isinstance(dag.schedule.timetable, CronDataIntervalTimetable)
-    assert isinstance(dag.schedule.asset_condition, AssetAny)
-    bronze = [j.outputs[0] for j in jobs("ingest")]
-    assert [a.uri for a in dag.schedule.asset_condition.objects] == [asset_uri(t) for t in bronze]
+    # Scheduled for each finished UTC day (detak_live refreshes what is watched during the day).
+    assert isinstance(dag.schedule, CronDataIntervalTimetable)
+    assert schedule_of(dag) == "0 0 * * *"
     assert dag.max_active_runs == 1
     assert [type(d).__name__ for d in dag.deadline] == ["DeadlineAlert"]
     assert "since" in dag.params
+
+
+def test_live_dag_is_one_refresh_started_by_new_bronze_rows(dagbag: Any) -> None:
+    """detak_live: one task running the live path, started by any bronze table's new rows, updating
+    the Assets of the tables it publishes."""
+    from airflow.sdk import AssetAny
+
+    from jobs.orchestration.airflow import RUN_DATE, asset_uri
+    from jobs.registry import LIVE_TABLES
+
+    dag = dagbag.dags["detak_live"]
+    assert isinstance(dag.schedule, AssetAny)
+    assert [a.uri for a in dag.schedule.objects] == [asset_uri(j.outputs[0]) for j in jobs("ingest")]
+    assert [t.task_id for t in dag.tasks] == ["live"]
+    task = dag.get_task("live")
+    assert task.application_args == ["live", "--date", RUN_DATE, "--run-id", "{{ run_id }}"]
+    assert (
+        [a.name for a in task.outlets]
+        == list(LIVE_TABLES)
+        == [
+            "gold.campaign_performance_hourly",
+            "gold.threat_actors",
+        ]
+    )
+    # Every 10 minutes, the ingest DAG that starts it.
+    assert schedule_of(dagbag.dags["detak_ingest"]) == "*/10 * * * *"
 
 
 def test_run_date_is_the_logical_date_or_the_day_an_asset_run_starts(dagbag: Any) -> None:

@@ -167,5 +167,5 @@ def test_a_changed_date_reaches_the_attribution_and_baseline_days() -> None:
 def test_no_sessions_writes_nothing_and_fails_nothing(spark: SparkSession, tmp_path: Path) -> None:
     conf = sim_settings(tmp_path / "home")
     summary = run_campaigns(spark, date(2026, 11, 11), conf)
-    assert summary == {"run_date": "2026-11-11", "dates": "none", "rows": {}}
+    assert summary == {"run_date": "2026-11-11", "dates": "none", "rows": {}, "noop": True}
     assert read_table(spark, TABLE, conf).count() == 0

@@ -10,6 +10,12 @@ One simulated week of landing files, delivered three ways:
 * both end with the same tables, in the lake and in the warehouse, and those are what a full
   rebuild gives: the outage run *is* one.
 
+On its last day the ``daily`` home also takes the near-real-time path (``detak live``,
+:func:`jobs.registry.run_live`) as the detak_live DAG does: the day's files land in two halves, each
+ingested and refreshed by the live path, and the daily run follows. Its campaign and threat tables
+(lake, warehouse and threat feed) after the morning's refresh are those one pass of the jobs over
+the same bronze rows makes, and at the end every table equals the full rebuild's.
+
 Then a run with nothing new changes no table version, and re-running with ``since`` (a forced
 rebuild of every date) changes no row.
 
@@ -20,6 +26,7 @@ the second); ``make soak`` runs the week through every daily job.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -36,7 +43,7 @@ from pyspark.testing import assertDataFrameEqual
 from jobs.bronze.ingest import run_ingest
 from jobs.common.config import Settings
 from jobs.common.tables import delta_version, read_table, table_path
-from jobs.registry import SILVER, Job, jobs, run
+from jobs.registry import LIVE_TABLES, SILVER, Job, jobs, run, run_live
 from jobs.simulate import generate
 from tests.conftest import sim_settings
 
@@ -59,8 +66,24 @@ class Size:
         return [j for j in jobs("daily") if self.jobs is None or j.name in self.jobs]
 
 
-SMALL = Size(2, 0, 1, ("silver", "gold_browsing", "quality_gate", "publish"))
+SMALL = Size(2, 0, 1, ("silver", "gold_browsing", "gold_campaigns", "gold_threats", "quality_gate", "publish"))
+#: The live home's last day arrives in two halves: UTC hours before this one, then the rest.
+MIDDAY = 12
 WEEK = Size(6, 2, 4, None)
+
+
+@dataclass
+class Live:
+    """What the daily home's live refreshes left on its last day."""
+
+    #: The morning's reference: one pass of the live path's jobs over a copy of the bronze tables then.
+    morning: Settings
+    #: Versions of the live tables after the morning's refresh; copies of the warehouse and the feed then.
+    morning_versions: dict[str, int]
+    morning_warehouse: Path
+    morning_feed: dict
+    #: The warehouse after the afternoon's refresh, before the daily run.
+    before_daily_warehouse: Path
 
 
 @dataclass
@@ -71,6 +94,7 @@ class Homes:
     held_back: str
     reports: dict[date, dict[str, dict]]
     size: Size
+    live: Live
 
     def day(self, index: int) -> date:
         return START + timedelta(days=index)
@@ -80,12 +104,17 @@ class Homes:
         return self.day(self.size.days - 1)
 
 
-def _deliver(landing_from: Path, landing_to: Path, day: date, skip: str | None = None) -> list[str]:
-    """Copy the landing folders of ``day`` (every source) into another home; the files copied."""
+def _deliver(
+    landing_from: Path, landing_to: Path, day: date, skip: str | None = None, hours: range = range(24)
+) -> list[str]:
+    """Copy the landing folders of ``day`` (every source; those of ``hours``) into another home; the
+    files copied."""
     copied = []
     for src in sorted(landing_from.glob(f"*/date={day}/**/*.jsonl.gz")):
         rel = src.relative_to(landing_from)
         if skip is not None and str(rel) == skip:
+            continue
+        if int(src.parent.name.removeprefix("hour=")) not in hours:
             continue
         dst = landing_to / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -117,15 +146,26 @@ def homes(
 
     daily = sim_settings(root / "daily")
     reports: dict[date, dict[str, dict]] = {}
+    last = START + timedelta(days=size.days - 1)
     for i in range(size.days):
         day = START + timedelta(days=i)
-        _deliver(landing, daily.path("landing"), day, skip=held_back)
+        if day == last:  # the morning's files first, each half ingested and refreshed by the live path
+            _deliver(landing, daily.path("landing"), day, skip=held_back, hours=range(MIDDAY))
+            run_ingest(spark, SOURCES, daily, run_id="morning")
+            run_live(spark, day, daily, run_id="live-morning")
+            live = _morning(spark, root, daily, day)
+            _deliver(landing, daily.path("landing"), day, skip=held_back, hours=range(MIDDAY, 24))
+        else:
+            _deliver(landing, daily.path("landing"), day, skip=held_back)
         if day == delivered_with:
             late = daily.path("landing") / held_back.replace(str(held_back_day), str(delivered_with), 1)
             late = late.with_name("late-" + late.name)
             late.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(landing / held_back, late)
         run_ingest(spark, SOURCES, daily, run_id=f"day{i}")
+        if day == last:
+            run_live(spark, day, daily, run_id="live-afternoon")
+            live.before_daily_warehouse = Path(shutil.copy2(daily.path("warehouse"), root / "before-daily.duckdb"))
         reports[day] = _daily_run(spark, day, daily, size)
 
     outage = sim_settings(root / "outage")
@@ -136,7 +176,20 @@ def homes(
     if size is not WEEK:
         run_ingest(spark, SOURCES, outage, run_id="days")
     reports[date.max] = _daily_run(spark, START + timedelta(days=size.days - 1), outage, size)
-    yield Homes(source, daily, outage, held_back, reports, size)
+    yield Homes(source, daily, outage, held_back, reports, size, live)
+
+
+def _morning(spark: SparkSession, root: Path, conf: Settings, day: date) -> Live:
+    """The daily home's state after the morning's refresh, and the reference for it: the live path's
+    jobs in one pass over a copy of the bronze tables then (no manifest: every date is new)."""
+    versions = {t: delta_version(spark, table_path(t, conf)) for t in LIVE_TABLES}
+    warehouse = Path(shutil.copy2(conf.path("warehouse"), root / "morning.duckdb"))
+    feed = json.loads(conf.path("threat_feed").read_text())
+    morning = sim_settings(root / "morning")
+    bronze = Path(table_path("bronze.clickstream_events", conf)).parent
+    shutil.copytree(bronze, Path(table_path("bronze.clickstream_events", morning)).parent)
+    run_live(spark, day, morning, run_id="one-pass")
+    return Live(morning, versions, warehouse, feed, Path())
 
 
 #: Served snapshots (recommendations): only the latest as-of date is history-independent.
@@ -152,9 +205,9 @@ def _lake(spark: SparkSession, homes: Homes, conf: Settings, name: str) -> DataF
     return df.drop("run_date", "_ingested_at")
 
 
-def _warehouse(homes: Homes, conf: Settings) -> dict[str, list[tuple]]:
+def _warehouse(homes: Homes, conf: Settings, path: Path | None = None) -> dict[str, list[tuple]]:
     latest = homes.last + timedelta(days=1)
-    with duckdb.connect(str(conf["paths"]["warehouse"]), read_only=True) as con:
+    with duckdb.connect(str(path or conf["paths"]["warehouse"]), read_only=True) as con:
         names = [
             r[0]
             for r in con.execute(
@@ -184,6 +237,39 @@ def test_outage_then_one_run_equals_the_day_by_day_runs(spark: SparkSession, hom
     assert sorted(daily) == sorted(written)
     for name in daily:
         assert daily[name] == outage[name], name
+
+
+def test_the_live_path_agrees_with_the_daily_runs(spark: SparkSession, homes: Homes) -> None:
+    """The campaign and threat tables the live path refreshed during the last day are, in the lake,
+    in the warehouse and in the threat feed, those of one pass of the jobs over the same bronze rows;
+    by the end of the day the refreshes had published the final ones, the daily run found nothing
+    left to do for them, and every table is the full rebuild's (the test above)."""
+    live, conf = homes.live, homes.daily
+    for name in LIVE_TABLES:
+        then = spark.read.format("delta").option("versionAsOf", live.morning_versions[name])
+        assertDataFrameEqual(then.load(table_path(name, conf)), read_table(spark, name, live.morning))
+    published = _warehouse(homes, conf, live.morning_warehouse)
+    reference = _warehouse(homes, live.morning)
+    assert sorted(reference) == sorted(LIVE_TABLES)
+    for name in LIVE_TABLES:
+        # The morning's refresh published the hours of the last day so far.
+        assert published[name] == reference[name], name
+    local_dates = {r[0] for r in reference["gold.campaign_performance_hourly"]}
+    assert homes.last in local_dates, sorted(local_dates)
+    feed = json.loads(live.morning.path("threat_feed").read_text())
+    assert [a["actor"] for a in feed["actors"]], "no threat actor to compare"
+    assert {k: v for k, v in live.morning_feed.items() if k != "generated_at"} == {
+        k: v for k, v in feed.items() if k != "generated_at"
+    }
+
+    before_daily = _warehouse(homes, conf, live.before_daily_warehouse)
+    final = _warehouse(homes, homes.outage)
+    for name in LIVE_TABLES:
+        assert before_daily[name] == final[name], name
+    noop = {name: bool(r.get("noop")) for name, r in homes.reports[homes.last].items()}
+    assert {name: noop[name] for name in ("silver", "gold_browsing", "gold_campaigns", "gold_threats")} == {
+        "silver": True, "gold_browsing": True, "gold_campaigns": True, "gold_threats": True
+    }  # fmt: skip
 
 
 def test_the_late_file_is_merged_by_the_next_run(spark: SparkSession, homes: Homes) -> None:
