@@ -59,7 +59,7 @@ def _published_hours(warehouse: Path, campaign: str, local_date: date) -> set[in
         return set()
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
-            "SELECT DISTINCT hour_local FROM gold.campaign_performance_hourly WHERE campaign = ? AND local_date = ?",
+            "SELECT DISTINCT local_hour FROM gold.campaign_performance_hourly WHERE campaign = ? AND local_date = ?",
             [campaign, local_date],
         ).fetchall()
     return {int(r[0]) for r in rows}
@@ -128,24 +128,30 @@ def markdown(r: dict[str, Any], stamp: str) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     table = "\n".join(lines)
     worst = max(d["total_s"] for d in r["drops"])
-    bound = r["every_minutes"] + worst / 60
-    verdict = "within the 15 minutes asked." if bound <= 15 else f"over the 15 minutes asked, by {bound - 15:.1f}."
+    mean = sum(d["total_s"] for d in r["drops"]) / len(r["drops"])
+    every = r["every_minutes"]
+    bound = every + worst / 60
+    verdict = "within the 15 minutes asked" if bound <= 15 else f"over the 15 minutes asked by {bound - 15:.1f}"
+    busy = mean / 60 / every
     return f"""## Live path: from a file landing to its campaign row published
 
 Measured {stamp} (bench/live.py). 11.11 with two planted campaigns, {r["users"]:,} shoppers, after the
-day before and the sale day's first {HISTORY_HOURS} UTC hours were ingested and refreshed. Each hour's
-landing files are dropped, then `detak ingest` and `detak live` run as the DAG tasks do (each a new
-process with its own JVM start, as a `spark_submit` task is); the clock stops when DuckDB has the
-campaign's row for that hour. Each step of a refresh is a daily job on what is new since its own
-watermark; silver rewrites the sale day and the day before it (its context day).
+day before ({r["day_before_lines"]:,} landing lines) and the sale day's first {HISTORY_HOURS} UTC hours
+({r["first_hours_lines"]:,}) were ingested and refreshed. Each hour's landing files are dropped, then
+`detak ingest` and `detak live` run as the DAG tasks do (each a new process with its own JVM start,
+as a `spark_submit` task is); the clock stops when DuckDB has the campaign's row for that hour. Each
+step of a refresh is a daily job on what is new since its own watermark.
 
 {table}
 
-The day before held {r["day_before_lines"]:,} landing lines and the first hours {r["first_hours_lines"]:,}.
-Slowest drop: {worst:.0f} s, so a row is in the warehouse at most {r["every_minutes"]} minutes (the ingest
-interval) + {worst / 60:.1f} minutes after its file lands: {verdict} The refresh grows with the size
-of the two dates it rewrites (silver and the session facts rewrite whole dates), not with the hour
-that landed.
+A file waits at most one ingest interval ({every} minutes) for its ingest, then the ingest and the
+refresh: at most {bound:.1f} minutes here, {verdict}; {every / 2 + mean / 60:.1f} minutes on average
+(half an interval's wait). Silver dominates: it rewrites whole dates, the sale day so far and the
+day before it (its context day: sessions and bursts cross midnight), so a refresh costs the two
+dates' events, not the hour that landed, and grows through the day. An ingest and a refresh take
+{mean / 60:.1f} minutes, so the machine runs them {busy:.0%} of the time. A shorter interval helps only
+when an ingest and a refresh fit in it, so a tighter bound on this size of shop needs more cores or
+a faster silver (docs/SCALING.md).
 """
 
 

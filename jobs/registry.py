@@ -362,7 +362,16 @@ def run_live(
         t0 = time.monotonic()
         reports[name] = report = run(name, spark, run_date, settings, run_id=run_id, tables=tables)
         if echo is not None:
-            what = "nothing new" if report.get("noop") else f"dates {report.get('dates') or report.get('rows')}"
+            rows = report.get("rows")
+            what = (
+                "nothing new"
+                if report.get("noop")
+                else f"dates {report['dates']}"
+                if report.get("dates")
+                else "; ".join(f"{k} {v}" for k, v in rows.items())
+                if isinstance(rows, dict)
+                else "done"
+            )
             echo(f"live {run_date} {name}: {what} in {time.monotonic() - t0:.0f}s")
     return reports
 
