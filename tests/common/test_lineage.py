@@ -139,7 +139,7 @@ def test_every_daily_job_run_through_the_registry_names_its_declared_tables(
     """
     from jobs.registry import Job, jobs, run
 
-    monkeypatch.setattr(Job, "load", lambda self: lambda spark, day, settings, since=None, run_id=None: {})
+    monkeypatch.setattr(Job, "load", lambda self, tables=None: lambda spark, day, settings, since=None, run_id=None: {})
     settings = load_settings("ci", environ={"DETAK_HOME": str(tmp_path)})
     daily = jobs("daily")
     for j in daily:
