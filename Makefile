@@ -41,7 +41,7 @@ $(JARS): $(STAMP) conf/base.yaml
 demo: setup
 	$(BIN)/detak demo
 
-# The suite CI runs: about 44 minutes on 2 cores (the target is 20 minutes). The `soak` tests run
+# The suite CI runs: about 38-44 minutes on 2 cores (the target is 20 minutes). The `soak` tests run
 # whole daily pipelines many times over (a simulated week day by day, SIGKILLs in every stage,
 # Airflow end to end and on a standalone cluster, Spark Connect): about an hour more, run by
 # `make soak` before a release.
