@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from pyspark.sql import SparkSession
 
 from jobs.common.config import Settings, load_settings
@@ -23,6 +24,26 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "public"
 def ci_settings(home: Path, **overrides: object) -> Settings:
     """CI settings rooted at ``home``, ignoring the caller's DETAK__* variables."""
     return load_settings("ci", environ={"DETAK_HOME": str(home)}, overrides=overrides or None)
+
+
+#: Modules whose set-up takes minutes, slowest first. They start first, so that no process is left
+#: alone with a long one at the end of ``make test`` (two processes, a module to one process).
+SLOW_FIRST = (
+    "tests/pipeline/test_incremental.py",
+    "tests/cluster/test_cluster.py",
+    "tests/bronze/test_formats.py",
+    "tests/gold/test_campaigns.py",
+    "tests/maintenance/test_forget.py",
+    "tests/bronze/test_kafka.py",
+    "tests/cluster/test_connect.py",
+    "tests/gold/test_discounts.py",
+    "tests/maintenance/test_housekeeping.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: i for i, module in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.fixture(scope="session")
@@ -74,15 +95,33 @@ def sim_settings(home: Path, **overrides: object) -> Settings:
     return ci_settings(home, simulator=simulator, **overrides)
 
 
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Path, FileLock]:
+    """A folder every test process of this run sees, and the lock that guards building it.
+
+    ``make test`` runs the suite in several processes (pytest-xdist): each has its own temporary
+    root under the run's, so their common parent is shared by this run alone; a single-process run
+    uses its own root.
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if base.name.startswith("popen-gw") else base
+    return root / name, FileLock(str(root / f"{name}.lock"))
+
+
 @pytest.fixture(scope="session")
 def sim_home(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with landing files, bronze and silver for the shared simulated data set.
 
     Read-only for tests: one that writes tables copies it first with :func:`copy_home`. The
-    simulator's truth (planted causes, sessions, bots) is under ``<home>/truth``.
+    simulator's truth (planted causes, sessions, bots) is under ``<home>/truth``. Built once per
+    run: the first test process to need it builds it while the others wait.
     """
-    home = tmp_path_factory.mktemp("sim")
-    return simulated_silver(spark, sim_settings(home), SIM_START, SIM_DAYS, SIM_USERS, SIM_SEED)
+    home, lock = shared_folder(tmp_path_factory, "sim")
+    with lock:
+        if not (home / ".built").exists():
+            shutil.rmtree(home, ignore_errors=True)  # a build that died half-way
+            simulated_silver(spark, sim_settings(home), SIM_START, SIM_DAYS, SIM_USERS, SIM_SEED)
+            (home / ".built").touch()
+    return home
 
 
 def simulated_silver(spark: SparkSession, conf: Settings, start: date, days: int, users: int, seed: int) -> Path:

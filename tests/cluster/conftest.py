@@ -7,6 +7,7 @@ groups killed) at the end of the session.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,10 +15,26 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from pyspark.sql import SparkSession
 
+from jobs.common.config import Settings
 from jobs.common.spark import connect_server_argv
+from tests.cluster.pipeline import make_home, run_local
 from tests.cluster.standalone import Cluster, free_port, standalone, stop
-from tests.conftest import ci_settings
+from tests.conftest import ci_settings, shared_folder
+
+
+@pytest.fixture(scope="session")
+def local_reference(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The tiny day simulated, ingested and run through the compared jobs on the tests' local
+    session: what the cluster and the Connect runs must equal (read-only; built once per run)."""
+    home, lock = shared_folder(tmp_path_factory, "local_reference")
+    with lock:
+        if not (home / ".built").exists():
+            shutil.rmtree(home, ignore_errors=True)
+            run_local(spark, make_home(home))
+            (home / ".built").touch()
+    return ci_settings(home)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +55,7 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = home / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            connect_server_argv(ci_settings(home), port),
+            connect_server_argv(ci_settings(home, spark={"conf": {"spark.driver.memory": "2g"}}), port),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
