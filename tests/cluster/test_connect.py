@@ -2,10 +2,10 @@
 
 The server (tests/cluster/conftest.py) is started once; Airflow runs detak_behaviour with
 ``airflow.task_runner: spark_connect``, every task a client of that server (no JVM of its own).
-The gold and feature jobs run over Connect; silver, the quality gate and publish are marked
-successful unrun (they use Delta's Python DeltaTable API, which over Connect needs Delta's server
-plugin: docs/SCALING.md), so silver comes from a local run and the tables the Connect run writes
-must equal the local run's.
+The compared gold jobs and the features run over Connect; every other task is marked successful
+unrun. Silver, the quality gate and publish use Delta's Python DeltaTable API, which over Connect
+needs Delta's server plugin (docs/SCALING.md), so bronze and silver come from the shared local run
+and the tables the Connect run writes must equal that run's.
 """
 
 from __future__ import annotations
