@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -95,16 +95,23 @@ def sim_settings(home: Path, **overrides: object) -> Settings:
     return ci_settings(home, simulator=simulator, **overrides)
 
 
-def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Path, FileLock]:
-    """A folder every test process of this run sees, and the lock that guards building it.
+def shared_home(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """A read-only home every test process of this run shares, built once by ``build(home)``.
 
-    ``make test`` runs the suite in several processes (pytest-xdist): each has its own temporary
-    root under the run's, so their common parent is shared by this run alone; a single-process run
-    uses its own root.
+    ``make test`` runs the suite in several processes (pytest-xdist), each with its own temporary
+    root under the run's: the first process to need the home builds it under a file lock while the
+    others wait. A single-process run keeps it in its own root. A build that died half-way is
+    started again.
     """
     base = tmp_path_factory.getbasetemp()
     root = base.parent if base.name.startswith("popen-gw") else base
-    return root / name, FileLock(str(root / f"{name}.lock"))
+    home = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not (home / ".built").exists():
+            shutil.rmtree(home, ignore_errors=True)
+            build(home)
+            (home / ".built").touch()
+    return home
 
 
 @pytest.fixture(scope="session")
@@ -112,16 +119,14 @@ def sim_home(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> P
     """A home with landing files, bronze and silver for the shared simulated data set.
 
     Read-only for tests: one that writes tables copies it first with :func:`copy_home`. The
-    simulator's truth (planted causes, sessions, bots) is under ``<home>/truth``. Built once per
-    run: the first test process to need it builds it while the others wait.
+    simulator's truth (planted causes, sessions, bots) is under ``<home>/truth``. Built once per run
+    (:func:`shared_home`).
     """
-    home, lock = shared_folder(tmp_path_factory, "sim")
-    with lock:
-        if not (home / ".built").exists():
-            shutil.rmtree(home, ignore_errors=True)  # a build that died half-way
-            simulated_silver(spark, sim_settings(home), SIM_START, SIM_DAYS, SIM_USERS, SIM_SEED)
-            (home / ".built").touch()
-    return home
+    return shared_home(
+        tmp_path_factory,
+        "sim",
+        lambda home: simulated_silver(spark, sim_settings(home), SIM_START, SIM_DAYS, SIM_USERS, SIM_SEED),
+    )
 
 
 def simulated_silver(spark: SparkSession, conf: Settings, start: date, days: int, users: int, seed: int) -> Path:

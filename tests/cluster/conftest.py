@@ -7,7 +7,6 @@ groups killed) at the end of the session.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,19 +20,14 @@ from jobs.common.config import Settings
 from jobs.common.spark import connect_server_argv
 from tests.cluster.pipeline import make_home, run_local
 from tests.cluster.standalone import Cluster, free_port, standalone, stop
-from tests.conftest import ci_settings, shared_folder
+from tests.conftest import ci_settings, shared_home
 
 
 @pytest.fixture(scope="session")
 def local_reference(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The tiny day simulated, ingested and run through the compared jobs on the tests' local
     session: what the cluster and the Connect runs must equal (read-only; built once per run)."""
-    home, lock = shared_folder(tmp_path_factory, "local_reference")
-    with lock:
-        if not (home / ".built").exists():
-            shutil.rmtree(home, ignore_errors=True)
-            run_local(spark, make_home(home))
-            (home / ".built").touch()
+    home = shared_home(tmp_path_factory, "local_reference", lambda home: run_local(spark, make_home(home)))
     return ci_settings(home)
 
 
